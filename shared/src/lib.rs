@@ -1,4 +1,19 @@
 //! The wa-crm-bridge library: domain rules (pure), ports (narrow async traits) and adapters
 //! (DynamoDB, SQS, Secrets Manager, Graph API) shared by every function.
 
+pub mod aws;
+pub mod config;
+pub mod inbound;
+pub mod queue;
+pub mod secrets;
 pub mod signature;
+pub mod telemetry;
+pub mod testkit;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

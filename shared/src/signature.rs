@@ -29,14 +29,18 @@ pub enum SignatureError {
 
 fn mac(secret: &[u8], body: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
     mac.update(body);
     mac.finalize().into_bytes().into()
 }
 
 /// The header value Meta would send for `body` signed with `secret` (used by the simulator and tests).
 pub fn sign(body: &[u8], secret: &SecretString) -> String {
-    format!("{PREFIX}{}", hex::encode(mac(secret.expose_secret().as_bytes(), body)))
+    format!(
+        "{PREFIX}{}",
+        hex::encode(mac(secret.expose_secret().as_bytes(), body))
+    )
 }
 
 /// Checks `header` against `body` with each of `secrets` in turn (current first, then the previous
@@ -91,7 +95,10 @@ mod tests {
     #[test]
     fn rejects_a_body_changed_by_one_byte() {
         let header = sign(b"{\"a\":1}", &secret("k"));
-        assert_eq!(verify(Some(&header), b"{\"a\":2}", [&secret("k")]), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&header), b"{\"a\":2}", [&secret("k")]),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -101,16 +108,31 @@ mod tests {
         let stranger = sign(body, &secret("stranger"));
         let keys = [secret("new"), secret("old")];
         assert_eq!(verify(Some(&old), body, keys.iter()), Ok(()));
-        assert_eq!(verify(Some(&stranger), body, keys.iter()), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&stranger), body, keys.iter()),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn classifies_missing_prefixless_and_malformed_headers() {
         let k = secret("k");
         assert_eq!(verify(None, b"", [&k]), Err(SignatureError::Missing));
-        assert_eq!(verify(Some("sha1=abcd"), b"", [&k]), Err(SignatureError::WrongPrefix));
-        assert_eq!(verify(Some("sha256=zz"), b"", [&k]), Err(SignatureError::Malformed));
-        assert_eq!(verify(Some("sha256=abcd"), b"", [&k]), Err(SignatureError::Malformed));
-        assert_eq!(verify(Some("sha256="), b"", [&k]), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(Some("sha1=abcd"), b"", [&k]),
+            Err(SignatureError::WrongPrefix)
+        );
+        assert_eq!(
+            verify(Some("sha256=zz"), b"", [&k]),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some("sha256=abcd"), b"", [&k]),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some("sha256="), b"", [&k]),
+            Err(SignatureError::Malformed)
+        );
     }
 }

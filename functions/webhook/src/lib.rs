@@ -1,1 +1,254 @@
-//! x
+//! The webhook function: Meta's GET handshake and signed POSTs.
+//!
+//! A POST is answered 200 only once every update it carries is on the inbound queue; if any part
+//! cannot be buffered the answer is 5xx and Meta retries (duplicates are handled downstream).
+
+use std::convert::Infallible;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use secrecy::ExposeSecret;
+use shared::inbound::{self, EnvelopeError, UpdateKind};
+use shared::queue::{MessageSink, OutboundMessage, QueueError};
+use shared::secrets::{CachedSecrets, SecretSource, SecretVersions, SecretsError};
+use shared::signature::{self, SignatureError, SIGNATURE_HEADER};
+use subtle::ConstantTimeEq;
+
+/// Meta sends at most 3 MB per POST; anything bigger is not Meta.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// What the handler needs, built once at cold start.
+pub struct State<Q, S> {
+    pub secrets: CachedSecrets<S>,
+    pub inbound: Q,
+}
+
+/// Everything that can go wrong with a request; mapped to a status code in [`WebhookError::status`] only.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("verification failed")]
+    Forbidden,
+    #[error("invalid signature: {0}")]
+    Unauthorized(#[from] SignatureError),
+    #[error("body is {0} bytes, over the 3 MB limit")]
+    TooLarge(usize),
+    #[error("{0}")]
+    BadRequest(#[from] EnvelopeError),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("credentials unavailable")]
+    Secrets(#[from] SecretsError),
+    #[error("could not buffer every update")]
+    Queue(#[from] QueueError),
+    #[error("could not serialise an update")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl WebhookError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Secrets(_) | Self::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The short reason sent back; internal detail stays in the logs.
+    fn public_reason(&self) -> String {
+        match self {
+            Self::Secrets(_) | Self::Queue(_) | Self::Encode(_) => {
+                "temporarily unavailable, retry".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The Lambda handler (also called by the local runner). Never fails: every outcome is a response.
+pub async fn handler<Q: MessageSink, S: SecretSource>(
+    state: &State<Q, S>,
+    req: Request,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let span = tracing::info_span!("webhook", %method, updates = tracing::field::Empty);
+    let _guard = span.enter();
+    let result = match method {
+        Method::GET => handshake(state, &req).await,
+        Method::POST => ingest(state, &req).await.map(|n| {
+            span.record("updates", n);
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from(format!("{{\"buffered\":{n}}}")))
+        }),
+        _ => Err(WebhookError::MethodNotAllowed),
+    };
+    Ok(match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(build)) => {
+            tracing::error!(error = %build, "could not build response");
+            error_response(&WebhookError::MethodNotAllowed)
+        }
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!(error = ?err, "webhook failed; Meta will retry");
+            } else {
+                tracing::warn!(error = %err, status = err.status().as_u16(), "webhook rejected");
+            }
+            error_response(&err)
+        }
+    })
+}
+
+fn error_response(err: &WebhookError) -> Response<Body> {
+    let body = serde_json::json!({ "error": err.public_reason() }).to_string();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = err.status();
+    response.headers_mut().insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+type Built = Result<Response<Body>, lambda_http::http::Error>;
+
+/// GET: `hub.mode=subscribe` with the right `hub.verify_token` echoes `hub.challenge` verbatim.
+async fn handshake<Q, S: SecretSource>(
+    state: &State<Q, S>,
+    req: &Request,
+) -> Result<Built, WebhookError> {
+    let query = req.uri().query().unwrap_or("");
+    let (mut mode, mut token, mut challenge) = (None, None, None);
+    for (key, value) in form_urlencoded_pairs(query) {
+        match key.as_str() {
+            "hub.mode" => mode = Some(value),
+            "hub.verify_token" => token = Some(value),
+            "hub.challenge" => challenge = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(mode), Some(token), Some(challenge)) = (mode, token, challenge) else {
+        return Err(WebhookError::Forbidden);
+    };
+    let secrets = state.secrets.get().await?;
+    let expected = secrets.current.verify_token.expose_secret().as_bytes();
+    let token_ok: bool = token.as_bytes().ct_eq(expected).into();
+    if mode != "subscribe" || !token_ok {
+        return Err(WebhookError::Forbidden);
+    }
+    tracing::info!("webhook subscription verified");
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain")
+        .body(Body::from(challenge)))
+}
+
+/// Splits `a=1&b=2` into decoded pairs (`+` is a space, `%XX` escapes; bad escapes kept literally).
+fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i) {
+            Some(b'+') => out.push(b' '),
+            Some(b'%') => match bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            Some(&b) => out.push(b),
+            None => break,
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// POST: verify, split, buffer. Returns how many updates were buffered.
+async fn ingest<Q: MessageSink, S: SecretSource>(
+    state: &State<Q, S>,
+    req: &Request,
+) -> Result<usize, WebhookError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge(body.len()));
+    }
+    let header = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let secrets = state.secrets.get().await?;
+    let messages = prepare(&secrets, header, body, shared::now_ms())?;
+    let count = messages.len();
+    state.inbound.send_all(messages).await?;
+    Ok(count)
+}
+
+/// The handler's own work on a POST, without I/O: size check, signature, parse, split and the
+/// SQS messages to send. Benchmarked in `benches/ingest.rs`.
+pub fn prepare(
+    secrets: &SecretVersions,
+    signature_header: Option<&str>,
+    body: &[u8],
+    received_at_ms: i64,
+) -> Result<Vec<OutboundMessage>, WebhookError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge(body.len()));
+    }
+    signature::verify(signature_header, body, secrets.app_secrets())?;
+    let updates = inbound::split(body, received_at_ms)?;
+    updates
+        .iter()
+        .map(|u| {
+            let body = serde_json::to_string(u).map_err(WebhookError::Encode)?;
+            Ok(OutboundMessage {
+                body,
+                attributes: vec![
+                    ("kind".to_owned(), kind_name(u.kind).to_owned()),
+                    ("field".to_owned(), u.field.clone().into_owned()),
+                ],
+                ..OutboundMessage::default()
+            })
+        })
+        .collect()
+}
+
+fn kind_name(kind: UpdateKind) -> &'static str {
+    match kind {
+        UpdateKind::Message => "message",
+        UpdateKind::Status => "status",
+        UpdateKind::Error => "error",
+        UpdateKind::Change => "change",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_query_escapes_and_keeps_bad_ones() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%C3%A1"), "á");
+    }
+}

@@ -1,0 +1,377 @@
+//! Handler tests: API Gateway HTTP API v2 events from `events/` through the real handler, with an
+//! in-memory queue standing in for SQS.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use shared::queue::{MessageSink, OutboundMessage, QueueError};
+use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
+use webhook::{handler, State};
+
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<OutboundMessage>>,
+    fail: bool,
+}
+
+impl MessageSink for Recorder {
+    async fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), QueueError> {
+        if self.fail {
+            return Err(QueueError::Rejected {
+                queue_url: "q".into(),
+                failed: 1,
+                total: messages.len(),
+                first_code: "InternalError".into(),
+            });
+        }
+        self.sent.lock().unwrap().extend(messages);
+        Ok(())
+    }
+}
+
+fn meta(app: &str) -> MetaSecrets {
+    MetaSecrets {
+        app_secret: app.to_owned().into(),
+        verify_token: "local-verify-token".to_owned().into(),
+        access_token: "local-access-token".to_owned().into(),
+    }
+}
+
+fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Recorder, StaticSecrets> {
+    let versions = SecretVersions {
+        current: meta(current),
+        previous: previous.map(meta),
+    };
+    State {
+        secrets: CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300)),
+        inbound: Recorder {
+            fail,
+            ..Recorder::default()
+        },
+    }
+}
+
+fn state() -> State<Recorder, StaticSecrets> {
+    state_with("local-app-secret", None, false)
+}
+
+fn event(name: &str) -> Request {
+    let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn meta_body(name: &str) -> String {
+    let path = format!(
+        "{}/../../events/meta/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).unwrap().trim_end().to_owned()
+}
+
+async fn call(state: &State<Recorder, StaticSecrets>, req: Request) -> (StatusCode, String) {
+    let res = handler(state, req).await.unwrap();
+    let body = match res.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        Body::Empty => String::new(),
+        _ => String::new(),
+    };
+    (res.status(), body)
+}
+
+fn queued(state: &State<Recorder, StaticSecrets>) -> Vec<serde_json::Value> {
+    state
+        .inbound
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
+}
+
+fn post(body: &[u8], signature: Option<String>) -> Request {
+    let mut req = Request::new(Body::Binary(body.to_vec()));
+    *req.method_mut() = lambda_http::http::Method::POST;
+    if let Some(sig) = signature {
+        req.headers_mut()
+            .insert("X-Hub-Signature-256", sig.parse().unwrap());
+    }
+    req
+}
+
+fn signed(body: &[u8], secret: &str) -> Request {
+    post(
+        body,
+        Some(shared::signature::sign(body, &secret.to_owned().into())),
+    )
+}
+
+#[tokio::test]
+async fn echoes_the_challenge_for_the_right_verify_token() {
+    let (status, body) = call(&state(), event("webhook-get-verify")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1158201444"));
+}
+
+#[tokio::test]
+async fn refuses_the_handshake_with_a_wrong_token_or_mode() {
+    assert_eq!(
+        call(&state(), event("webhook-get-wrong-token")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let mut req = Request::default();
+    *req.uri_mut() =
+        "/webhook?hub.mode=unsubscribe&hub.verify_token=local-verify-token&hub.challenge=1"
+            .parse()
+            .unwrap();
+    assert_eq!(call(&state(), req).await.0, StatusCode::FORBIDDEN);
+    let mut req = Request::default();
+    *req.uri_mut() = "/webhook".parse().unwrap();
+    assert_eq!(call(&state(), req).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn echoes_a_challenge_that_is_not_a_number_verbatim() {
+    let mut req = Request::default();
+    *req.uri_mut() =
+        "/webhook?hub.challenge=00abc%2Fx&hub.mode=subscribe&hub.verify_token=local-verify-token"
+            .parse()
+            .unwrap();
+    assert_eq!(
+        call(&state(), req).await,
+        (StatusCode::OK, "00abc/x".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn buffers_every_documented_payload_with_its_context() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("text", "message", "messages"),
+        ("text-reply", "message", "messages"),
+        ("text-forwarded", "message", "messages"),
+        ("text-ad-referral", "message", "messages"),
+        ("text-bsuid-only", "message", "messages"),
+        ("image", "message", "messages"),
+        ("video", "message", "messages"),
+        ("audio", "message", "messages"),
+        ("document", "message", "messages"),
+        ("sticker", "message", "messages"),
+        ("location", "message", "messages"),
+        ("contacts", "message", "messages"),
+        ("interactive-button", "message", "messages"),
+        ("interactive-list", "message", "messages"),
+        ("interactive-flow", "message", "messages"),
+        ("button", "message", "messages"),
+        ("reaction", "message", "messages"),
+        ("reaction-removed", "message", "messages"),
+        ("order", "message", "messages"),
+        ("system-number-changed", "message", "messages"),
+        ("unsupported", "message", "messages"),
+        ("status-sent", "status", "messages"),
+        ("status-delivered", "status", "messages"),
+        ("status-read", "status", "messages"),
+        ("status-failed", "status", "messages"),
+        (
+            "template-status",
+            "change",
+            "message_template_status_update",
+        ),
+        (
+            "template-quality",
+            "change",
+            "message_template_quality_update",
+        ),
+        ("phone-quality", "change", "phone_number_quality_update"),
+        ("account-update", "change", "account_update"),
+        ("user-preferences", "change", "user_preferences"),
+    ];
+    for (name, kind, field) in cases {
+        let state = state();
+        let (status, _) = call(&state, event(&format!("webhook-post-{name}"))).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let items = queued(&state);
+        assert_eq!(items.len(), 1, "{name}");
+        let item = &items[0];
+        assert_eq!(
+            (item["kind"].as_str(), item["field"].as_str()),
+            (Some(*kind), Some(*field)),
+            "{name}"
+        );
+        assert_eq!(item["waba_id"], "102290129340398", "{name}");
+        // The update is Meta's own JSON: the original body contains it byte for byte.
+        let update_text = serde_json::to_string(&item["update"]).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&meta_body(name)).unwrap();
+        assert!(
+            serde_json::to_string(&original)
+                .unwrap()
+                .contains(&update_text),
+            "{name}"
+        );
+        if *kind == "message" && *name != "system-number-changed" {
+            assert!(item["contact"].is_object(), "{name} lost its contact block");
+            assert_eq!(
+                item["metadata"]["phone_number_id"], "106540352242922",
+                "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn keeps_the_raw_escapes_meta_signed() {
+    let state = state();
+    call(&state, event("webhook-post-text")).await;
+    let raw = &state.inbound.sent.lock().unwrap()[0].body;
+    assert!(
+        raw.contains(r"Ol\u00e1! Voc\u00ea tem em azul? \ud83d\udc4b @loja https:\/\/ex.com\/a"),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn accepts_a_base64_body_from_api_gateway() {
+    let state = state();
+    assert_eq!(
+        call(&state, event("webhook-post-base64")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(queued(&state).len(), 1);
+}
+
+#[tokio::test]
+async fn rejects_forged_unsigned_and_wrong_prefix_posts_and_queues_nothing() {
+    for name in [
+        "webhook-post-forged",
+        "webhook-post-unsigned",
+        "webhook-post-wrong-prefix",
+    ] {
+        let state = state();
+        assert_eq!(
+            call(&state, event(name)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{name}"
+        );
+        assert!(queued(&state).is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_truncated_body_and_an_empty_one() {
+    let body = meta_body("text");
+    let sig = shared::signature::sign(body.as_bytes(), &"local-app-secret".to_owned().into());
+    let state = state();
+    let truncated = post(&body.as_bytes()[..body.len() / 2], Some(sig.clone()));
+    assert_eq!(call(&state, truncated).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&state, post(b"", Some(sig))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(queued(&state).is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_empty_body_is_a_bad_request() {
+    let state = state();
+    let (status, body) = call(&state, signed(b"", "local-app-secret")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not valid JSON"), "{body}");
+}
+
+#[tokio::test]
+async fn answers_400_with_a_reason_for_signed_non_json_or_non_envelope() {
+    let state = state();
+    let (status, body) = call(&state, event("webhook-post-not-json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not valid JSON"));
+    let (status, body) = call(&state, event("webhook-post-not-envelope")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("whatsapp_business_account"), "{body}");
+    assert!(queued(&state).is_empty());
+}
+
+#[tokio::test]
+async fn refuses_a_body_over_3_mb_before_anything_else() {
+    let state = state();
+    let big = vec![b' '; webhook::MAX_BODY_BYTES + 1];
+    assert_eq!(
+        call(&state, signed(&big, "local-app-secret")).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert!(queued(&state).is_empty());
+}
+
+#[tokio::test]
+async fn buffers_all_1000_updates_of_a_full_batch() {
+    let state = state();
+    let body = shared::testkit::text_batch(1000, 900);
+    let (status, _) = call(&state, signed(body.as_bytes(), "local-app-secret")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = queued(&state);
+    assert_eq!(items.len(), 1000);
+    let mut ids: Vec<_> = items
+        .iter()
+        .map(|i| i["update"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+    assert!(items
+        .iter()
+        .all(|i| i["contact"]["wa_id"] == i["update"]["from"]));
+}
+
+#[tokio::test]
+async fn buffers_a_duplicate_post_again_for_the_processor_to_deduplicate() {
+    let state = state();
+    assert_eq!(
+        call(&state, event("webhook-post-text")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&state, event("webhook-post-text")).await.0,
+        StatusCode::OK
+    );
+    let items = queued(&state);
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["update"], items[1]["update"]);
+}
+
+#[tokio::test]
+async fn accepts_the_previous_secret_during_a_rotation_but_not_an_unknown_one() {
+    let state = state_with("new-secret", Some("local-app-secret"), false);
+    assert_eq!(
+        call(&state, event("webhook-post-text")).await.0,
+        StatusCode::OK
+    );
+    let body = meta_body("text");
+    assert_eq!(
+        call(&state, signed(body.as_bytes(), "new-secret")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&state, signed(body.as_bytes(), "unknown")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(queued(&state).len(), 2);
+}
+
+#[tokio::test]
+async fn answers_5xx_when_the_queue_fails_so_meta_retries() {
+    let state = state_with("local-app-secret", None, true);
+    let (status, body) = call(&state, event("webhook-post-text")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        !body.contains("InternalError"),
+        "internal detail leaked: {body}"
+    );
+}
+
+#[tokio::test]
+async fn answers_405_to_other_methods() {
+    let mut req = Request::default();
+    *req.method_mut() = lambda_http::http::Method::PUT;
+    assert_eq!(call(&state(), req).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
