@@ -1,5 +1,6 @@
 //! Typed configuration read once at cold start; a missing or bad variable names itself.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -58,6 +59,16 @@ mod tests {
             err.to_string(),
             "environment variable WA_CRM_TEST_SURELY_UNSET is not set"
         );
+    }
+
+    #[test]
+    fn a_map_environment_reads_only_its_own_variables() {
+        let env = Env::from_map(BTreeMap::from([("A".to_owned(), "5".to_owned()), ("B".to_owned(), " ".to_owned())]));
+        assert_eq!(env.parsed_or("A", 0u8).unwrap(), 5);
+        assert!(matches!(env.required("B"), Err(ConfigError::Missing("B"))));
+        assert!(matches!(env.parsed_or::<u8>("C", 1), Ok(1)));
+        let bad = Env::from_map(BTreeMap::from([("A".to_owned(), "x".to_owned())]));
+        assert!(bad.parsed_or::<u8>("A", 0).unwrap_err().to_string().contains("invalid value"));
     }
 
     #[test]

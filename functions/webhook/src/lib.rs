@@ -4,13 +4,15 @@
 //! cannot be buffered the answer is 5xx and Meta retries (duplicates are handled downstream).
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use secrecy::ExposeSecret;
 use shared::inbound::{self, EnvelopeError, UpdateKind};
-use shared::queue::{MessageSink, OutboundMessage, QueueError};
-use shared::secrets::{CachedSecrets, SecretSource, SecretVersions, SecretsError};
+use shared::config::{ConfigError, Env};
+use shared::queue::{MessageSink, OutboundMessage, QueueError, SqsSink};
+use shared::secrets::{CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource};
 use shared::signature::{self, SignatureError, SIGNATURE_HEADER};
 use subtle::ConstantTimeEq;
 
@@ -21,6 +23,37 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 pub struct State<Q, S> {
     pub secrets: CachedSecrets<S>,
     pub inbound: Q,
+}
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secret_id: String,
+    pub secrets_refresh: Duration,
+    pub inbound_queue_url: String,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secret_id: env.required("SECRET_ID")?,
+            secrets_refresh: env.seconds_or("SECRETS_REFRESH_SECONDS", Duration::from_secs(300))?,
+            inbound_queue_url: env.required("INBOUND_QUEUE_URL")?,
+        })
+    }
+}
+
+/// The state wired to AWS: Secrets Manager and SQS.
+pub type LiveState = State<SqsSink, SecretsManagerSource>;
+
+impl LiveState {
+    pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Self {
+        let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id);
+        State {
+            secrets: CachedSecrets::new(secrets, config.secrets_refresh),
+            inbound: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.inbound_queue_url),
+        }
+    }
 }
 
 /// Everything that can go wrong with a request; mapped to a status code in [`WebhookError::status`] only.

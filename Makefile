@@ -1,0 +1,65 @@
+# wa-crm-bridge — two commands for a newcomer: `make run` and `make test`.
+# Everything the project needs is installed here, idempotently: Python venvs with pinned
+# packages (moto for local AWS; SAM CLI and cargo-lambda for build/lint/deploy) and the
+# Rust target for arm64 Lambda builds.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS_VENV := .venv-tools
+MOTO_PORT ?= 4566
+# Tests use their own moto so they never collide with a `make run` in progress.
+TEST_MOTO_PORT ?= 4599
+CARGO ?= cargo
+
+.PHONY: run test build lint deploy bench clean-local help
+
+help:
+	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
+	@echo "make test    every test, offline, against a moto the target starts and stops"
+	@echo "make build   cargo lambda build --release --arm64"
+	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint"
+	@echo "make bench   criterion benchmarks"
+	@echo "make deploy  sam build && sam deploy (guided the first time)"
+
+$(VENV)/.installed: infra/python/requirements-moto.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r $<
+	touch $@
+
+$(TOOLS_VENV)/.installed: infra/python/requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet -r $<
+	touch $@
+
+run: $(VENV)/.installed
+	$(CARGO) build --bin local-stack
+	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
+
+test: $(VENV)/.installed
+	$(CARGO) build --workspace --tests
+	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
+
+bench:
+	$(CARGO) bench -p webhook --bench ingest
+
+build: $(TOOLS_VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64
+
+lint: $(TOOLS_VENV)/.installed
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	AWS_DEFAULT_REGION=us-east-1 $(TOOLS_VENV)/bin/sam validate --lint --template template.yaml
+	$(TOOLS_VENV)/bin/cfn-lint template.yaml
+
+deploy: $(TOOLS_VENV)/.installed
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam build
+	@if [ -f samconfig.local.toml ]; then \
+		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy --config-file samconfig.local.toml; \
+	else \
+		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy --guided --config-file samconfig.local.toml; \
+	fi
+
+clean-local:
+	rm -rf .local
