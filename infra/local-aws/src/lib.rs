@@ -1,1 +1,35 @@
-//! Local AWS.
+//! Local AWS derived from `template.yaml`.
+//!
+//! [`Template`] reads the SAM template and builds a typed [`Model`] (tables, queues, secrets and
+//! how functions are wired to them) with the given [`Parameters`]; [`provision`] creates the
+//! same resources on the local emulator (moto). Names therefore come from one place: with
+//! [`Parameters::local`] they are exactly the local names in `docs/architecture.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use local_aws::{local_sdk_config, provision, workspace_template_path};
+//! use local_aws::{Clients, Model, Parameters};
+//!
+//! let model = Model::load(workspace_template_path(), &Parameters::local())?;
+//! let clients = Clients::new(&local_sdk_config().await);
+//! let secret = r#"{"app_secret":"s","verify_token":"v","access_token":"t"}"#;
+//! let provisioned = provision(&model, &clients, secret).await?;
+//! let crm_events = provisioned.queue_url("CrmEventsQueue")?;
+//! # let _ = crm_events;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod model;
+mod provision;
+mod template;
+
+pub use error::{LookupError, ProvisionError, ResourceKind, TemplateError};
+pub use model::{
+    AttributeDefinition, AttributeType, BillingMode, EnvValue, EventSourceSpec, FunctionSpec,
+    GsiSpec, HttpRouteSpec, KeySchema, Model, Projection, QueueSpec, Redrive, ScheduleSpec,
+    SecretSpec, TableSpec, Throughput,
+};
+pub use provision::{local_sdk_config, provision, Clients, Provisioned, DEFAULT_ENDPOINT};
+pub use template::{workspace_template_path, Parameters, Template};
