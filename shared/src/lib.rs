@@ -3,10 +3,17 @@
 
 pub mod aws;
 pub mod config;
+pub mod consent;
+pub mod delivery;
+pub mod events;
+pub mod identity;
 pub mod inbound;
+pub mod outbox;
 pub mod queue;
 pub mod secrets;
 pub mod signature;
+pub mod sqs_consumer;
+pub mod store;
 pub mod telemetry;
 pub mod testkit;
 

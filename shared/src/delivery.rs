@@ -1,0 +1,445 @@
+//! Delivery statuses of outbound messages: applied monotonically, parked when early, forwarded
+//! to the CRM once.
+//!
+//! sent < delivered < read < played; `failed` is terminal. A status that would not move a message
+//! forward changes nothing and emits nothing. A status for a message the sender has not stored yet
+//! is parked under the message's partition (only while the message is absent, checked in the same
+//! transaction) and applied when the message appears: by [`apply_parked`], which the sender calls
+//! after storing a wamid, and by the next status the processor sees for it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::consent::{ConsentAction, ConsentSource, Decision};
+use crate::events::{self, EventSource, EventType, PendingEvent};
+use crate::outbox::{self, Applied, OutboxError};
+use crate::queue::MessageSink;
+use crate::store::{keys, Commit, Expect, ParkedStatus, ProcessorStore, Versioned, Write};
+
+/// Error code: more than 24 h since the customer last wrote (the window is closed).
+pub const WINDOW_CLOSED: i64 = 131_047;
+/// Error code: the user stopped marketing messages.
+pub const MARKETING_OPT_OUT: i64 = 131_050;
+
+/// An outbound message's delivery status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Played,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "played" => Self::Played,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Played => "played",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Order in which statuses may follow each other; `failed` outranks everything.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Read => 3,
+            Self::Played => 4,
+            Self::Failed => 9,
+        }
+    }
+
+    /// Whether `next` moves a message currently at `current` forward.
+    pub fn advances(current: Option<Self>, next: Self) -> bool {
+        match current {
+            None => true,
+            Some(Self::Failed) => false,
+            Some(c) => next.rank() > c.rank(),
+        }
+    }
+}
+
+/// One error attached to a failed status (or a message), as the CRM receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaError {
+    pub code: Option<i64>,
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub details: Option<String>,
+}
+
+impl MetaError {
+    /// Reads Meta's `errors[]` leniently: odd shapes give empty fields, never a failure.
+    pub fn list(errors: Option<&Value>) -> Vec<Self> {
+        errors
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| Self {
+                        code: e.get("code").and_then(as_i64),
+                        title: str_field(e, "title"),
+                        message: str_field(e, "message"),
+                        details: e
+                            .get("error_data")
+                            .and_then(|d| d.get("details"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A status update from Meta.
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    pub wamid: String,
+    pub status: DeliveryStatus,
+    /// Unix seconds.
+    pub timestamp: i64,
+    pub recipient_id: Option<String>,
+    pub recipient_user_id: Option<String>,
+    pub errors: Vec<MetaError>,
+    /// Meta's status object as received.
+    pub raw: Box<RawValue>,
+}
+
+/// Why a status cannot be applied as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatusParseError {
+    #[error("status is not a JSON object")]
+    NotObject,
+    #[error("status has no message id")]
+    NoId,
+    #[error("status value {0:?} is not one we know")]
+    UnknownStatus(String),
+}
+
+impl StatusUpdate {
+    /// Parses Meta's status object; a missing timestamp falls back to `received_at` (seconds).
+    pub fn parse(raw: &RawValue, received_at: i64) -> Result<Self, StatusParseError> {
+        let v: Value = serde_json::from_str(raw.get()).map_err(|_| StatusParseError::NotObject)?;
+        if !v.is_object() {
+            return Err(StatusParseError::NotObject);
+        }
+        let wamid = str_field(&v, "id")
+            .filter(|s| !s.is_empty())
+            .ok_or(StatusParseError::NoId)?;
+        let status_text = str_field(&v, "status").unwrap_or_default();
+        let status = DeliveryStatus::parse(&status_text)
+            .ok_or(StatusParseError::UnknownStatus(status_text))?;
+        Ok(Self {
+            wamid,
+            status,
+            timestamp: v.get("timestamp").and_then(as_i64).unwrap_or(received_at),
+            recipient_id: str_field(&v, "recipient_id"),
+            recipient_user_id: str_field(&v, "recipient_user_id"),
+            errors: MetaError::list(v.get("errors")),
+            raw: raw.to_owned(),
+        })
+    }
+
+    fn from_parked(p: &ParkedStatus) -> Option<Self> {
+        let raw = RawValue::from_string(p.raw.clone()).ok()?;
+        let mut parsed = Self::parse(&raw, p.timestamp).ok()?;
+        parsed.status = p.status;
+        Some(parsed)
+    }
+
+    /// The dedup key of this status.
+    pub fn update_key(&self) -> String {
+        format!("status:{}:{}", self.wamid, self.status.as_str())
+    }
+
+    fn has_error(&self, code: i64) -> bool {
+        self.errors.iter().any(|e| e.code == Some(code))
+    }
+}
+
+/// Where statuses are applied and how long parked ones are kept.
+#[derive(Debug, Clone)]
+pub struct StatusContext {
+    /// The business number (`phone_number_id`) the status came through.
+    pub business: String,
+    pub waba_id: Option<String>,
+    pub now_ms: i64,
+    /// Lifetime of parked statuses and outbox items (seconds).
+    pub retention_secs: i64,
+}
+
+/// Applies one status (parking it if its message is not stored yet), then any statuses parked
+/// for the same message. Returns what happened to `update` itself.
+pub async fn apply_status<S: ProcessorStore, Q: MessageSink>(
+    store: &S,
+    sink: &Q,
+    ctx: &StatusContext,
+    update: &StatusUpdate,
+) -> Result<Applied, OutboxError> {
+    let applied = apply_one(store, sink, ctx, update, false).await?;
+    apply_parked(store, sink, ctx, &update.wamid).await?;
+    Ok(applied)
+}
+
+/// Applies every status parked for `wamid`, lowest rank first. The sender calls this right after
+/// storing an outbound message; it is a no-op when nothing is parked.
+pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
+    store: &S,
+    sink: &Q,
+    ctx: &StatusContext,
+    wamid: &str,
+) -> Result<usize, OutboxError> {
+    let state = store.load_message(wamid).await?;
+    if state.message.is_none() {
+        return Ok(0);
+    }
+    let mut parked = state.parked;
+    parked.sort_by_key(|p| p.status.rank());
+    let mut applied = 0;
+    for p in &parked {
+        let Some(update) = StatusUpdate::from_parked(p) else {
+            tracing::error!(
+                wamid,
+                status = p.status.as_str(),
+                "parked status is unreadable; left in place"
+            );
+            continue;
+        };
+        let ctx = StatusContext {
+            business: p.business.clone(),
+            ..ctx.clone()
+        };
+        if !matches!(
+            apply_one(store, sink, &ctx, &update, true).await?,
+            Applied::Nothing
+        ) {
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
+async fn apply_one<S: ProcessorStore, Q: MessageSink>(
+    store: &S,
+    sink: &Q,
+    ctx: &StatusContext,
+    update: &StatusUpdate,
+    from_parking: bool,
+) -> Result<Applied, OutboxError> {
+    let key = update.update_key();
+    outbox::apply_once(store, sink, &key, || {
+        plan(store, ctx, update, &key, from_parking)
+    })
+    .await
+}
+
+async fn plan<S: ProcessorStore>(
+    store: &S,
+    ctx: &StatusContext,
+    update: &StatusUpdate,
+    key: &str,
+    from_parking: bool,
+) -> Result<Option<Commit>, OutboxError> {
+    let state = store.load_message(&update.wamid).await?;
+    let Some(Versioned {
+        record: message,
+        version,
+    }) = state.message
+    else {
+        if from_parking {
+            return Ok(None);
+        }
+        tracing::info!(wamid = %update.wamid, status = update.status.as_str(), "message not stored yet; status parked");
+        return Ok(Some(Commit {
+            outbox: None,
+            writes: vec![Write::Park(ParkedStatus {
+                wamid: update.wamid.clone(),
+                business: ctx.business.clone(),
+                status: update.status,
+                timestamp: update.timestamp,
+                raw: update.raw.get().to_owned(),
+                parked_at_ms: ctx.now_ms,
+                ttl: ctx.now_ms / 1000 + ctx.retention_secs,
+            })],
+        }));
+    };
+    let mut writes = Vec::new();
+    if state.parked.iter().any(|p| p.status == update.status) {
+        writes.push(Write::Unpark {
+            wamid: update.wamid.clone(),
+            status: update.status,
+        });
+    }
+    let mut events: Vec<PendingEvent> = Vec::new();
+    if DeliveryStatus::advances(message.status, update.status) {
+        let contact_state = match &message.contact_id {
+            Some(id) => store.load_contact(&message.business, id).await?,
+            None => Default::default(),
+        };
+        let source = EventSource {
+            update_key: key.to_owned(),
+            phone_number_id: Some(message.business.clone()),
+            waba_id: ctx.waba_id.clone(),
+        };
+        let mut contact = contact_state.contact.clone();
+        let contact_ref = contact.as_ref().map(|c| c.record.to_ref());
+        events.push(source.event(
+            EventType::MessageStatus,
+            0,
+            update.timestamp,
+            contact_ref.clone(),
+            events::data_with_original(status_data(update, &message), &update.raw)?,
+        )?);
+        if update.status == DeliveryStatus::Failed && update.has_error(WINDOW_CLOSED) {
+            if let Some(conv) = contact_state.conversation {
+                let mut c = conv.record;
+                c.window_closed_at = Some(update.timestamp);
+                c.due_bucket = None;
+                c.due_at = None;
+                writes.push(Write::Conversation(c, Expect::Version(conv.version)));
+            }
+        }
+        if update.status == DeliveryStatus::Failed && update.has_error(MARKETING_OPT_OUT) {
+            if let Some(c) = contact.as_mut() {
+                let decision = Decision {
+                    action: ConsentAction::OptOut,
+                    source: ConsentSource::DeliveryError,
+                    occurred_at: update.timestamp,
+                    trigger_wamid: Some(update.wamid.clone()),
+                    trigger: Some(MARKETING_OPT_OUT.to_string()),
+                    update_key: key.to_owned(),
+                };
+                let (entry, effective) = decision.apply(&mut c.record, 0, ctx.now_ms);
+                events.push(source.event(
+                    decision.event_type(),
+                    0,
+                    update.timestamp,
+                    Some(c.record.to_ref()),
+                    events::data(decision.event_data(effective))?,
+                )?);
+                writes.push(Write::Consent(entry));
+                writes.push(Write::Contact(c.record.clone(), Expect::Version(c.version)));
+            }
+        }
+        let mut next = message;
+        next.status = Some(update.status);
+        next.status_at = Some(update.timestamp);
+        writes.push(Write::Message(next, Expect::Version(version)));
+    }
+    if writes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Commit {
+        outbox: Some(outbox::outbox(
+            key,
+            events,
+            ctx.now_ms,
+            ctx.now_ms / 1000 + ctx.retention_secs,
+        )),
+        writes,
+    }))
+}
+
+fn status_data(update: &StatusUpdate, message: &crate::store::MessageRecord) -> Map<String, Value> {
+    let v: Value = serde_json::from_str(update.raw.get()).unwrap_or_default();
+    let mut m = Map::new();
+    m.insert("wamid".into(), update.wamid.clone().into());
+    m.insert("status".into(), update.status.as_str().into());
+    m.insert(
+        "previous_status".into(),
+        message.status.map(|s| s.as_str()).into(),
+    );
+    m.insert("timestamp".into(), events::rfc3339(update.timestamp).into());
+    m.insert("recipient_id".into(), update.recipient_id.clone().into());
+    m.insert(
+        "recipient_user_id".into(),
+        update.recipient_user_id.clone().into(),
+    );
+    m.insert("command_id".into(), message.command_id.clone().into());
+    m.insert(
+        "errors".into(),
+        serde_json::to_value(&update.errors).unwrap_or_default(),
+    );
+    for field in ["pricing", "conversation", "biz_opaque_callback_data"] {
+        m.insert(field.into(), v.get(field).cloned().unwrap_or(Value::Null));
+    }
+    m
+}
+
+fn str_field(v: &Value, name: &str) -> Option<String> {
+    v.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Meta sends numbers as strings (`"1749416383"`) and sometimes as numbers.
+pub fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// Key of a parked status, re-exported for the sender's own queries.
+pub fn parked_key(wamid: &str, status: DeliveryStatus) -> (String, String) {
+    (keys::message_pk(wamid), keys::parked_sk(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeliveryStatus::{self, *};
+
+    #[test]
+    fn statuses_only_move_forward() {
+        assert!(DeliveryStatus::advances(None, Read));
+        assert!(DeliveryStatus::advances(Some(Sent), Delivered));
+        assert!(DeliveryStatus::advances(Some(Delivered), Read));
+        assert!(DeliveryStatus::advances(Some(Read), Played));
+        assert!(!DeliveryStatus::advances(Some(Delivered), Sent));
+        assert!(!DeliveryStatus::advances(Some(Read), Delivered));
+        assert!(!DeliveryStatus::advances(Some(Read), Read));
+    }
+
+    #[test]
+    fn failed_is_terminal() {
+        assert!(DeliveryStatus::advances(Some(Read), Failed));
+        for next in [Sent, Delivered, Read, Played, Failed] {
+            assert!(!DeliveryStatus::advances(Some(Failed), next));
+        }
+    }
+
+    #[test]
+    fn parses_meta_status_objects_leniently() {
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"id":"wamid.X","status":"failed","timestamp":"17","errors":[{"code":131050,"title":"t","error_data":{"details":"d"}},"odd"]}"#.into(),
+        )
+        .unwrap();
+        let s = super::StatusUpdate::parse(&raw, 0).unwrap();
+        assert_eq!(s.timestamp, 17);
+        assert_eq!(s.errors[0].code, Some(131_050));
+        assert_eq!(s.errors[0].details.as_deref(), Some("d"));
+        assert_eq!(s.errors[1].code, None);
+        let unknown = serde_json::value::RawValue::from_string(
+            r#"{"id":"wamid.X","status":"deleted"}"#.into(),
+        )
+        .unwrap();
+        assert!(matches!(
+            super::StatusUpdate::parse(&unknown, 0),
+            Err(super::StatusParseError::UnknownStatus(_))
+        ));
+    }
+}

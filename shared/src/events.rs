@@ -1,0 +1,279 @@
+//! The CRM event contract: one JSON envelope for every event, published on `crm-events.fifo`.
+//!
+//! `event_id` is derived from the update that caused the event, so re-deriving it after a crash or
+//! a redelivery gives the same id and SQS FIFO (and the CRM) can drop the repeat. The JSON Schemas
+//! in `schemas/events/` describe the envelope and each type's `data`; see `docs/crm-contract.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::queue::OutboundMessage;
+
+/// The version of the envelope and data shapes; bumped on a breaking change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The SQS message attribute that carries the event type (consumers filter on it).
+pub const TYPE_ATTRIBUTE: &str = "type";
+
+/// Every event type the bridge emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.status")]
+    MessageStatus,
+    #[serde(rename = "contact.opted_out")]
+    ContactOptedOut,
+    #[serde(rename = "contact.opted_in")]
+    ContactOptedIn,
+    #[serde(rename = "contact.number_changed")]
+    ContactNumberChanged,
+    #[serde(rename = "template.status")]
+    TemplateStatus,
+    #[serde(rename = "template.quality")]
+    TemplateQuality,
+    #[serde(rename = "phone_number.quality")]
+    PhoneNumberQuality,
+    #[serde(rename = "account.update")]
+    AccountUpdate,
+    #[serde(rename = "whatsapp.error")]
+    WhatsappError,
+    #[serde(rename = "whatsapp.unknown")]
+    WhatsappUnknown,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 11] = [
+        Self::MessageReceived,
+        Self::MessageStatus,
+        Self::ContactOptedOut,
+        Self::ContactOptedIn,
+        Self::ContactNumberChanged,
+        Self::TemplateStatus,
+        Self::TemplateQuality,
+        Self::PhoneNumberQuality,
+        Self::AccountUpdate,
+        Self::WhatsappError,
+        Self::WhatsappUnknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageReceived => "message.received",
+            Self::MessageStatus => "message.status",
+            Self::ContactOptedOut => "contact.opted_out",
+            Self::ContactOptedIn => "contact.opted_in",
+            Self::ContactNumberChanged => "contact.number_changed",
+            Self::TemplateStatus => "template.status",
+            Self::TemplateQuality => "template.quality",
+            Self::PhoneNumberQuality => "phone_number.quality",
+            Self::AccountUpdate => "account.update",
+            Self::WhatsappError => "whatsapp.error",
+            Self::WhatsappUnknown => "whatsapp.unknown",
+        }
+    }
+
+    /// The event type for a non-`messages` webhook field.
+    pub fn for_field(field: &str) -> Self {
+        match field {
+            "message_template_status_update" => Self::TemplateStatus,
+            "message_template_quality_update" => Self::TemplateQuality,
+            "phone_number_quality_update" => Self::PhoneNumberQuality,
+            "account_update" => Self::AccountUpdate,
+            _ => Self::WhatsappUnknown,
+        }
+    }
+}
+
+/// The contact block of the envelope (`phone` in E.164). Absent fields are `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRef {
+    pub id: String,
+    pub wa_id: Option<String>,
+    pub phone: Option<String>,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// One CRM event. `data` is kept as raw JSON so Meta's original objects inside it are passed on
+/// byte for byte.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CrmEvent {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub schema_version: u32,
+    /// RFC 3339, UTC, from Meta's timestamp when the update has one.
+    pub occurred_at: String,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+    pub contact: Option<ContactRef>,
+    pub data: Box<RawValue>,
+}
+
+/// An event ready to publish, as kept in the outbox until SQS has accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub group_id: String,
+    pub body: String,
+}
+
+impl PendingEvent {
+    /// The FIFO message: group = contact (or business number), dedup id = `event_id`, type attribute.
+    pub fn to_message(&self) -> OutboundMessage {
+        OutboundMessage {
+            body: self.body.clone(),
+            group_id: Some(self.group_id.clone()),
+            dedup_id: Some(self.event_id.clone()),
+            attributes: vec![(TYPE_ATTRIBUTE.to_owned(), self.event_type.clone())],
+        }
+    }
+}
+
+impl CrmEvent {
+    /// Serialises the event for the outbox. The group is the contact id, else the business
+    /// number, else the WABA.
+    pub fn pending(&self) -> Result<PendingEvent, serde_json::Error> {
+        let group_id = self
+            .contact
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| self.phone_number_id.clone())
+            .or_else(|| self.waba_id.clone())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(PendingEvent {
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.as_str().to_owned(),
+            group_id,
+            body: serde_json::to_string(self)?,
+        })
+    }
+}
+
+/// Where an update came from; builds the events it causes with deterministic ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventSource {
+    /// The update's dedup key (see `docs/data-model.md`).
+    pub update_key: String,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+}
+
+impl EventSource {
+    /// The `index`-th event of `event_type` for this update, ready for the outbox.
+    pub fn event(
+        &self,
+        event_type: EventType,
+        index: usize,
+        occurred_at: i64,
+        contact: Option<ContactRef>,
+        data: Box<RawValue>,
+    ) -> Result<PendingEvent, serde_json::Error> {
+        CrmEvent {
+            event_id: event_id(&self.update_key, event_type, index),
+            event_type,
+            schema_version: SCHEMA_VERSION,
+            occurred_at: rfc3339(occurred_at),
+            phone_number_id: self.phone_number_id.clone(),
+            waba_id: self.waba_id.clone(),
+            contact,
+            data,
+        }
+        .pending()
+    }
+}
+
+/// The deterministic id of the `index`-th event of `event_type` caused by the update `update_key`.
+pub fn event_id(update_key: &str, event_type: EventType, index: usize) -> String {
+    let digest =
+        Sha256::digest(format!("{update_key}\n{}\n{index}", event_type.as_str()).as_bytes());
+    format!("ev_{}", hex::encode(digest.get(..16).unwrap_or_default()))
+}
+
+/// Builds an event's `data`: the normalised `fields` plus Meta's `original` object, unchanged.
+pub fn data_with_original(
+    fields: serde_json::Map<String, serde_json::Value>,
+    original: &RawValue,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Data<'a> {
+        #[serde(flatten)]
+        fields: serde_json::Map<String, serde_json::Value>,
+        original: &'a RawValue,
+    }
+    serde_json::value::to_raw_value(&Data { fields, original })
+}
+
+/// Builds an event's `data` from normalised fields only.
+pub fn data(
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    serde_json::value::to_raw_value(&fields)
+}
+
+/// Unix seconds as RFC 3339 UTC (`2025-06-08T20:59:43Z`).
+pub fn rfc3339(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs = unix_seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_deterministic_and_distinct_per_type_and_index() {
+        let a = event_id("msg:wamid.A", EventType::MessageReceived, 0);
+        assert_eq!(a, event_id("msg:wamid.A", EventType::MessageReceived, 0));
+        assert_ne!(a, event_id("msg:wamid.A", EventType::ContactOptedOut, 0));
+        assert_ne!(a, event_id("msg:wamid.A", EventType::MessageReceived, 1));
+        assert_ne!(a, event_id("msg:wamid.B", EventType::MessageReceived, 0));
+        assert_eq!(a.len(), 35);
+    }
+
+    #[test]
+    fn formats_unix_seconds_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_749_416_383), "2025-06-08T20:59:43Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn keeps_the_original_object_byte_for_byte() {
+        let original = RawValue::from_string(r#"{"body":"Ol\u00e1"}"#.to_owned()).unwrap();
+        let mut fields = serde_json::Map::new();
+        fields.insert("text".into(), "Olá".into());
+        let data = data_with_original(fields, &original).unwrap();
+        assert_eq!(
+            data.get(),
+            r#"{"text":"Olá","original":{"body":"Ol\u00e1"}}"#
+        );
+    }
+
+    #[test]
+    fn type_names_round_trip_through_serde() {
+        for t in EventType::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+    }
+}

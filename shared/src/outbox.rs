@@ -1,0 +1,122 @@
+//! Exactly once in effect: state change and events are committed together, then published.
+//!
+//! An update's [`Commit`] carries an outbox item keyed by the update; its existence is the dedup
+//! marker. After the commit the events go to SQS and the item is marked published. A crash (or an
+//! SQS failure) between the two leaves an unpublished outbox: the redelivered update finds the
+//! marker, publishes the stored events with their original `event_id`s and succeeds. So a
+//! duplicate never changes state twice and an event is never lost; at worst it is sent twice with
+//! the same `event_id` (FIFO deduplication and the CRM drop the repeat).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::queue::{MessageSink, QueueError};
+use crate::store::{Commit, CommitOutcome, OutboxRecord, OutboxStore, StoreError};
+
+/// How often a plan is re-read and retried when another writer got there first.
+const ATTEMPTS: u32 = 8;
+
+/// What happened to an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Committed now; `events` were published.
+    Committed { events: usize },
+    /// Seen before; `republished` events were still unpublished and have been sent now.
+    Duplicate { republished: usize },
+    /// The plan had nothing to change.
+    Nothing,
+}
+
+/// Why an update could not be applied now (every case is worth a retry).
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("state table unavailable")]
+    Store(#[from] StoreError),
+    #[error("CRM events could not be published")]
+    Queue(#[from] QueueError),
+    #[error("update {update_key} kept conflicting with concurrent writers")]
+    Contended { update_key: String },
+    #[error("could not encode an event")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Applies one update exactly once in effect. `plan` reads current state and returns the commit
+/// to make (or `None` if there is nothing to do); it is called again after a conflict.
+pub async fn apply_once<S, Q, F, Fut, E>(
+    store: &S,
+    sink: &Q,
+    update_key: &str,
+    mut plan: F,
+) -> Result<Applied, E>
+where
+    S: OutboxStore,
+    Q: MessageSink,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Commit>, E>>,
+    E: From<OutboxError>,
+{
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+        }
+        if let Some(existing) = store
+            .load_outbox(update_key)
+            .await
+            .map_err(OutboxError::from)?
+        {
+            return Ok(Applied::Duplicate {
+                republished: publish(store, sink, &existing).await?,
+            });
+        }
+        let Some(commit) = plan().await? else {
+            return Ok(Applied::Nothing);
+        };
+        let outbox = commit.outbox.clone();
+        match store.commit(commit).await.map_err(OutboxError::from)? {
+            CommitOutcome::Applied => {
+                let events = match &outbox {
+                    Some(o) => publish(store, sink, o).await?,
+                    None => 0,
+                };
+                return Ok(Applied::Committed { events });
+            }
+            CommitOutcome::Duplicate | CommitOutcome::Conflict => continue,
+        }
+    }
+    Err(OutboxError::Contended {
+        update_key: update_key.to_owned(),
+    }
+    .into())
+}
+
+/// Sends an outbox's events if they are not yet published, then marks it. Returns how many
+/// were sent.
+pub async fn publish<S: OutboxStore, Q: MessageSink>(
+    store: &S,
+    sink: &Q,
+    outbox: &OutboxRecord,
+) -> Result<usize, OutboxError> {
+    if outbox.published || outbox.events.is_empty() {
+        return Ok(0);
+    }
+    let messages = outbox.events.iter().map(|e| e.to_message()).collect();
+    sink.send_all(messages).await?;
+    store.mark_published(&outbox.key).await?;
+    Ok(outbox.events.len())
+}
+
+/// An outbox record for `events`, published already if there is nothing to send.
+pub fn outbox(
+    update_key: &str,
+    events: Vec<crate::events::PendingEvent>,
+    now_ms: i64,
+    ttl: i64,
+) -> OutboxRecord {
+    OutboxRecord {
+        key: update_key.to_owned(),
+        published: events.is_empty(),
+        events,
+        created_at_ms: now_ms,
+        ttl,
+    }
+}

@@ -1,0 +1,249 @@
+//! An in-memory state table with the same conditions and all-or-nothing commits as the DynamoDB
+//! adapter, for handler tests (here and in the functions built on this data model).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    keys, write_body, write_key, AliasRecord, Commit, CommitOutcome, ContactState, Expect,
+    MessageState, OutboxRecord, OutboxStore, ProcessorStore, StoreError, Versioned, Write,
+};
+
+#[derive(Debug, Clone)]
+struct Stored {
+    value: Value,
+    version: Option<u64>,
+}
+
+/// The fake table: `(pk, sk)` → JSON record.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<(String, String), Stored>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Stored>> {
+        // A panic in another test thread must not hide this store's contents.
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One item's record, for assertions.
+    pub fn get(&self, pk: &str, sk: &str) -> Option<Value> {
+        self.lock()
+            .get(&(pk.to_owned(), sk.to_owned()))
+            .map(|s| s.value.clone())
+    }
+
+    /// Every `(pk, sk, record)` whose pk starts with `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: &str) -> Vec<(String, String, Value)> {
+        self.lock()
+            .iter()
+            .filter(|((pk, _), _)| pk.starts_with(prefix))
+            .map(|((pk, sk), s)| (pk.clone(), sk.clone(), s.value.clone()))
+            .collect()
+    }
+
+    fn versioned<T: DeserializeOwned>(
+        items: &BTreeMap<(String, String), Stored>,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        let key = (pk, sk.to_owned());
+        match items.get(&key) {
+            None => Ok(None),
+            Some(s) => {
+                let record = serde_json::from_value(s.value.clone()).map_err(|source| {
+                    StoreError::Corrupt {
+                        pk: key.0.clone(),
+                        sk: key.1.clone(),
+                        source,
+                    }
+                })?;
+                Ok(Some(Versioned {
+                    record,
+                    version: s.version.unwrap_or(0),
+                }))
+            }
+        }
+    }
+}
+
+fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
+    let key = write_key(write);
+    let current = items.get(&key);
+    let expect = |e: &Expect| match (e, current) {
+        (Expect::Absent, None) => true,
+        (Expect::Version(v), Some(s)) => s.version == Some(*v),
+        _ => false,
+    };
+    let points_at = |contact: &str| {
+        current.is_none_or(|s| s.value.get("contact_id").and_then(Value::as_str) == Some(contact))
+    };
+    match write {
+        Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => expect(e),
+        Write::Alias { record, replace } => *replace || points_at(&record.contact_id),
+        Write::RemoveAlias(record) => points_at(&record.contact_id),
+        Write::Consent(_) => true,
+        Write::Park(p) => {
+            !items.contains_key(&(keys::message_pk(&p.wamid), keys::MESSAGE.to_owned()))
+        }
+        Write::Unpark { .. } => current.is_some(),
+    }
+}
+
+fn new_version(write: &Write) -> Option<u64> {
+    match write {
+        Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => Some(match e {
+            Expect::Absent => 1,
+            Expect::Version(v) => v + 1,
+        }),
+        _ => None,
+    }
+}
+
+impl OutboxStore for MemoryStore {
+    async fn load_outbox(&self, update_key: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        let items = self.lock();
+        Ok(Self::versioned(&items, keys::outbox_pk(update_key), keys::OUTBOX)?.map(|v| v.record))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        let mut items = self.lock();
+        let mut touched = HashSet::new();
+        let outbox_key = commit
+            .outbox
+            .as_ref()
+            .map(|o| (keys::outbox_pk(&o.key), keys::OUTBOX.to_owned()));
+        for key in outbox_key
+            .iter()
+            .cloned()
+            .chain(commit.writes.iter().map(write_key))
+        {
+            if !touched.insert(key.clone()) {
+                return Err(StoreError::Unstorable {
+                    pk: key.0,
+                    sk: key.1,
+                    reason: "one commit touches the item twice".into(),
+                });
+            }
+        }
+        if let Some(key) = &outbox_key {
+            if items.contains_key(key) {
+                return Ok(CommitOutcome::Duplicate);
+            }
+        }
+        if !commit.writes.iter().all(|w| holds(&items, w)) {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if let (Some(key), Some(outbox)) = (outbox_key, &commit.outbox) {
+            let value = serde_json::to_value(outbox).map_err(|source| StoreError::Corrupt {
+                pk: key.0.clone(),
+                sk: key.1.clone(),
+                source,
+            })?;
+            items.insert(
+                key,
+                Stored {
+                    value,
+                    version: None,
+                },
+            );
+        }
+        for write in &commit.writes {
+            let key = write_key(write);
+            match write_body(write).map_err(|source| StoreError::Corrupt {
+                pk: key.0.clone(),
+                sk: key.1.clone(),
+                source,
+            })? {
+                Some(value) => {
+                    items.insert(
+                        key,
+                        Stored {
+                            value,
+                            version: new_version(write),
+                        },
+                    );
+                }
+                None => {
+                    items.remove(&key);
+                }
+            }
+        }
+        Ok(CommitOutcome::Applied)
+    }
+
+    async fn mark_published(&self, update_key: &str) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let key = (keys::outbox_pk(update_key), keys::OUTBOX.to_owned());
+        if let Some(Value::Object(map)) = items.get_mut(&key).map(|s| &mut s.value) {
+            map.insert("published".into(), Value::Bool(true));
+        }
+        Ok(())
+    }
+}
+
+impl ProcessorStore for MemoryStore {
+    async fn find_aliases(
+        &self,
+        business: &str,
+        aliases: &[String],
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let items = self.lock();
+        let mut found = Vec::new();
+        for alias in aliases {
+            if let Some(v) = Self::versioned::<AliasRecord>(
+                &items,
+                keys::alias_pk(business, alias),
+                keys::ALIAS,
+            )? {
+                found.push(v.record);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn load_contact(
+        &self,
+        business: &str,
+        contact_id: &str,
+    ) -> Result<ContactState, StoreError> {
+        let items = self.lock();
+        let pk = keys::contact_pk(business, contact_id);
+        Ok(ContactState {
+            contact: Self::versioned(&items, pk.clone(), keys::PROFILE)?,
+            conversation: Self::versioned(&items, pk, keys::CONVERSATION)?,
+        })
+    }
+
+    async fn load_message(&self, wamid: &str) -> Result<MessageState, StoreError> {
+        let items = self.lock();
+        let pk = keys::message_pk(wamid);
+        let message = Self::versioned(&items, pk.clone(), keys::MESSAGE)?;
+        let mut parked = Vec::new();
+        for ((item_pk, sk), stored) in items.range((pk.clone(), String::new())..) {
+            if *item_pk != pk {
+                break;
+            }
+            if sk.starts_with("PARKED#") {
+                parked.push(
+                    serde_json::from_value(stored.value.clone()).map_err(|source| {
+                        StoreError::Corrupt {
+                            pk: item_pk.clone(),
+                            sk: sk.clone(),
+                            source,
+                        }
+                    })?,
+                );
+            }
+        }
+        Ok(MessageState { message, parked })
+    }
+}

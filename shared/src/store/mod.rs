@@ -1,0 +1,409 @@
+//! The state table: records, their keys, and the ports the functions use to read and commit them.
+//!
+//! One DynamoDB table (`pk`/`sk`), described in `docs/data-model.md`. Every change an update makes
+//! is one [`Commit`]: an outbox item keyed by the update (which doubles as its dedup marker) plus
+//! conditional writes, applied all or nothing. Mutable records carry a version and are written
+//! with "version is still what I read", so concurrent writers re-read instead of overwriting.
+
+pub mod dynamo;
+pub mod memory;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consent::{ConsentAction, ConsentSource};
+use crate::delivery::DeliveryStatus;
+use crate::events::PendingEvent;
+
+/// Shards of the `due-index` partition key (`due_bucket` = `DUE#0` … `DUE#7`), so the index
+/// has no hot partition; window-alerts queries each bucket with `due_at <= now`.
+pub const DUE_BUCKETS: u32 = 8;
+
+/// Item keys. Kept here so every function (and the docs) agree on them.
+pub mod keys {
+    pub const PROFILE: &str = "PROFILE";
+    pub const CONVERSATION: &str = "CONVERSATION";
+    pub const ALIAS: &str = "ALIAS";
+    pub const MESSAGE: &str = "MESSAGE";
+    pub const OUTBOX: &str = "OUTBOX";
+
+    /// Partition of a contact's profile, conversation and consent ledger.
+    pub fn contact_pk(business: &str, contact_id: &str) -> String {
+        format!("CONTACT#{business}#{contact_id}")
+    }
+    /// Sort key of one consent ledger entry (time-ordered).
+    pub fn consent_sk(occurred_at: i64, entry_id: &str) -> String {
+        format!("CONSENT#{occurred_at:012}#{entry_id}")
+    }
+    /// An identity alias (`wa:<digits>` or `uid:<bsuid>`) pointing at a contact.
+    pub fn alias_pk(business: &str, alias: &str) -> String {
+        format!("ALIAS#{business}#{alias}")
+    }
+    /// Partition of a message and of statuses parked for it.
+    pub fn message_pk(wamid: &str) -> String {
+        format!("MSG#{wamid}")
+    }
+    /// A status parked until its message is stored.
+    pub fn parked_sk(status: super::DeliveryStatus) -> String {
+        format!("PARKED#{}", status.as_str())
+    }
+    /// An outbox item: the dedup marker of one update and the events it produced.
+    pub fn outbox_pk(update_key: &str) -> String {
+        format!("OUTBOX#{update_key}")
+    }
+    /// The `due-index` bucket of a contact.
+    pub fn due_bucket(contact_id: &str) -> String {
+        let sum = contact_id.bytes().fold(0u32, |acc, b| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(b))
+        });
+        format!("DUE#{}", sum % super::DUE_BUCKETS)
+    }
+}
+
+/// A record as read, with the version a later write must still find.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub record: T,
+    pub version: u64,
+}
+
+/// What a conditional write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The item must not exist (create).
+    Absent,
+    /// The item must still have this version (update).
+    Version(u64),
+}
+
+/// One person, per business number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub business: String,
+    pub contact_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    /// E.164.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Current marketing consent (the ledger holds the history).
+    #[serde(default)]
+    pub marketing_opt_out: bool,
+    /// Meta time (Unix seconds) of the decision `marketing_opt_out` reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_at: Option<i64>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl ContactRecord {
+    pub fn to_ref(&self) -> crate::events::ContactRef {
+        crate::events::ContactRef {
+            id: self.contact_id.clone(),
+            wa_id: self.wa_id.clone(),
+            phone: self.phone.clone(),
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// The customer-service window and reply state of one contact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    pub business: String,
+    pub contact_id: String,
+    /// Meta timestamp (Unix seconds) of the newest inbound message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_wamid: Option<String>,
+    /// Set by the sender when an agent's message goes out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outbound_at: Option<i64>,
+    /// `last_inbound_at` + 24 h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_expires_at: Option<i64>,
+    /// When Meta said the window is closed (error 131047); cleared by a newer inbound message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_closed_at: Option<i64>,
+    /// The customer wrote last.
+    #[serde(default)]
+    pub awaiting_reply: bool,
+    /// `due-index` partition (absent = nothing due; the index is sparse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_bucket: Option<String>,
+    /// Next alert deadline (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
+    /// Lead times (minutes) already alerted for the current window; window-alerts appends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerted_leads: Vec<u32>,
+}
+
+/// Who sent a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// A message, inbound (stored by the processor) or outbound (stored by the sender).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub wamid: String,
+    pub business: String,
+    pub direction: Direction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    pub message_type: String,
+    /// Meta timestamp (inbound) or send time (outbound), Unix seconds.
+    pub timestamp: i64,
+    /// Outbound only: the highest status applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DeliveryStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_at: Option<i64>,
+    /// Outbound only: the CRM command that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// Inbound only: Meta's message object as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// DynamoDB TTL (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+/// A status that arrived before its message was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedStatus {
+    pub wamid: String,
+    pub business: String,
+    pub status: DeliveryStatus,
+    pub timestamp: i64,
+    /// Meta's status object as received.
+    pub raw: String,
+    pub parked_at_ms: i64,
+    pub ttl: i64,
+}
+
+/// One consent decision in a contact's ledger (kept without TTL, for audit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub business: String,
+    pub contact_id: String,
+    pub action: ConsentAction,
+    pub source: ConsentSource,
+    pub category: String,
+    /// Meta time of the decision (Unix seconds).
+    pub occurred_at: i64,
+    /// The message (inbound wamid, or the outbound wamid of a 131050 failure) that triggered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_wamid: Option<String>,
+    /// The words, button or error code that expressed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The update that produced it (also makes the ledger entry idempotent).
+    pub update_key: String,
+    pub entry_id: String,
+    pub recorded_at_ms: i64,
+}
+
+/// An identity alias pointing at a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub business: String,
+    pub alias: String,
+    pub contact_id: String,
+}
+
+/// The dedup marker of one update and the events it produced, until SQS accepted them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub key: String,
+    pub events: Vec<PendingEvent>,
+    pub published: bool,
+    pub created_at_ms: i64,
+    pub ttl: i64,
+}
+
+/// One conditional write inside a [`Commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Contact(ContactRecord, Expect),
+    Conversation(ConversationRecord, Expect),
+    Message(MessageRecord, Expect),
+    /// Creates an alias; unless `replace`, it must be absent or already point at the contact.
+    Alias {
+        record: AliasRecord,
+        replace: bool,
+    },
+    /// Deletes an alias if it still points at the contact.
+    RemoveAlias(AliasRecord),
+    /// Appends a ledger entry (idempotent by key).
+    Consent(ConsentRecord),
+    /// Parks a status; the message must still be absent.
+    Park(ParkedStatus),
+    /// Removes a parked status as it is applied; it must still be there.
+    Unpark {
+        wamid: String,
+        status: DeliveryStatus,
+    },
+}
+
+/// Everything one update changes, applied all or nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    /// Put only if absent: an existing item means the update was already applied.
+    pub outbox: Option<OutboxRecord>,
+    pub writes: Vec<Write>,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Applied,
+    /// The outbox item already existed: this update was applied before.
+    Duplicate,
+    /// Another writer got there first (a condition failed or transactions collided): re-read.
+    Conflict,
+}
+
+/// Why the store could not answer. All of them are worth retrying (the record redrives).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed")]
+    Aws {
+        operation: &'static str,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("could not build the DynamoDB {0} request")]
+    Build(&'static str, #[source] aws_sdk_dynamodb::error::BuildError),
+    #[error("item {pk}/{sk} does not match its record type")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("item {pk}/{sk} cannot be stored: {reason}")]
+    Unstorable {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+}
+
+/// What a contact's partition holds that the processor needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactState {
+    pub contact: Option<Versioned<ContactRecord>>,
+    pub conversation: Option<Versioned<ConversationRecord>>,
+}
+
+/// A message (if stored) and the statuses parked for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageState {
+    pub message: Option<Versioned<MessageRecord>>,
+    pub parked: Vec<ParkedStatus>,
+}
+
+/// Port: the exactly-once machinery every event producer needs.
+pub trait OutboxStore: Send + Sync {
+    fn load_outbox(
+        &self,
+        update_key: &str,
+    ) -> impl Future<Output = Result<Option<OutboxRecord>, StoreError>> + Send;
+
+    fn commit(
+        &self,
+        commit: Commit,
+    ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
+
+    fn mark_published(
+        &self,
+        update_key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Port: what the processor reads besides the outbox.
+pub trait ProcessorStore: OutboxStore {
+    /// The aliases among `aliases` that exist.
+    fn find_aliases(
+        &self,
+        business: &str,
+        aliases: &[String],
+    ) -> impl Future<Output = Result<Vec<AliasRecord>, StoreError>> + Send;
+
+    fn load_contact(
+        &self,
+        business: &str,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<ContactState, StoreError>> + Send;
+
+    fn load_message(
+        &self,
+        wamid: &str,
+    ) -> impl Future<Output = Result<MessageState, StoreError>> + Send;
+}
+
+/// Where an item lives.
+pub(crate) fn write_key(write: &Write) -> (String, String) {
+    match write {
+        Write::Contact(c, _) => (
+            keys::contact_pk(&c.business, &c.contact_id),
+            keys::PROFILE.into(),
+        ),
+        Write::Conversation(c, _) => (
+            keys::contact_pk(&c.business, &c.contact_id),
+            keys::CONVERSATION.into(),
+        ),
+        Write::Message(m, _) => (keys::message_pk(&m.wamid), keys::MESSAGE.into()),
+        Write::Alias { record, .. } | Write::RemoveAlias(record) => (
+            keys::alias_pk(&record.business, &record.alias),
+            keys::ALIAS.into(),
+        ),
+        Write::Consent(c) => (
+            keys::contact_pk(&c.business, &c.contact_id),
+            keys::consent_sk(c.occurred_at, &c.entry_id),
+        ),
+        Write::Park(p) => (keys::message_pk(&p.wamid), keys::parked_sk(p.status)),
+        Write::Unpark { wamid, status } => (keys::message_pk(wamid), keys::parked_sk(*status)),
+    }
+}
+
+/// The record of a write as JSON (for the adapters), `None` for deletes.
+pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, serde_json::Error> {
+    let v = match write {
+        Write::Contact(r, _) => serde_json::to_value(r)?,
+        Write::Conversation(r, _) => serde_json::to_value(r)?,
+        Write::Message(r, _) => serde_json::to_value(r)?,
+        Write::Alias { record, .. } => serde_json::to_value(record)?,
+        Write::Consent(r) => serde_json::to_value(r)?,
+        Write::Park(r) => serde_json::to_value(r)?,
+        Write::RemoveAlias(_) | Write::Unpark { .. } => return Ok(None),
+    };
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys;
+
+    #[test]
+    fn due_buckets_spread_and_stay_in_range() {
+        let buckets: std::collections::HashSet<_> = (0..200)
+            .map(|i| keys::due_bucket(&format!("ct_{i:024x}")))
+            .collect();
+        assert_eq!(buckets.len(), super::DUE_BUCKETS as usize);
+        assert!(buckets.iter().all(|b| b.starts_with("DUE#")));
+    }
+}
