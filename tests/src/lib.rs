@@ -1,1 +1,108 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: a private local stack per test (unique resource names on
+//! the shared moto, free ports) and queue readers.
+
+use std::time::{Duration, Instant};
+
+pub use local_runner::{RunningStack, StackOptions};
+
+/// Starts a stack whose resources carry a unique prefix; `paused` functions are not played.
+pub async fn start_stack(paused: &[&str]) -> RunningStack {
+    shared::telemetry::init();
+    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let mut opts = StackOptions::for_tests(&prefix);
+    opts.paused = paused.iter().map(|s| (*s).to_owned()).collect();
+    match local_runner::start(opts).await {
+        Ok(stack) => stack,
+        Err(err) => panic!(
+            "local stack did not start ({}); is moto running at AWS_ENDPOINT_URL? `make test` starts it",
+            error_chain(&err)
+        ),
+    }
+}
+
+/// An error with its sources, for assertion messages.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// An SQS client on the same emulator as the stack.
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&local_aws::local_sdk_config().await)
+}
+
+/// Messages visible on a queue now (moto's count is exact).
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    out.attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Receives and deletes messages until `want` have arrived or `timeout` passes; returns the
+/// bodies with their `type` attribute (if any), in arrival order.
+pub async fn drain(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<(Option<String>, serde_json::Value)> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    while got.len() < want && Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let mut receipts = Vec::new();
+        for (i, m) in out.messages().iter().enumerate() {
+            let body: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("null")).expect("queue body is JSON");
+            let kind = m
+                .message_attributes()
+                .and_then(|a| a.get("type"))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned);
+            got.push((kind, body));
+            receipts.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                    .build()
+                    .expect("delete entry"),
+            );
+        }
+        if !receipts.is_empty() {
+            sqs.delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(receipts))
+                .send()
+                .await
+                .expect("DeleteMessageBatch");
+        }
+    }
+    got
+}
+
+/// Signs `body` with `secret` the way Meta does.
+pub fn meta_signature(body: &[u8], secret: &str) -> String {
+    shared::signature::sign(body, &secret.to_owned().into())
+}

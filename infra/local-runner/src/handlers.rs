@@ -1,0 +1,59 @@
+//! Adapts each function's real handler to the runner's traits, and picks it by binary name
+//! (the template's `Metadata.BuildProperties.Binary`).
+
+use std::time::Duration;
+
+use shared::config::Env;
+use shared::queue::SqsSink;
+use shared::secrets::SecretsManagerSource;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::apigw::HttpHandler;
+use crate::esm::Mapping;
+use crate::stack::StackError;
+
+/// The webhook Lambda's handler behind API Gateway.
+pub struct Webhook(pub webhook::State<SqsSink, SecretsManagerSource>);
+
+impl HttpHandler for Webhook {
+    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        match webhook::handler(&self.0, req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// Starts the event source mapping for the function built from `binary`.
+pub async fn spawn_consumer(
+    binary: &str,
+    _env: Env,
+    _sdk: &aws_config::SdkConfig,
+    _sqs: aws_sdk_sqs::Client,
+    _mapping: Mapping,
+    _shutdown: watch::Receiver<bool>,
+    _tasks: &mut JoinSet<()>,
+) -> Result<(), StackError> {
+    tracing::warn!(
+        function = binary,
+        "no local handler wired for this function yet"
+    );
+    Ok(())
+}
+
+/// Starts the schedule for the function built from `binary`.
+pub async fn spawn_scheduled(
+    binary: &str,
+    _env: Env,
+    _sdk: &aws_config::SdkConfig,
+    _every: Duration,
+    _shutdown: watch::Receiver<bool>,
+    _tasks: &mut JoinSet<()>,
+) -> Result<(), StackError> {
+    tracing::warn!(
+        function = binary,
+        "no local handler wired for this function yet"
+    );
+    Ok(())
+}

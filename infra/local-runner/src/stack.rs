@@ -1,0 +1,284 @@
+//! The whole local system in one process: provisions moto from `template.yaml`, gives each
+//! function the environment the template declares for it, and plays AWS around the real
+//! handlers (API Gateway, the SQS event source mappings, the schedule) next to the Graph API
+//! simulator.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use local_aws::{Clients, Model, Parameters, Provisioned, Template};
+use secrecy::{ExposeSecret, SecretString};
+use shared::config::{ConfigError, Env};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::{apigw, esm, handlers};
+
+/// What an operator may set for a local run; every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// API Gateway stand-in (default 127.0.0.1:3000; port 0 picks a free one).
+    pub api_addr: SocketAddr,
+    /// Graph API simulator (default 127.0.0.1:3001).
+    pub sim_addr: SocketAddr,
+    /// Prefix for every table, queue and secret name (default empty: `crm-events.fifo`, …).
+    pub resource_prefix: String,
+    pub verify_token: SecretString,
+    pub app_secret: SecretString,
+    pub access_token: SecretString,
+    /// How often window-alerts runs (default 30 s).
+    pub alert_interval: Duration,
+    /// Delay before each simulated status webhook (default 200 ms).
+    pub status_delay: Duration,
+    /// How long one invocation may run before the runner gives up and lets SQS redeliver.
+    pub function_timeout: Duration,
+    /// Functions (by binary) whose event sources and schedules are not played, so a test can
+    /// look at one stage's output queue before the next stage consumes it.
+    pub paused: Vec<String>,
+}
+
+impl StackOptions {
+    /// Reads `LOCAL_*` overrides from `env`; see README "Local endpoints and defaults".
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let secret = |name, default: &str| -> Result<SecretString, ConfigError> {
+            Ok(env.parsed_or(name, default.to_owned())?.into())
+        };
+        Ok(Self {
+            api_addr: env.parsed_or("LOCAL_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
+            sim_addr: env.parsed_or("LOCAL_SIM_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
+            resource_prefix: env.parsed_or("LOCAL_RESOURCE_PREFIX", String::new())?,
+            verify_token: secret("LOCAL_VERIFY_TOKEN", "local-verify-token")?,
+            app_secret: secret("LOCAL_APP_SECRET", "local-app-secret")?,
+            access_token: secret("LOCAL_ACCESS_TOKEN", "local-access-token")?,
+            alert_interval: env
+                .seconds_or("LOCAL_ALERT_INTERVAL_SECONDS", Duration::from_secs(30))?,
+            status_delay: Duration::from_millis(env.parsed_or("LOCAL_STATUS_DELAY_MS", 200)?),
+            function_timeout: env
+                .seconds_or("LOCAL_FUNCTION_TIMEOUT_SECONDS", Duration::from_secs(30))?,
+            paused: env
+                .parsed_or("LOCAL_PAUSED_FUNCTIONS", String::new())?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+
+    /// Defaults with free ports and a unique resource prefix, for tests sharing one moto.
+    pub fn for_tests(prefix: &str) -> Self {
+        let mut opts =
+            Self::from_env(&Env::from_map(BTreeMap::new())).unwrap_or_else(|_| unreachable!());
+        opts.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        opts.sim_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        opts.resource_prefix = prefix.to_owned();
+        opts.status_delay = Duration::from_millis(50);
+        opts.alert_interval = Duration::from_secs(1);
+        opts.function_timeout = Duration::from_secs(20);
+        opts
+    }
+
+    fn secret_json(&self) -> String {
+        serde_json::json!({
+            "app_secret": self.app_secret.expose_secret(),
+            "verify_token": self.verify_token.expose_secret(),
+            "access_token": self.access_token.expose_secret(),
+        })
+        .to_string()
+    }
+}
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("could not read template.yaml")]
+    Template(#[from] local_aws::TemplateError),
+    #[error("could not provision the local emulator (is moto running at AWS_ENDPOINT_URL?)")]
+    Provision(#[from] local_aws::ProvisionError),
+    #[error("template.yaml names a resource provisioning did not create")]
+    Lookup(#[from] local_aws::LookupError),
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("function {function} is misconfigured")]
+    Config {
+        function: String,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("template.yaml declares no function for binary {0}")]
+    MissingFunction(&'static str),
+    #[error("template.yaml maps an event source to {0}, which the runner cannot play")]
+    UnknownFunction(String),
+}
+
+/// A running local system. Dropping it without [`RunningStack::shutdown`] aborts its tasks.
+pub struct RunningStack {
+    pub api_url: String,
+    pub sim_url: String,
+    pub model: Model,
+    pub provisioned: Provisioned,
+    pub simulator: graph_sim::Simulator,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningStack {
+    /// The URL Meta would call: `<api_url>/webhook`.
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhook", self.api_url)
+    }
+
+    /// Stops every task and waits for in-flight invocations to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Provisions and starts everything.
+pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
+    let sdk = local_aws::local_sdk_config().await;
+    let api_listener = bind(opts.api_addr).await?;
+    let sim_listener = bind(opts.sim_addr).await?;
+    let api_url = format!("http://{}", local_addr(&api_listener, opts.api_addr));
+    let sim_url = format!("http://{}", local_addr(&sim_listener, opts.sim_addr));
+
+    // The template is the source of truth; only where it points outside this machine
+    // (Meta's Graph API) does the local run substitute the simulator.
+    let parameters = Parameters::local()
+        .with("ResourcePrefix", opts.resource_prefix.clone())
+        .with("GraphApiBaseUrl", sim_url.clone());
+    let model = Template::load(local_aws::workspace_template_path())?.model(&parameters)?;
+    let provisioned =
+        local_aws::provision(&model, &Clients::new(&sdk), &opts.secret_json()).await?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    // Graph API simulator, delivering webhooks to our API Gateway stand-in.
+    let mut sim_config = graph_sim::SimConfig::new(
+        opts.access_token.clone(),
+        opts.app_secret.clone(),
+        format!("{api_url}/webhook"),
+    );
+    sim_config.status_delay = opts.status_delay;
+    let simulator = graph_sim::Simulator::new(sim_config);
+    let sim = simulator.clone();
+    let mut rx = shutdown_rx.clone();
+    tasks.spawn(async move {
+        let stop = async move {
+            let _ = rx.changed().await;
+        };
+        if let Err(err) = sim.serve_with_shutdown(sim_listener, stop).await {
+            tracing::error!(error = %err, "graph API simulator stopped");
+        }
+    });
+
+    // API Gateway → webhook.
+    let webhook_env = function_env(&model, &provisioned, "webhook")?;
+    let webhook_config =
+        webhook::Config::from_env(&webhook_env).map_err(|source| StackError::Config {
+            function: "webhook".into(),
+            source,
+        })?;
+    let webhook = Arc::new(handlers::Webhook(webhook::LiveState::live(
+        &webhook_config,
+        &sdk,
+    )));
+    let mut rx = shutdown_rx.clone();
+    tasks.spawn(async move {
+        let stop = async move {
+            let _ = rx.changed().await;
+        };
+        let served = axum::serve(api_listener, apigw::router(webhook))
+            .with_graceful_shutdown(stop)
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "API Gateway stand-in stopped");
+        }
+    });
+
+    // SQS event source mappings, as the template declares them.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    for source in model
+        .event_sources
+        .iter()
+        .filter(|s| !opts.paused.contains(&s.binary))
+    {
+        let mapping = esm::Mapping {
+            name: format!("{}<-{}", source.binary, source.queue_logical_id),
+            queue_url: provisioned.queue_url(&source.queue_logical_id)?.to_owned(),
+            queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
+            batch_size: i32::try_from(source.batch_size).unwrap_or(10),
+            function_timeout: opts.function_timeout,
+            region: region.clone(),
+        };
+        let env = function_env(&model, &provisioned, &source.binary)?;
+        handlers::spawn_consumer(
+            &source.binary,
+            env,
+            &sdk,
+            sqs.clone(),
+            mapping,
+            shutdown_rx.clone(),
+            &mut tasks,
+        )
+        .await?;
+    }
+
+    // The schedule.
+    for schedule in model
+        .schedules
+        .iter()
+        .filter(|s| !opts.paused.contains(&s.binary))
+    {
+        let env = function_env(&model, &provisioned, &schedule.binary)?;
+        handlers::spawn_scheduled(
+            &schedule.binary,
+            env,
+            &sdk,
+            opts.alert_interval,
+            shutdown_rx.clone(),
+            &mut tasks,
+        )
+        .await?;
+    }
+
+    Ok(RunningStack {
+        api_url,
+        sim_url,
+        model,
+        provisioned,
+        simulator,
+        shutdown,
+        tasks,
+    })
+}
+
+fn function_env(model: &Model, provisioned: &Provisioned, binary: &str) -> Result<Env, StackError> {
+    let function = model
+        .function_by_binary(binary)
+        .ok_or_else(|| StackError::UnknownFunction(binary.to_owned()))?;
+    Ok(Env::from_map(provisioned.environment(function)?))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StackError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StackError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(fallback)
+}
