@@ -146,14 +146,14 @@ pub fn split(body: &[u8], received_at_ms: i64) -> Result<Vec<BufferedUpdate<'_>>
     let mut out = Vec::new();
     for entry in envelope.entry {
         for change in entry.changes {
-            split_change(&entry.id, entry.time, change, received_at_ms, &mut out);
+            split_change(entry.id.clone(), entry.time, change, received_at_ms, &mut out);
         }
     }
     Ok(out)
 }
 
 fn split_change<'a>(
-    waba_id: &Cow<'a, str>,
+    waba_id: Cow<'a, str>,
     entry_time: Option<i64>,
     change: Change<'a>,
     received_at_ms: i64,
