@@ -53,12 +53,16 @@ lint: $(TOOLS_VENV)/.installed
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS_VENV)/bin/sam validate --lint --template template.yaml
 	$(TOOLS_VENV)/bin/cfn-lint template.yaml
 
+# The first deploy from this checkout is guided (stack name, region, parameters, confirmation);
+# later ones reuse samconfig.toml. Put Meta's credentials into the secret afterwards (README).
 deploy: $(TOOLS_VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam build
-	@if [ -f samconfig.local.toml ]; then \
-		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy --config-file samconfig.local.toml; \
+	@mkdir -p .local
+	@if [ -f .local/deployed-once ]; then \
+		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy; \
 	else \
-		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy --guided --config-file samconfig.local.toml; \
+		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy --guided && touch .local/deployed-once; \
 	fi
 
 clean-local:
