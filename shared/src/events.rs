@@ -41,10 +41,14 @@ pub enum EventType {
     WhatsappError,
     #[serde(rename = "whatsapp.unknown")]
     WhatsappUnknown,
+    #[serde(rename = "window.expiring")]
+    WindowExpiring,
+    #[serde(rename = "window.expired")]
+    WindowExpired,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 13] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -56,6 +60,8 @@ impl EventType {
         Self::AccountUpdate,
         Self::WhatsappError,
         Self::WhatsappUnknown,
+        Self::WindowExpiring,
+        Self::WindowExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +77,8 @@ impl EventType {
             Self::AccountUpdate => "account.update",
             Self::WhatsappError => "whatsapp.error",
             Self::WhatsappUnknown => "whatsapp.unknown",
+            Self::WindowExpiring => "window.expiring",
+            Self::WindowExpired => "window.expired",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod sqs_consumer;
 pub mod store;
 pub mod telemetry;
 pub mod testkit;
+pub mod window;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {

@@ -1,1 +1,430 @@
-//! x
+//! The window-alerts function: on a schedule, tells the CRM that a customer's 24-hour window is
+//! about to close (`window.expiring`, once per configured lead) and that it closed
+//! (`window.expired`).
+//!
+//! A run queries the `due-index` bucket by bucket for conversations with `due_at <= now` (its cost
+//! follows what is due, not the number of contacts), re-reads each one consistently and takes the
+//! step `shared::window::next_step` decides. An alert is committed with its outbox event in one
+//! conditional transaction (keyed by conversation, deadline and lead), published, then the
+//! conversation is re-armed for its next deadline — so overlapping runs, retries and crashes
+//! send each alert once in effect (see `shared::window` and `docs/data-model.md`).
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use shared::config::{ConfigError, Env};
+use shared::events::{self, ContactRef, EventSource, EventType};
+use shared::outbox::{self, OutboxError};
+use shared::queue::{MessageSink, SqsSink};
+use shared::store::due::{DueEntry, DueStore};
+use shared::store::dynamo::DynamoStore;
+use shared::store::{
+    keys, Commit, CommitOutcome, ContactRecord, ConversationRecord, Expect, StoreError, Versioned,
+    Write, DUE_BUCKETS,
+};
+use shared::window::{Alert, AlertLeads, Step};
+use tracing::Instrument;
+
+/// Outbox items of alerts outlive any retry by far; the conversation's `alerted_leads`, not the
+/// outbox, is what keeps an alert from being sent twice.
+const OUTBOX_TTL: Duration = Duration::from_secs(8 * 86_400);
+
+/// Steps one conversation may take in a run (send, finish, re-arm, and re-reads after
+/// collisions with other writers) before it is left for the next run.
+const MAX_STEPS: usize = 8;
+
+/// Typed configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub crm_events_queue_url: String,
+    /// `ALERT_LEAD_MINUTES` (default `60,15`).
+    pub leads: AlertLeads,
+    /// `ALERT_CONCURRENCY`: due conversations handled at once (default 8).
+    pub concurrency: usize,
+    /// `ALERT_PAGE_SIZE`: index entries per query (default 100).
+    pub page_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            table_name: String::new(),
+            crm_events_queue_url: String::new(),
+            leads: AlertLeads::default(),
+            concurrency: 8,
+            page_size: 100,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw: String = env.parsed_or("ALERT_LEAD_MINUTES", AlertLeads::DEFAULT.to_owned())?;
+        let leads = AlertLeads::parse(&raw).map_err(|e| ConfigError::Invalid {
+            name: "ALERT_LEAD_MINUTES",
+            value: raw.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
+            leads,
+            concurrency: env.parsed_or("ALERT_CONCURRENCY", 8usize)?.max(1),
+            page_size: env.parsed_or("ALERT_PAGE_SIZE", 100usize)?.clamp(1, 1000),
+        })
+    }
+}
+
+/// What a run needs, built once at cold start.
+pub struct State<S, Q> {
+    pub store: S,
+    pub events: Q,
+    pub config: Config,
+}
+
+/// The state wired to AWS: the state table and the CRM events FIFO queue.
+pub type LiveState = State<DynamoStore, SqsSink>;
+
+impl LiveState {
+    pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        State {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
+            events: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+            config,
+        }
+    }
+}
+
+/// What one run did; logged, returned by the Lambda, asserted by tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    /// Entries of the `due-index` the queries read.
+    pub index_items_read: usize,
+    /// Conversations re-read consistently (one per due entry, plus re-reads after collisions).
+    pub windows_read: usize,
+    /// `window.expiring` events committed and published by this run.
+    pub expiring: usize,
+    /// `window.expired` events committed and published by this run.
+    pub expired: usize,
+    /// Alerts committed earlier whose publishing this run completed.
+    pub finished: usize,
+    /// Conversations whose `due_at` was moved without an alert.
+    pub rearmed: usize,
+    /// Conversations left for the next run after an error.
+    pub failed: usize,
+}
+
+impl RunReport {
+    fn add(&mut self, o: &Settled) {
+        self.windows_read += o.windows_read;
+        self.expiring += o.expiring;
+        self.expired += o.expired;
+        self.finished += o.finished;
+        self.rearmed += o.rearmed;
+    }
+}
+
+/// Why a run stopped early (its remaining work is the next run's).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("could not query the due-index")]
+    Index(#[source] StoreError),
+    #[error("{failed} due conversations could not be handled; the next run retries them")]
+    Incomplete { failed: usize },
+}
+
+/// Why one conversation was left for the next run.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("state table unavailable")]
+    Store(#[from] StoreError),
+    #[error("could not publish the alert")]
+    Publish(#[from] OutboxError),
+    #[error("could not encode the alert")]
+    Encode(#[from] serde_json::Error),
+    #[error("conversation kept changing under this run")]
+    Contended,
+}
+
+/// The Lambda handler (EventBridge Scheduler's payload is not needed: the time is now).
+pub async fn handler<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<RunReport, lambda_runtime::Error> {
+    let report = run_once(state, shared::now_ms()).await?;
+    if report.failed > 0 {
+        // Counted in the function's Errors metric; the next run catches up.
+        return Err(RunError::Incomplete {
+            failed: report.failed,
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+/// One run at `now_ms`: every due window gets the alerts that are due, once.
+pub async fn run_once<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    now_ms: i64,
+) -> Result<RunReport, RunError> {
+    let now = now_ms.div_euclid(1000);
+    let span = tracing::info_span!("window_alerts_run", now);
+    async move {
+        let mut report = RunReport::default();
+        for b in 0..DUE_BUCKETS {
+            let bucket = format!("DUE#{b}");
+            let mut after = None;
+            loop {
+                let page = state
+                    .store
+                    .due_page(&bucket, now, after.take(), state.config.page_size)
+                    .await
+                    .map_err(RunError::Index)?;
+                report.index_items_read += page.items_read;
+                let outcomes: Vec<_> = stream::iter(page.entries)
+                    .map(|entry| settle_logged(state, entry, now))
+                    .buffer_unordered(state.config.concurrency)
+                    .collect()
+                    .await;
+                for outcome in outcomes {
+                    match outcome {
+                        Ok(o) => report.add(&o),
+                        Err(()) => report.failed += 1,
+                    }
+                }
+                match page.next {
+                    Some(cursor) => after = Some(cursor),
+                    None => break,
+                }
+            }
+        }
+        tracing::info!(
+            index_items_read = report.index_items_read,
+            windows_read = report.windows_read,
+            expiring = report.expiring,
+            expired = report.expired,
+            finished = report.finished,
+            rearmed = report.rearmed,
+            failed = report.failed,
+            "window-alerts run done"
+        );
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
+/// What happened to one due conversation.
+#[derive(Debug, Default)]
+struct Settled {
+    windows_read: usize,
+    expiring: usize,
+    expired: usize,
+    finished: usize,
+    rearmed: usize,
+}
+
+async fn settle_logged<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    entry: DueEntry,
+    now: i64,
+) -> Result<Settled, ()> {
+    let span = tracing::info_span!(
+        "due_window",
+        contact_id = %entry.contact_id,
+        business = %entry.business,
+        due_at = entry.due_at
+    );
+    settle(state, &entry, now)
+        .instrument(span.clone())
+        .await
+        .map_err(|err| {
+            let _enter = span.enter();
+            tracing::warn!(error = %error_chain(&err), "left for the next run");
+        })
+}
+
+/// Takes steps until the conversation waits for a later deadline.
+async fn settle<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    entry: &DueEntry,
+    now: i64,
+) -> Result<Settled, AlertError> {
+    let mut done = Settled::default();
+    for _ in 0..MAX_STEPS {
+        let window = state
+            .store
+            .load_window(&entry.business, &entry.contact_id)
+            .await?;
+        done.windows_read += 1;
+        let Some(conv) = window.conversation else {
+            return Ok(done); // deleted since the index was read
+        };
+        match shared::window::next_step(&conv.record, &state.config.leads, now) {
+            Step::Wait => return Ok(done),
+            Step::Rearm(due) => {
+                if rearm(state, &conv, due).await? {
+                    done.rearmed += 1;
+                    return Ok(done);
+                }
+            }
+            Step::Finish(alert) => {
+                let expires = conv.record.window_expires_at.unwrap_or_default();
+                let key = alert.update_key(&conv.record.business, &conv.record.contact_id, expires);
+                if let Some(existing) = state.store.load_outbox(&key).await? {
+                    outbox::publish(&state.store, &state.events, &existing).await?;
+                }
+                let due = state.config.leads.due_after(alert, expires);
+                if rearm(state, &conv, due).await? {
+                    done.finished += 1;
+                    // Finished late, the window may have more due (its close): go on.
+                    if due.is_none_or(|d| d > now) {
+                        return Ok(done);
+                    }
+                }
+            }
+            Step::Send(alert) => {
+                let contact = window.contact.map(|c| c.record);
+                if let Some(next) = send(state, &conv, contact.as_ref(), alert, now).await? {
+                    match alert {
+                        Alert::Expiring(_) => done.expiring += 1,
+                        Alert::Expired => done.expired += 1,
+                    }
+                    let expires = next.record.window_expires_at.unwrap_or_default();
+                    let due = state.config.leads.due_after(alert, expires);
+                    // A collision here leaves the alert recorded but not re-armed: the next
+                    // step (or run) finishes it. The due lead was the latest whose time has
+                    // come, so the next deadline is in the future.
+                    if rearm(state, &next, due).await? && due.is_none_or(|d| d > now) {
+                        return Ok(done);
+                    }
+                }
+            }
+        }
+    }
+    Err(AlertError::Contended)
+}
+
+/// Commits `alert` with its event (conversation version and outbox key as conditions) and
+/// publishes it. Returns the conversation as written, or `None` if another writer got there
+/// first (the caller re-reads).
+async fn send<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    conv: &Versioned<ConversationRecord>,
+    contact: Option<&ContactRecord>,
+    alert: Alert,
+    now: i64,
+) -> Result<Option<Versioned<ConversationRecord>>, AlertError> {
+    let c = &conv.record;
+    let expires = c.window_expires_at.unwrap_or_default();
+    let key = alert.update_key(&c.business, &c.contact_id, expires);
+    let event = alert_event(c, contact, alert, &key)?;
+    let mut record = c.clone();
+    record.alerted_leads.push(alert.lead_minutes());
+    // Held at the alert's own deadline (still due) until the event is published.
+    record.due_at = Some(alert.deadline(expires));
+    record.due_bucket = Some(keys::due_bucket(&c.contact_id));
+    let outbox = outbox::outbox(
+        &key,
+        vec![event],
+        now * 1000,
+        now + OUTBOX_TTL.as_secs() as i64,
+    );
+    let commit = Commit {
+        outbox: Some(outbox.clone()),
+        writes: vec![Write::Conversation(
+            record.clone(),
+            Expect::Version(conv.version),
+        )],
+    };
+    match state.store.commit(commit).await? {
+        CommitOutcome::Applied => {
+            outbox::publish(&state.store, &state.events, &outbox).await?;
+            tracing::info!(
+                lead_minutes = alert.lead_minutes(),
+                expires_at = expires,
+                "alert sent"
+            );
+            Ok(Some(Versioned {
+                record,
+                version: conv.version + 1,
+            }))
+        }
+        CommitOutcome::Duplicate | CommitOutcome::Conflict => Ok(None),
+    }
+}
+
+/// Moves `due_at` (`None` takes the conversation out of the index). `false` if the
+/// conversation changed since it was read.
+async fn rearm<S: DueStore, Q>(
+    state: &State<S, Q>,
+    conv: &Versioned<ConversationRecord>,
+    due: Option<i64>,
+) -> Result<bool, AlertError> {
+    let mut record = conv.record.clone();
+    record.due_at = due;
+    record.due_bucket = due.map(|_| keys::due_bucket(&record.contact_id));
+    let commit = Commit {
+        outbox: None,
+        writes: vec![Write::Conversation(record, Expect::Version(conv.version))],
+    };
+    Ok(state.store.commit(commit).await? == CommitOutcome::Applied)
+}
+
+/// The CRM event of `alert` (see `schemas/events/window.expiring.json` and `window.expired.json`).
+fn alert_event(
+    c: &ConversationRecord,
+    contact: Option<&ContactRecord>,
+    alert: Alert,
+    key: &str,
+) -> Result<events::PendingEvent, serde_json::Error> {
+    let expires = c.window_expires_at.unwrap_or_default();
+    let source = EventSource {
+        update_key: key.to_owned(),
+        // `waba:<id>` marks a conversation without a business number (it never happens for
+        // messages, which always carry metadata).
+        phone_number_id: (!c.business.starts_with("waba:")).then(|| c.business.clone()),
+        waba_id: None,
+    };
+    let contact = contact.map(ContactRecord::to_ref).unwrap_or(ContactRef {
+        id: c.contact_id.clone(),
+        ..ContactRef::default()
+    });
+    let event_type = match alert {
+        Alert::Expiring(_) => EventType::WindowExpiring,
+        Alert::Expired => EventType::WindowExpired,
+    };
+    let mut data = serde_json::Map::new();
+    data.insert("expires_at".into(), events::rfc3339(expires).into());
+    data.insert("lead_minutes".into(), alert.lead_minutes().into());
+    data.insert(
+        "last_inbound_wamid".into(),
+        c.last_inbound_wamid.clone().into(),
+    );
+    data.insert(
+        "last_inbound_at".into(),
+        c.last_inbound_at.map(events::rfc3339).into(),
+    );
+    data.insert("awaiting_reply".into(), c.awaiting_reply.into());
+    source.event(
+        event_type,
+        0,
+        alert.deadline(expires),
+        Some(contact),
+        events::data(data)?,
+    )
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

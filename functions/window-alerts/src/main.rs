@@ -1,1 +1,10 @@
-fn main() {}
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = window_alerts::Config::from_env(&shared::config::Env::process())?;
+    let aws = shared::aws::sdk_config().await;
+    let state = window_alerts::LiveState::live(config, &aws);
+    run(service_fn(|event| window_alerts::handler(&state, event))).await
+}

@@ -21,6 +21,8 @@ use super::{
     StoreError, Versioned, Write,
 };
 
+pub mod due;
+
 type Item = HashMap<String, AttributeValue>;
 
 const VERSION: &str = "ver";

@@ -12,6 +12,8 @@ use super::{
     MessageState, OutboxRecord, OutboxStore, ProcessorStore, StoreError, Versioned, Write,
 };
 
+mod due;
+
 #[derive(Debug, Clone)]
 struct Stored {
     value: Value,

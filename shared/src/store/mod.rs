@@ -5,6 +5,7 @@
 //! conditional writes, applied all or nothing. Mutable records carry a version and are written
 //! with "version is still what I read", so concurrent writers re-read instead of overwriting.
 
+pub mod due;
 pub mod dynamo;
 pub mod memory;
 

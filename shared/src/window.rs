@@ -1,0 +1,302 @@
+//! The 24-hour customer-service window and the alerts before it closes: pure rules shared by the
+//! processor (which opens a window and arms its first alert) and window-alerts (which sends them).
+//!
+//! An alert is one (conversation, `window_expires_at`, lead) — lead 0 being the close itself
+//! (`window.expired`). A conversation records the leads alerted for its current window in
+//! `alerted_leads` and when it next needs attention in `due_at` (the sparse `due-index`).
+//! Sending is two writes so that a crash between them is found again: the commit that records an
+//! alert keeps `due_at` at that alert's deadline (still due), and only once the event is on the
+//! queue is `due_at` moved on ("re-armed"). A newer inbound message replaces the window, clears
+//! `alerted_leads` and re-arms, so nothing planned for the old deadline can commit.
+
+use crate::store::ConversationRecord;
+
+/// The customer-service window: every inbound message opens or extends it to 24 h.
+pub const WINDOW_SECS: i64 = 24 * 3600;
+
+/// The lead times (minutes before the close) at which the CRM is warned, largest first, each
+/// once, each within the window (1..=1439).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertLeads(Vec<u32>);
+
+/// `ALERT_LEAD_MINUTES` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a comma list of minutes between 1 and 1439, got {0:?}")]
+pub struct LeadsError(pub String);
+
+impl AlertLeads {
+    /// `ALERT_LEAD_MINUTES`'s default.
+    pub const DEFAULT: &'static str = "60,15";
+
+    /// Parses a comma list such as `60,15` (order and repeats do not matter).
+    pub fn parse(list: &str) -> Result<Self, LeadsError> {
+        let mut leads = list
+            .split(',')
+            .map(|m| m.trim().parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| LeadsError(list.to_owned()))?;
+        if leads.is_empty() || leads.iter().any(|m| *m == 0 || *m >= 24 * 60) {
+            return Err(LeadsError(list.to_owned()));
+        }
+        leads.sort_unstable_by(|a, b| b.cmp(a));
+        leads.dedup();
+        Ok(Self(leads))
+    }
+
+    /// Largest first.
+    pub fn minutes(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// Where a window closing at `expires_at` is first due: its largest lead's deadline.
+    pub fn first_due(&self, expires_at: i64) -> i64 {
+        self.0
+            .first()
+            .map_or(expires_at, |m| Alert::Expiring(*m).deadline(expires_at))
+    }
+
+    /// Where the window is due after `alert` was sent: the next smaller lead, then the close;
+    /// `None` (out of the index) after the close.
+    pub fn due_after(&self, alert: Alert, expires_at: i64) -> Option<i64> {
+        match alert {
+            Alert::Expired => None,
+            Alert::Expiring(sent) => Some(
+                self.0
+                    .iter()
+                    .find(|m| **m < sent)
+                    .map_or(expires_at, |m| Alert::Expiring(*m).deadline(expires_at)),
+            ),
+        }
+    }
+}
+
+impl Default for AlertLeads {
+    fn default() -> Self {
+        Self(vec![60, 15])
+    }
+}
+
+/// One alert of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alert {
+    /// `window.expiring`, this many minutes before the close.
+    Expiring(u32),
+    /// `window.expired`.
+    Expired,
+}
+
+impl Alert {
+    /// How `alerted_leads` records it (0 = expired).
+    pub fn from_lead(minutes: u32) -> Self {
+        if minutes == 0 {
+            Self::Expired
+        } else {
+            Self::Expiring(minutes)
+        }
+    }
+
+    pub fn lead_minutes(self) -> u32 {
+        match self {
+            Self::Expiring(m) => m,
+            Self::Expired => 0,
+        }
+    }
+
+    /// When it is due (Unix seconds).
+    pub fn deadline(self, expires_at: i64) -> i64 {
+        expires_at - i64::from(self.lead_minutes()) * 60
+    }
+
+    /// Its outbox key, which also seeds its `event_id`: the same alert of the same window always
+    /// has the same id, so concurrent runs collide on it and a retry republishes it unchanged.
+    pub fn update_key(self, business: &str, contact_id: &str, expires_at: i64) -> String {
+        format!(
+            "alert:{business}:{contact_id}:{expires_at}:{}",
+            self.lead_minutes()
+        )
+    }
+}
+
+/// What a due conversation needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing; its `due_at` is right (an index entry read before another run moved it).
+    Wait,
+    /// Commit this alert (recorded, `due_at` held at its deadline), publish it, re-arm.
+    Send(Alert),
+    /// This alert was committed but not re-armed (the run stopped): publish it, re-arm.
+    Finish(Alert),
+    /// Move `due_at` without alerting (`None` = leave the index).
+    Rearm(Option<i64>),
+}
+
+/// The next step for `conv` at `now` (Unix seconds).
+///
+/// Leads are alerted largest first and a sent lead supersedes the larger ones, so a run after a
+/// gap sends only the most recent due lead (not "60 minutes left" with 10 left), and once the
+/// window has closed only `window.expired`.
+pub fn next_step(conv: &ConversationRecord, leads: &AlertLeads, now: i64) -> Step {
+    let Some(expires) = conv.window_expires_at else {
+        return if conv.due_at.is_some() || conv.due_bucket.is_some() {
+            Step::Rearm(None)
+        } else {
+            Step::Wait
+        };
+    };
+    let last = conv
+        .alerted_leads
+        .iter()
+        .min()
+        .copied()
+        .map(Alert::from_lead);
+    if let (Some(last), Some(due)) = (last, conv.due_at) {
+        if due <= last.deadline(expires) {
+            return Step::Finish(last);
+        }
+    }
+    let target = if now >= expires {
+        (last != Some(Alert::Expired)).then_some(Alert::Expired)
+    } else {
+        leads
+            .minutes()
+            .iter()
+            .copied()
+            .filter(|m| last.is_none_or(|l| *m < l.lead_minutes()))
+            .filter(|m| Alert::Expiring(*m).deadline(expires) <= now)
+            .min()
+            .map(Alert::Expiring)
+    };
+    if let Some(alert) = target {
+        return Step::Send(alert);
+    }
+    let next = match last {
+        Some(l) => leads.due_after(l, expires),
+        None => Some(leads.first_due(expires)),
+    };
+    if conv.due_at == next && conv.due_bucket.is_some() == next.is_some() {
+        Step::Wait
+    } else {
+        Step::Rearm(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const E: i64 = 1_750_000_000;
+
+    fn conv(alerted: &[u32], due_at: Option<i64>) -> ConversationRecord {
+        ConversationRecord {
+            business: "106540352242922".into(),
+            contact_id: "ct_000000000000000000000001".into(),
+            window_expires_at: Some(E),
+            alerted_leads: alerted.to_vec(),
+            due_bucket: due_at.map(|_| "DUE#1".into()),
+            due_at,
+            ..ConversationRecord::default()
+        }
+    }
+
+    fn leads() -> AlertLeads {
+        AlertLeads::default()
+    }
+
+    #[test]
+    fn parses_lead_lists_largest_first_without_repeats() {
+        assert_eq!(AlertLeads::parse("15, 60,15").unwrap().minutes(), &[60, 15]);
+        assert_eq!(AlertLeads::parse(AlertLeads::DEFAULT).unwrap(), leads());
+        for bad in ["", "0", "60,x", "1440", "-5"] {
+            assert!(AlertLeads::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_fresh_window_waits_until_its_largest_lead() {
+        let c = conv(&[], Some(E - 3600));
+        assert_eq!(next_step(&c, &leads(), E - 3601), Step::Wait);
+        assert_eq!(
+            next_step(&c, &leads(), E - 3600),
+            Step::Send(Alert::Expiring(60))
+        );
+    }
+
+    #[test]
+    fn sends_the_leads_then_the_close_in_order() {
+        let c = conv(&[60], Some(E - 900));
+        assert_eq!(next_step(&c, &leads(), E - 901), Step::Wait);
+        assert_eq!(
+            next_step(&c, &leads(), E - 900),
+            Step::Send(Alert::Expiring(15))
+        );
+        let c = conv(&[60, 15], Some(E));
+        assert_eq!(next_step(&c, &leads(), E - 1), Step::Wait);
+        assert_eq!(next_step(&c, &leads(), E), Step::Send(Alert::Expired));
+        let c = conv(&[60, 15, 0], None);
+        assert_eq!(next_step(&c, &leads(), E + 86_400), Step::Wait);
+    }
+
+    #[test]
+    fn a_late_run_sends_only_the_most_recent_lead() {
+        let c = conv(&[], Some(E - 3600));
+        assert_eq!(
+            next_step(&c, &leads(), E - 600),
+            Step::Send(Alert::Expiring(15))
+        );
+        // …and after it, the larger lead is superseded: next is the close.
+        assert_eq!(leads().due_after(Alert::Expiring(15), E), Some(E));
+    }
+
+    #[test]
+    fn after_the_close_only_expired_is_sent() {
+        for alerted in [&[][..], &[60][..], &[60, 15][..]] {
+            let due = alerted.iter().min().map_or(E - 3600, |m| {
+                leads().due_after(Alert::Expiring(*m), E).unwrap()
+            });
+            let c = conv(alerted, Some(due));
+            assert_eq!(next_step(&c, &leads(), E + 600), Step::Send(Alert::Expired));
+        }
+    }
+
+    #[test]
+    fn a_recorded_alert_not_yet_rearmed_is_finished_not_resent() {
+        let c = conv(&[60], Some(E - 3600));
+        assert_eq!(
+            next_step(&c, &leads(), E - 3000),
+            Step::Finish(Alert::Expiring(60))
+        );
+        // Even after the close: the committed event still goes out before anything else.
+        assert_eq!(
+            next_step(&c, &leads(), E + 60),
+            Step::Finish(Alert::Expiring(60))
+        );
+        let c = conv(&[60, 15, 0], Some(E));
+        assert_eq!(
+            next_step(&c, &leads(), E + 60),
+            Step::Finish(Alert::Expired)
+        );
+    }
+
+    #[test]
+    fn rearms_an_entry_armed_elsewhere_or_left_without_a_window() {
+        // Armed for a lead this configuration does not have.
+        let c = conv(&[], Some(E - 7200));
+        assert_eq!(
+            next_step(&c, &leads(), E - 5000),
+            Step::Rearm(Some(E - 3600))
+        );
+        let mut c = conv(&[], Some(E));
+        c.window_expires_at = None;
+        assert_eq!(next_step(&c, &leads(), E), Step::Rearm(None));
+    }
+
+    #[test]
+    fn alert_keys_differ_per_window_and_lead() {
+        let a = Alert::Expiring(60).update_key("b", "c", E);
+        assert_ne!(a, Alert::Expiring(15).update_key("b", "c", E));
+        assert_ne!(a, Alert::Expiring(60).update_key("b", "c", E + 1));
+        assert_ne!(a, Alert::Expired.update_key("b", "c", E));
+        assert_eq!(Alert::from_lead(0), Alert::Expired);
+        assert_eq!(Alert::Expired.deadline(E), E);
+    }
+}
