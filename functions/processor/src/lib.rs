@@ -1,1 +1,308 @@
-//! x
+//! The processor function: every buffered update becomes DynamoDB state and CRM events, exactly
+//! once in effect.
+//!
+//! Each SQS record is one [`BufferedUpdate`] (the webhook's format). Messages, statuses and other
+//! changes are planned against current state and committed with their events in one transaction
+//! (see `shared::outbox`); the events are then published to `crm-events.fifo`. Records fail alone
+//! and are reported as partial batch failures.
+
+mod change;
+mod contact;
+mod message;
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use shared::config::{ConfigError, Env};
+use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
+use shared::delivery::{self, StatusContext, StatusParseError, StatusUpdate};
+use shared::events::EventType;
+use shared::inbound::{BufferedUpdate, UpdateKind};
+use shared::outbox::{Applied, OutboxError};
+use shared::queue::{MessageSink, SqsSink};
+use shared::sqs_consumer::{self, Classify, FailureClass};
+use shared::store::dynamo::DynamoStore;
+use shared::store::{ProcessorStore, StoreError};
+
+/// The 24-hour customer-service window.
+pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Typed configuration, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub crm_events_queue_url: String,
+    /// `ALERT_LEAD_MINUTES`: the largest decides the conversation's first `due_at`.
+    pub alert_lead_minutes: Vec<u32>,
+    /// `RETENTION_DAYS`: TTL of stored messages, parked statuses and outbox items.
+    pub retention_days: u32,
+    /// `STOP_WORDS` / `START_WORDS`.
+    pub consent_words: ConsentWords,
+    /// Records processed at once within a batch.
+    pub concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            table_name: String::new(),
+            crm_events_queue_url: String::new(),
+            alert_lead_minutes: vec![60, 15],
+            retention_days: 90,
+            consent_words: ConsentWords::default(),
+            concurrency: 10,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let leads_raw: String = env.parsed_or("ALERT_LEAD_MINUTES", "60,15".to_owned())?;
+        let alert_lead_minutes = leads_raw
+            .split(',')
+            .map(|m| m.trim().parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|l| !l.is_empty() && l.iter().all(|m| *m > 0 && *m < 24 * 60))
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "ALERT_LEAD_MINUTES",
+                value: leads_raw.clone(),
+                reason: "expected a comma list of minutes between 1 and 1439".into(),
+            })?;
+        let retention_days: u32 = env.parsed_or("RETENTION_DAYS", 90)?;
+        if retention_days == 0 {
+            return Err(ConfigError::Invalid {
+                name: "RETENTION_DAYS",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let stop: String = env.parsed_or("STOP_WORDS", DEFAULT_STOP_WORDS.to_owned())?;
+        let start: String = env.parsed_or("START_WORDS", DEFAULT_START_WORDS.to_owned())?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
+            alert_lead_minutes,
+            retention_days,
+            consent_words: ConsentWords::from_lists(&stop, &start),
+            concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
+        })
+    }
+
+    /// Lifetime of stored messages (seconds). At least 8 days, so outbox markers outlive Meta's
+    /// 7 days of retries.
+    pub fn retention_secs(&self) -> i64 {
+        i64::from(self.retention_days.max(8)) * 86_400
+    }
+
+    /// How long before the window closes the first alert is due (seconds).
+    pub fn first_alert_lead_secs(&self) -> i64 {
+        i64::from(self.alert_lead_minutes.iter().copied().max().unwrap_or(60)) * 60
+    }
+}
+
+/// What the handler needs, built once at cold start.
+pub struct State<S, Q> {
+    pub store: S,
+    pub events: Q,
+    pub config: Config,
+}
+
+/// The state wired to AWS: DynamoDB and the CRM events FIFO queue.
+pub type LiveState = State<DynamoStore, SqsSink>;
+
+impl LiveState {
+    pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        State {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
+            events: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+            config,
+        }
+    }
+}
+
+/// Why one record failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("record has no body")]
+    NoBody,
+    #[error("record body is not a buffered update")]
+    Undecodable(#[source] serde_json::Error),
+    #[error("could not apply the update")]
+    Apply(#[from] OutboxError),
+}
+
+impl From<StoreError> for ProcessError {
+    fn from(e: StoreError) -> Self {
+        Self::Apply(OutboxError::Store(e))
+    }
+}
+
+impl From<serde_json::Error> for ProcessError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Apply(OutboxError::Encode(e))
+    }
+}
+
+impl Classify for ProcessError {
+    fn class(&self) -> FailureClass {
+        match self {
+            Self::NoBody | Self::Undecodable(_) | Self::Apply(OutboxError::Encode(_)) => {
+                FailureClass::Poison
+            }
+            Self::Apply(_) => FailureClass::Retryable,
+        }
+    }
+}
+
+/// The Lambda handler (also called by the local runner): the batch, with partial failures.
+pub async fn handler<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    Ok(process_event(state, event.payload).await)
+}
+
+/// Processes a batch; the ids of failed records come back for SQS to redeliver.
+pub async fn process_event<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    sqs_consumer::process_batch(event, state.config.concurrency, |record| async move {
+        process_record(state, &record, shared::now_ms())
+            .await
+            .map(|_| ())
+    })
+    .await
+}
+
+/// Processes one SQS record.
+pub async fn process_record<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    record: &SqsMessage,
+    now_ms: i64,
+) -> Result<Applied, ProcessError> {
+    let body = record.body.as_deref().ok_or(ProcessError::NoBody)?;
+    let update: BufferedUpdate<'_> =
+        serde_json::from_str(body).map_err(ProcessError::Undecodable)?;
+    process_update(state, &update, now_ms).await
+}
+
+/// Processes one update as the webhook buffered it.
+pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    update: &BufferedUpdate<'_>,
+    now_ms: i64,
+) -> Result<Applied, ProcessError> {
+    let ctx = UpdateContext::new(update, now_ms, &state.config);
+    let outcome = match update.kind {
+        UpdateKind::Message => message::process(state, &ctx, update).await?,
+        UpdateKind::Status => match StatusUpdate::parse(update.update, ctx.received_at) {
+            Ok(status) => {
+                let sctx = StatusContext {
+                    business: ctx.business.clone(),
+                    waba_id: Some(ctx.waba_id.clone()),
+                    now_ms,
+                    retention_secs: ctx.retention_secs,
+                };
+                delivery::apply_status(&state.store, &state.events, &sctx, &status).await?
+            }
+            Err(
+                err @ (StatusParseError::UnknownStatus(_)
+                | StatusParseError::NoId
+                | StatusParseError::NotObject),
+            ) => {
+                tracing::warn!(error = %err, "status forwarded as whatsapp.unknown");
+                change::forward(state, &ctx, update, EventType::WhatsappUnknown).await?
+            }
+        },
+        UpdateKind::Error => change::forward(state, &ctx, update, EventType::WhatsappError).await?,
+        UpdateKind::Change if update.field == "user_preferences" => {
+            change::preferences(state, &ctx, update).await?
+        }
+        UpdateKind::Change => {
+            change::forward(state, &ctx, update, EventType::for_field(&update.field)).await?
+        }
+    };
+    tracing::info!(kind = ?update.kind, field = %update.field, outcome = ?outcome, "update processed");
+    Ok(outcome)
+}
+
+/// What every plan needs to know about the update it handles.
+#[derive(Debug, Clone)]
+pub(crate) struct UpdateContext {
+    /// The business number (`phone_number_id`); `waba:<id>` when the update has no metadata.
+    pub business: String,
+    pub phone_number_id: Option<String>,
+    pub waba_id: String,
+    /// When the webhook received it (Unix seconds), the fallback for missing timestamps.
+    pub received_at: i64,
+    pub now_ms: i64,
+    pub retention_secs: i64,
+    pub alert_lead_secs: i64,
+}
+
+impl UpdateContext {
+    fn new(update: &BufferedUpdate<'_>, now_ms: i64, config: &Config) -> Self {
+        let from_metadata = |raw: &serde_json::value::RawValue| {
+            serde_json::from_str::<Value>(raw.get())
+                .ok()
+                .and_then(|m| m.get("phone_number_id").and_then(id_string))
+        };
+        // Changes other than `messages` may carry metadata inside the value (user_preferences).
+        let phone_number_id = update.metadata.and_then(from_metadata).or_else(|| {
+            serde_json::from_str::<Value>(update.update.get())
+                .ok()
+                .and_then(|v| {
+                    v.get("metadata")
+                        .and_then(|m| m.get("phone_number_id"))
+                        .and_then(id_string)
+                })
+        });
+        Self {
+            business: phone_number_id
+                .clone()
+                .unwrap_or_else(|| format!("waba:{}", update.waba_id)),
+            phone_number_id,
+            waba_id: update.waba_id.to_string(),
+            received_at: update.received_at_ms / 1000,
+            now_ms,
+            retention_secs: config.retention_secs(),
+            alert_lead_secs: config.first_alert_lead_secs(),
+        }
+    }
+
+    pub fn ttl(&self) -> i64 {
+        self.now_ms / 1000 + self.retention_secs
+    }
+
+    pub fn source(&self, update_key: &str) -> shared::events::EventSource {
+        shared::events::EventSource {
+            update_key: update_key.to_owned(),
+            phone_number_id: self.phone_number_id.clone(),
+            waba_id: Some(self.waba_id.clone()),
+        }
+    }
+}
+
+/// Meta ids are strings; accept numbers too.
+pub(crate) fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A short stable hash for update keys of changes that carry no id of their own.
+pub(crate) fn digest(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize().get(..16).unwrap_or_default())
+}

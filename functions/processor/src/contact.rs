@@ -1,0 +1,149 @@
+//! Finding (or creating) the one contact an identity belongs to, as part of a plan.
+
+use std::collections::BTreeMap;
+
+use shared::identity::{phone_alias, Identity, WaId};
+use shared::store::{
+    AliasRecord, ContactRecord, ConversationRecord, Expect, ProcessorStore, StoreError, Versioned,
+    Write,
+};
+
+/// A contact as read (or about to be created) plus the alias writes that make every form of the
+/// identity find it. Mutate `record`; [`Resolved::writes`] turns the changes into writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub record: ContactRecord,
+    original: Option<Versioned<ContactRecord>>,
+    pub conversation: Option<Versioned<ConversationRecord>>,
+    aliases: BTreeMap<String, Write>,
+}
+
+impl Resolved {
+    /// Looks the identity up by every alias; a miss creates a contact with a deterministic id.
+    /// `None` when the identity is empty (nothing to key a contact on).
+    pub async fn find<S: ProcessorStore>(
+        store: &S,
+        business: &str,
+        identity: &Identity,
+        name: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        let keys = identity.alias_keys();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let found = store.find_aliases(business, &keys).await?;
+        let contact_id = match found.first() {
+            Some(a) => {
+                if found.iter().any(|b| b.contact_id != a.contact_id) {
+                    tracing::warn!(
+                        business,
+                        "identity matches several contacts; keeping the first by phone"
+                    );
+                }
+                a.contact_id.clone()
+            }
+            None => match identity.new_contact_id(business) {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        let state = store.load_contact(business, &contact_id).await?;
+        let record = match &state.contact {
+            Some(c) => c.record.clone(),
+            None => ContactRecord {
+                business: business.to_owned(),
+                contact_id: contact_id.clone(),
+                wa_id: None,
+                phone: None,
+                user_id: None,
+                name: None,
+                marketing_opt_out: false,
+                consent_at: None,
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+            },
+        };
+        let mut resolved = Self {
+            record,
+            original: state.contact,
+            conversation: state.conversation,
+            aliases: BTreeMap::new(),
+        };
+        // Add what this identity brings: aliases that are missing, fields the contact lacks.
+        for key in keys {
+            if !found.iter().any(|a| a.alias == key) {
+                resolved.add_alias(key, false);
+            }
+        }
+        // The wa_id last received is the one to reply to.
+        if let Some(wa) = &identity.wa_id {
+            resolved.record.wa_id = Some(wa.as_str().to_owned());
+            resolved.record.phone = wa.e164();
+        }
+        if let Some(uid) = &identity.user_id {
+            if resolved.record.user_id.as_deref() != Some(uid.as_str()) {
+                resolved.record.user_id = Some(uid.as_str().to_owned());
+            }
+        }
+        if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+            if resolved.record.name.as_deref() != Some(name) {
+                resolved.record.name = Some(name.to_owned());
+            }
+        }
+        Ok(Some(resolved))
+    }
+
+    fn add_alias(&mut self, alias: String, replace: bool) {
+        let record = AliasRecord {
+            business: self.record.business.clone(),
+            alias: alias.clone(),
+            contact_id: self.record.contact_id.clone(),
+        };
+        self.aliases.insert(alias, Write::Alias { record, replace });
+    }
+
+    /// Moves the contact to a new number (`system` `user_changed_number`): the old number's
+    /// aliases are removed, the new number's point here.
+    pub fn change_number(&mut self, old: Option<&WaId>, new: &WaId) {
+        for variant in old.map(WaId::variants).unwrap_or_default() {
+            let alias = phone_alias(&variant);
+            let record = AliasRecord {
+                business: self.record.business.clone(),
+                alias: alias.clone(),
+                contact_id: self.record.contact_id.clone(),
+            };
+            self.aliases.insert(alias, Write::RemoveAlias(record));
+        }
+        for variant in new.variants() {
+            self.add_alias(phone_alias(&variant), true);
+        }
+        self.record.wa_id = Some(new.as_str().to_owned());
+        self.record.phone = new.e164();
+    }
+
+    pub fn is_new(&self) -> bool {
+        self.original.is_none()
+    }
+
+    /// The contact write (if it changed) and the alias writes.
+    pub fn writes(&self, now_ms: i64) -> Vec<Write> {
+        let mut out: Vec<Write> = self
+            .aliases
+            .values()
+            // Removing an alias nobody created is a no-op; skip it for a brand-new contact.
+            .filter(|w| !(self.is_new() && matches!(w, Write::RemoveAlias(_))))
+            .cloned()
+            .collect();
+        match &self.original {
+            None => out.push(Write::Contact(self.record.clone(), Expect::Absent)),
+            Some(v) if v.record != self.record => {
+                let mut record = self.record.clone();
+                record.updated_at_ms = now_ms;
+                out.push(Write::Contact(record, Expect::Version(v.version)));
+            }
+            Some(_) => {}
+        }
+        out
+    }
+}

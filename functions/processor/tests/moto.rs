@@ -1,0 +1,423 @@
+//! Integration tests against the local AWS emulator (moto at `AWS_ENDPOINT_URL`, default
+//! http://127.0.0.1:4566): the DynamoDB adapter and the FIFO event queue, with resources created
+//! from `template.yaml` under a random prefix per test. They fail (never skip) without moto;
+//! `make test` starts it.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use common::*;
+use local_aws::{Clients, Model, Parameters, Provisioned};
+use processor::{Config, State};
+use serde_json::Value;
+use shared::queue::SqsSink;
+use shared::store::dynamo::DynamoStore;
+use shared::store::{
+    keys, Commit, CommitOutcome, Direction, Expect, MessageRecord, OutboxStore, ProcessorStore,
+    Write,
+};
+
+struct Env {
+    clients: Clients,
+    provisioned: Provisioned,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let model = Model::load(
+            local_aws::workspace_template_path(),
+            &Parameters::local().with("ResourcePrefix", prefix),
+        )
+        .expect("template.yaml loads");
+        let clients = Clients::new(&local_aws::local_sdk_config().await);
+        let provisioned = local_aws::provision(&model, &clients, r#"{"app_secret":"s","verify_token":"v","access_token":"t"}"#)
+            .await
+            .unwrap_or_else(|e| panic!("cannot provision on moto (is it running at AWS_ENDPOINT_URL or 127.0.0.1:4566? `make test` starts it): {e:?}"));
+        Self {
+            clients,
+            provisioned,
+        }
+    }
+
+    fn table(&self) -> String {
+        self.provisioned
+            .table_name("StateTable")
+            .unwrap()
+            .to_owned()
+    }
+
+    fn events_url(&self) -> String {
+        self.provisioned
+            .queue_url("CrmEventsQueue")
+            .unwrap()
+            .to_owned()
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.clients.dynamodb.clone(), self.table())
+    }
+
+    fn live(&self) -> State<DynamoStore, SqsSink> {
+        State {
+            store: self.store(),
+            events: SqsSink::new(self.clients.sqs.clone(), self.events_url()),
+            config: Config::default(),
+        }
+    }
+
+    fn with_sink(&self, sink: Sink) -> State<DynamoStore, Sink> {
+        State {
+            store: self.store(),
+            events: sink,
+            config: Config::default(),
+        }
+    }
+
+    /// Drains the CRM events queue: (body, type attribute, group id, dedup id).
+    async fn drain_events(&self) -> Vec<(Value, String, String, String)> {
+        let mut out = Vec::new();
+        loop {
+            let received = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(self.events_url())
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let messages = received.messages();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                let t = m
+                    .message_attributes()
+                    .and_then(|a| a.get("type"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned();
+                let attrs = m.attributes().cloned().unwrap_or_default();
+                let get =
+                    |k: MessageSystemAttributeName| attrs.get(&k).cloned().unwrap_or_default();
+                out.push((
+                    body,
+                    t,
+                    get(MessageSystemAttributeName::MessageGroupId),
+                    get(MessageSystemAttributeName::MessageDeduplicationId),
+                ));
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(self.events_url())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        out
+    }
+}
+
+fn outbound(wamid: &str, command_id: &str) -> Write {
+    Write::Message(
+        MessageRecord {
+            wamid: wamid.into(),
+            business: "106540352242922".into(),
+            direction: Direction::Outbound,
+            contact_id: None,
+            message_type: "text".into(),
+            timestamp: 1_749_416_300,
+            status: None,
+            status_at: None,
+            command_id: Some(command_id.into()),
+            raw: None,
+            ttl: Some(1_900_000_000),
+        },
+        Expect::Absent,
+    )
+}
+
+#[tokio::test]
+async fn a_message_posted_three_times_reaches_the_fifo_queue_once_with_its_type_and_group() {
+    let env = Env::new().await;
+    let state = env.live();
+    for _ in 0..3 {
+        assert!(run(&state, &fixture("text")).await.is_empty());
+    }
+    let events = env.drain_events().await;
+    assert_eq!(events.len(), 1);
+    let (body, t, group, dedup) = &events[0];
+    assert_eq!(t, "message.received");
+    assert_eq!(group, body["contact"]["id"].as_str().unwrap());
+    assert_eq!(dedup, body["event_id"].as_str().unwrap());
+    let v: Value = serde_json::from_str(&fixture("text")).unwrap();
+    assert_eq!(
+        body["data"]["original"],
+        v["entry"][0]["changes"][0]["value"]["messages"][0]
+    );
+    Schemas::load().check(body);
+}
+
+#[tokio::test]
+async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
+    let env = Env::new().await;
+    let state = env.live();
+    env.store()
+        .commit(Commit {
+            outbox: None,
+            writes: vec![outbound("wamid.HBgNOUTBOUNDAA==", "cmd-1")],
+        })
+        .await
+        .unwrap();
+    for name in fixture_names() {
+        assert!(run(&state, &fixture(&name)).await.is_empty(), "{name}");
+    }
+    let events = env.drain_events().await;
+    let schemas = Schemas::load();
+    for (body, t, _, _) in &events {
+        assert_eq!(body["type"].as_str(), Some(t.as_str()));
+        schemas.check(body);
+    }
+    // Fixtures share wamids (and statuses end at failed), so duplicates collapse; every kind
+    // of event still comes through.
+    let mut types: Vec<&str> = events.iter().map(|(_, t, _, _)| t.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "account.update",
+            "contact.number_changed",
+            "contact.opted_out",
+            "message.received",
+            "message.status",
+            "phone_number.quality",
+            "template.quality",
+            "template.status",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_crash_window_is_closed_with_dynamodb_too() {
+    let env = Env::new().await;
+    let state = env.with_sink(Sink::failing(1));
+    assert_eq!(run(&state, &fixture("text")).await, ["msg-0"]);
+    assert!(state.events.events().is_empty());
+    assert!(run(&state, &fixture("text")).await.is_empty());
+    assert!(run(&state, &fixture("text")).await.is_empty());
+    assert_eq!(state.events.of_type("message.received").len(), 1);
+    let outbox = state
+        .store
+        .load_outbox("msg:wamid.HBgNTEXTAA==")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(outbox.published);
+    assert_eq!(
+        state.events.events()[0]["event_id"],
+        outbox.events[0].event_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn shuffled_statuses_settle_on_read_in_dynamodb() {
+    let env = Env::new().await;
+    let state = env.with_sink(Sink::default());
+    run(
+        &state,
+        &with(&fixture("status-read"), "1749416383", "1749416390"),
+    )
+    .await; // parked
+    state
+        .store
+        .commit(Commit {
+            outbox: None,
+            writes: vec![outbound("wamid.HBgNOUTBOUNDAA==", "cmd-3")],
+        })
+        .await
+        .unwrap();
+    run(&state, &fixture("status-sent")).await;
+    run(&state, &fixture("status-delivered")).await;
+    let statuses: Vec<_> = state
+        .events
+        .of_type("message.status")
+        .iter()
+        .map(|e| e["data"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["sent", "read"]);
+    let stored = state
+        .store
+        .load_message("wamid.HBgNOUTBOUNDAA==")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.message.unwrap().record.status,
+        Some(shared::delivery::DeliveryStatus::Read)
+    );
+    assert!(stored.parked.is_empty());
+}
+
+#[tokio::test]
+async fn commits_report_duplicates_and_conflicts() {
+    let env = Env::new().await;
+    let store = env.store();
+    let outbox = shared::outbox::outbox("k1", vec![], 0, 1_900_000_000);
+    let first = Commit {
+        outbox: Some(outbox.clone()),
+        writes: vec![outbound("wamid.A", "c")],
+    };
+    assert_eq!(
+        store.commit(first.clone()).await.unwrap(),
+        CommitOutcome::Applied
+    );
+    assert_eq!(store.commit(first).await.unwrap(), CommitOutcome::Duplicate);
+    let again = Commit {
+        outbox: None,
+        writes: vec![outbound("wamid.A", "c")],
+    };
+    assert_eq!(store.commit(again).await.unwrap(), CommitOutcome::Conflict);
+    let stored = store
+        .load_message("wamid.A")
+        .await
+        .unwrap()
+        .message
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.record.command_id.as_deref(), Some("c"));
+}
+
+#[tokio::test]
+async fn the_conversation_is_found_through_the_due_index_without_a_scan() {
+    let env = Env::new().await;
+    let state = env.with_sink(Sink::default());
+    run(&state, &fixture("text")).await;
+    let contact_id = state.events.of_type("message.received")[0]["contact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bucket = keys::due_bucket(&contact_id);
+    let found = env
+        .clients
+        .dynamodb
+        .query()
+        .table_name(env.table())
+        .index_name("due-index")
+        .key_condition_expression("due_bucket = :b AND due_at <= :now")
+        .expression_attribute_values(":b", AttributeValue::S(bucket))
+        .expression_attribute_values(
+            ":now",
+            AttributeValue::N((1_749_416_383i64 + 86_400).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let items: Vec<HashMap<String, AttributeValue>> = found.items().to_vec();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].get("due_at"),
+        Some(&AttributeValue::N(
+            (1_749_416_383i64 + 86_400 - 3600).to_string()
+        ))
+    );
+    assert_eq!(
+        items[0].get("sk"),
+        Some(&AttributeValue::S(keys::CONVERSATION.into()))
+    );
+}
+
+#[tokio::test]
+async fn a_poison_record_ends_in_the_dlq_after_the_redrive_count_without_blocking_others() {
+    let env = Env::new().await;
+    let state = env.live();
+    let inbound = env
+        .provisioned
+        .queue_url("InboundQueue")
+        .unwrap()
+        .to_owned();
+    let dlq = env.provisioned.queue_url("InboundDLQ").unwrap().to_owned();
+    let sqs = &env.clients.sqs;
+    for body in ["not an update".to_owned()]
+        .into_iter()
+        .chain(bodies(&fixture("text")))
+    {
+        sqs.send_message()
+            .queue_url(&inbound)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Play the event source mapping: receive, process, delete successes, release failures.
+    for _ in 0..8 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&inbound)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        if received.messages().is_empty() {
+            continue;
+        }
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        let mut handles = HashMap::new();
+        for m in received.messages() {
+            let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+            r.message_id = m.message_id().map(str::to_owned);
+            r.body = m.body().map(str::to_owned);
+            handles.insert(
+                r.message_id.clone().unwrap(),
+                m.receipt_handle().unwrap().to_owned(),
+            );
+            event.records.push(r);
+        }
+        let response = processor::process_event(&state, event).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for (id, handle) in handles {
+            if failed.contains(&id) {
+                sqs.change_message_visibility()
+                    .queue_url(&inbound)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                sqs.delete_message()
+                    .queue_url(&inbound)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let in_dlq = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let count = in_dlq
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("1"));
+    assert_eq!(env.drain_events().await.len(), 1);
+}
