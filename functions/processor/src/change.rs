@@ -62,7 +62,12 @@ pub(crate) async fn forward<S: ProcessorStore, Q: MessageSink>(
         events::data_with_original(data, update.update)?,
     )?;
     let commit = Commit {
-        outbox: Some(outbox::outbox(&key, vec![event], ctx.now_ms, ctx.ttl())),
+        outbox: Some(outbox::outbox(
+            &key,
+            vec![event],
+            ctx.now_ms,
+            ctx.marker_ttl(),
+        )),
         writes: Vec::new(),
     };
     outbox::apply_once(&state.store, &state.events, &key, || {
@@ -164,7 +169,7 @@ async fn plan_preference<S: ProcessorStore, Q>(
             &decision.update_key,
             vec![event],
             ctx.now_ms,
-            ctx.ttl(),
+            ctx.marker_ttl(),
         )),
         writes,
     }))

@@ -91,10 +91,15 @@ impl Config {
         })
     }
 
-    /// Lifetime of stored messages (seconds). At least 8 days, so outbox markers outlive Meta's
-    /// 7 days of retries.
+    /// Lifetime of stored messages (seconds).
     pub fn retention_secs(&self) -> i64 {
-        i64::from(self.retention_days.max(8)) * 86_400
+        i64::from(self.retention_days) * 86_400
+    }
+
+    /// Lifetime of dedup markers (outbox items) and parked statuses: the retention, but at least
+    /// 8 days, so a marker outlives Meta's 7 days of retries.
+    pub fn marker_secs(&self) -> i64 {
+        self.retention_secs().max(8 * 86_400)
     }
 
     /// How long before the window closes the first alert is due (seconds).
@@ -205,7 +210,7 @@ pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
                     business: ctx.business.clone(),
                     waba_id: Some(ctx.waba_id.clone()),
                     now_ms,
-                    retention_secs: ctx.retention_secs,
+                    retention_secs: ctx.marker_secs,
                 };
                 delivery::apply_status(&state.store, &state.events, &sctx, &status).await?
             }
@@ -241,6 +246,7 @@ pub(crate) struct UpdateContext {
     pub received_at: i64,
     pub now_ms: i64,
     pub retention_secs: i64,
+    pub marker_secs: i64,
     pub alert_lead_secs: i64,
 }
 
@@ -270,12 +276,19 @@ impl UpdateContext {
             received_at: update.received_at_ms / 1000,
             now_ms,
             retention_secs: config.retention_secs(),
+            marker_secs: config.marker_secs(),
             alert_lead_secs: config.first_alert_lead_secs(),
         }
     }
 
+    /// TTL of a message stored now.
     pub fn ttl(&self) -> i64 {
         self.now_ms / 1000 + self.retention_secs
+    }
+
+    /// TTL of an outbox item written now.
+    pub fn marker_ttl(&self) -> i64 {
+        self.now_ms / 1000 + self.marker_secs
     }
 
     pub fn source(&self, update_key: &str) -> shared::events::EventSource {

@@ -187,7 +187,12 @@ async fn plan<S: ProcessorStore, Q>(
         )?);
     }
     Ok(Some(Commit {
-        outbox: Some(outbox::outbox(&m.key, events_out, ctx.now_ms, ctx.ttl())),
+        outbox: Some(outbox::outbox(
+            &m.key,
+            events_out,
+            ctx.now_ms,
+            ctx.marker_ttl(),
+        )),
         writes,
     }))
 }

@@ -755,3 +755,29 @@ async fn event_ids_are_the_same_when_the_same_update_is_processed_by_two_fresh_s
         b.events.events()[0]["event_id"]
     );
 }
+
+#[tokio::test]
+async fn messages_live_for_the_retention_and_dedup_markers_outlive_meta_s_retries() {
+    let mut state = state();
+    state.config.retention_days = 2;
+    let record = &sqs_event(&bodies(&fixture("text"))).records[0];
+    processor::process_record(&state, record, NOW_MS)
+        .await
+        .unwrap();
+    let message = state
+        .store
+        .load_message("wamid.HBgNTEXTAA==")
+        .await
+        .unwrap();
+    assert_eq!(
+        message.message.unwrap().record.ttl,
+        Some(NOW_MS / 1000 + 2 * 86_400)
+    );
+    let outbox = state
+        .store
+        .load_outbox("msg:wamid.HBgNTEXTAA==")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outbox.ttl, NOW_MS / 1000 + 8 * 86_400);
+}
