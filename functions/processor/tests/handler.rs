@@ -781,3 +781,85 @@ async fn messages_live_for_the_retention_and_dedup_markers_outlive_meta_s_retrie
         .unwrap();
     assert_eq!(outbox.ttl, NOW_MS / 1000 + 8 * 86_400);
 }
+
+/// The in-memory table, but marking an outbox published fails once (a crash after the publish).
+#[derive(Default)]
+struct ForgetfulStore {
+    inner: shared::store::memory::MemoryStore,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl OutboxStore for ForgetfulStore {
+    async fn load_outbox(
+        &self,
+        key: &str,
+    ) -> Result<Option<shared::store::OutboxRecord>, shared::store::StoreError> {
+        self.inner.load_outbox(key).await
+    }
+    async fn commit(
+        &self,
+        commit: Commit,
+    ) -> Result<shared::store::CommitOutcome, shared::store::StoreError> {
+        self.inner.commit(commit).await
+    }
+    async fn mark_published(&self, key: &str) -> Result<(), shared::store::StoreError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(shared::store::StoreError::Unstorable {
+                pk: key.into(),
+                sk: "OUTBOX".into(),
+                reason: "injected crash after publish".into(),
+            });
+        }
+        self.inner.mark_published(key).await
+    }
+}
+
+impl ProcessorStore for ForgetfulStore {
+    async fn find_aliases(
+        &self,
+        business: &str,
+        aliases: &[String],
+    ) -> Result<Vec<shared::store::AliasRecord>, shared::store::StoreError> {
+        self.inner.find_aliases(business, aliases).await
+    }
+    async fn load_contact(
+        &self,
+        business: &str,
+        contact_id: &str,
+    ) -> Result<shared::store::ContactState, shared::store::StoreError> {
+        self.inner.load_contact(business, contact_id).await
+    }
+    async fn load_message(
+        &self,
+        wamid: &str,
+    ) -> Result<shared::store::MessageState, shared::store::StoreError> {
+        self.inner.load_message(wamid).await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_the_publish_sends_the_event_again_with_the_same_event_id() {
+    let state = processor::State {
+        store: ForgetfulStore::default(),
+        events: Sink::default(),
+        config: processor::Config::default(),
+    };
+    assert_eq!(run(&state, &fixture("text")).await, ["msg-0"]);
+    assert!(run(&state, &fixture("text")).await.is_empty());
+    assert!(run(&state, &fixture("text")).await.is_empty());
+    let events = state.events.of_type("message.received");
+    assert_eq!(events.len(), 2, "sent once more, never lost");
+    assert_eq!(events[0]["event_id"], events[1]["event_id"]);
+    assert_eq!(
+        state
+            .store
+            .inner
+            .load_message("wamid.HBgNTEXTAA==")
+            .await
+            .unwrap()
+            .message
+            .unwrap()
+            .version,
+        1
+    );
+}
