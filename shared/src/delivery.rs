@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::consent::{ConsentAction, ConsentSource, Decision};
 use crate::events::{self, EventSource, EventType, PendingEvent};
+use crate::identity::Identity;
 use crate::outbox::{self, Applied, OutboxError};
 use crate::queue::MessageSink;
 use crate::store::{keys, Commit, Expect, ParkedStatus, ProcessorStore, Versioned, Write};
@@ -290,7 +291,22 @@ async fn plan<S: ProcessorStore>(
     }
     let mut events: Vec<PendingEvent> = Vec::new();
     if DeliveryStatus::advances(message.status, update.status) {
-        let contact_state = match &message.contact_id {
+        // The sender normally records the contact; otherwise find it (read-only) by recipient.
+        let contact_id = match &message.contact_id {
+            Some(id) => Some(id.clone()),
+            None => {
+                let who = Identity::new(
+                    update.recipient_id.as_deref(),
+                    update.recipient_user_id.as_deref(),
+                );
+                store
+                    .find_aliases(&message.business, &who.alias_keys())
+                    .await?
+                    .first()
+                    .map(|a| a.contact_id.clone())
+            }
+        };
+        let contact_state = match &contact_id {
             Some(id) => store.load_contact(&message.business, id).await?,
             None => Default::default(),
         };

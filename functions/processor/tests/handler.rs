@@ -863,3 +863,16 @@ async fn a_crash_after_the_publish_sends_the_event_again_with_the_same_event_id(
         1
     );
 }
+
+#[tokio::test]
+async fn a_status_finds_its_contact_by_recipient_when_the_sender_recorded_none() {
+    let state = state();
+    run(&state, &fixture("text")).await;
+    let contact_id = state.events.of_type("message.received")[0]["contact"]["id"].clone();
+    sender_stores(&state.store, None, "cmd-1").await;
+    run(&state, &fixture("status-delivered")).await;
+    let status = &state.events.of_type("message.status")[0];
+    assert_eq!(status["contact"]["id"], contact_id);
+    let last = state.events.messages().pop().unwrap();
+    assert_eq!(last.group_id.as_deref(), contact_id.as_str());
+}
