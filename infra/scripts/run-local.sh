@@ -10,7 +10,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   echo "something already listens on 127.0.0.1:$port; stop it or set MOTO_PORT" >&2
   exit 1
 fi
-"$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$root/.local/moto.log" 2>&1 &
+"$root/.venv/bin/python" "$root/infra/python/local_moto.py" -H 127.0.0.1 -p "$port" >"$root/.local/moto.log" 2>&1 &
 moto_pid=$!
 stack_pid=""
 cleanup() {

@@ -28,17 +28,36 @@ pub struct Mapping {
     pub batch_size: i32,
     /// How long one invocation may run before the runner gives up on it (the function timeout).
     pub function_timeout: Duration,
+    /// Concurrent pollers, each invoking the function with its own batch (Lambda starts five
+    /// for an SQS event source and scales from there).
+    pub pollers: usize,
     pub region: String,
 }
 
-/// Polls until `shutdown` flips to true.
+/// Runs the mapping's pollers until `shutdown` flips to true.
 pub async fn run<H: SqsHandler>(
     sqs: aws_sdk_sqs::Client,
     mapping: Mapping,
     handler: std::sync::Arc<H>,
+    shutdown: watch::Receiver<bool>,
+) {
+    tracing::info!(mapping = %mapping.name, queue = %mapping.queue_url, pollers = mapping.pollers, "event source mapping started");
+    let mapping = std::sync::Arc::new(mapping);
+    let pollers: Vec<_> = (0..mapping.pollers.max(1))
+        .map(|_| tokio::spawn(poll(sqs.clone(), mapping.clone(), handler.clone(), shutdown.clone())))
+        .collect();
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    tracing::info!(mapping = %mapping.name, "event source mapping stopped");
+}
+
+async fn poll<H: SqsHandler>(
+    sqs: aws_sdk_sqs::Client,
+    mapping: std::sync::Arc<Mapping>,
+    handler: std::sync::Arc<H>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    tracing::info!(mapping = %mapping.name, queue = %mapping.queue_url, "event source mapping started");
     loop {
         if *shutdown.borrow() {
             break;
@@ -60,7 +79,6 @@ pub async fn run<H: SqsHandler>(
         }
         invoke_once(&sqs, &mapping, handler.as_ref(), messages).await;
     }
-    tracing::info!(mapping = %mapping.name, "event source mapping stopped");
 }
 
 async fn receive(

@@ -1,0 +1,102 @@
+"""moto's server, with two repairs to its DynamoDB transactions.
+
+moto 5.2.5's TransactWriteItems deep-copies every table it touches for a possible rollback:
+its cost grows with the table (120 ms a call at 2,000 items), and while it copies, other request
+threads may write to the table ("dictionary changed size during iteration", answered as an HTML
+500). Real DynamoDB does neither. So here
+- DynamoDB requests are serialised by one lock (everything else, SQS long polls included, stays
+  concurrent), and
+- a transaction backs up only the items it touches and restores those if it is cancelled,
+  which is the same all-or-nothing outcome at a cost independent of the table's size.
+
+Usage: python local_moto.py [-H HOST] [-p PORT]
+"""
+import argparse
+import copy
+import signal
+import sys
+import threading
+import types
+
+import moto.dynamodb.models as ddb_models
+
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+
+def _patch_transactions() -> None:
+    real_deepcopy = copy.deepcopy
+    table_type = ddb_models.Table
+
+    def deepcopy_except_tables(value, memo=None):
+        return value if isinstance(value, table_type) else real_deepcopy(value, memo)
+
+    # The module uses copy.deepcopy for the whole-table backup and for single items; only the
+    # former is skipped (the item backups below replace it).
+    ddb_models.copy = types.SimpleNamespace(deepcopy=deepcopy_except_tables)
+    original = ddb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        backups = []
+        for item in transact_items:
+            try:
+                op_type, op = next(iter(item.items()))
+                name = op["TableName"]
+                table = self.get_table(name)
+                if op_type == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                current = self.get_item(name, key)
+                attrs = real_deepcopy(current.to_json()["Attributes"]) if current else None
+                backups.append((name, key, attrs))
+            except Exception:  # malformed items are reported by moto's own validation
+                continue
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(backups):
+                try:
+                    if attrs is None:
+                        self.delete_item(name, key)
+                    else:
+                        self.put_item(name, attrs)
+                except Exception:
+                    pass
+            raise
+
+    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+
+    _patch_transactions()
+    app = DomainDispatcherApplication(create_backend_app)
+    dynamodb = threading.Lock()
+
+    def serialised(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with dynamodb:
+            # Materialise the body inside the lock: the work happens while it is produced.
+            return list(app(environ, start_response))
+
+    run_simple(args.host, args.port, serialised, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
