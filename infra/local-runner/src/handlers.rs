@@ -42,18 +42,42 @@ pub async fn spawn_consumer(
     Ok(())
 }
 
+/// The window-alerts Lambda behind the schedule: each tick is one `run_once` at the tick's time.
+pub struct WindowAlerts(pub window_alerts::LiveState);
+
+impl crate::schedule::Scheduled for WindowAlerts {
+    async fn tick(&self, now_ms: i64) -> Result<(), lambda_runtime::Error> {
+        window_alerts::scheduled_run(&self.0, now_ms).await?;
+        Ok(())
+    }
+}
+
 /// Starts the schedule for the function built from `binary`.
 pub async fn spawn_scheduled(
     binary: &str,
-    _env: Env,
-    _sdk: &aws_config::SdkConfig,
-    _every: Duration,
-    _shutdown: watch::Receiver<bool>,
-    _tasks: &mut JoinSet<()>,
+    env: Env,
+    sdk: &aws_config::SdkConfig,
+    every: Duration,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
 ) -> Result<(), StackError> {
-    tracing::warn!(
-        function = binary,
-        "no local handler wired for this function yet"
-    );
+    match binary {
+        "window-alerts" => {
+            let config =
+                window_alerts::Config::from_env(&env).map_err(|source| StackError::Config {
+                    function: binary.to_owned(),
+                    source,
+                })?;
+            let state = window_alerts::LiveState::live(config, sdk);
+            let scheduled = std::sync::Arc::new(WindowAlerts(state));
+            tasks.spawn(crate::schedule::run(scheduled, every, shutdown));
+        }
+        other => {
+            tracing::warn!(
+                function = other,
+                "no local handler wired for this function yet"
+            );
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,216 @@
+//! End-to-end through the runner and simulator: a customer message with an old Meta timestamp
+//! becomes a conversation (processor) whose window alerts reach `crm-events` (window-alerts on
+//! the runner's 1 s schedule). Later deadlines are reached by calling `run_once` with a later
+//! clock on the same stack's table and queue, next to the running schedule.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::{drain, sqs, start_stack, RunningStack};
+use serde_json::{json, Value};
+use shared::config::Env;
+use shared::events::rfc3339;
+use window_alerts::{run_once, Config, LiveState, RunReport};
+
+const MIN: i64 = 60;
+const HOUR: i64 = 3600;
+
+async fn inbound(stack: &RunningStack, from: &str, timestamp: i64) -> Value {
+    let res: Value = reqwest::Client::new()
+        .post(format!("{}/_sim/inbound", stack.sim_url))
+        .json(&json!({"from": from, "name": "Cliente", "text": "Oi", "timestamp": timestamp}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["webhook_status"], 200, "{res}");
+    res
+}
+
+fn events_url(stack: &RunningStack) -> String {
+    stack
+        .provisioned
+        .queue_url("CrmEventsQueue")
+        .unwrap()
+        .to_owned()
+}
+
+/// Drains until `want` events arrived, then listens briefly more so extra events show up.
+async fn events(stack: &RunningStack, want: usize) -> Vec<Value> {
+    let sqs = sqs().await;
+    let url = events_url(stack);
+    let mut got = drain(&sqs, &url, want, Duration::from_secs(30)).await;
+    got.extend(drain(&sqs, &url, usize::MAX, Duration::from_secs(3)).await);
+    got.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Like [`events`], with the time SQS accepted each one (ms), to measure the schedule's delay.
+async fn timed_events(stack: &RunningStack, want: usize) -> Vec<(i64, Value)> {
+    let sqs = sqs().await;
+    let url = events_url(stack);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    let mut quiet_until = None;
+    loop {
+        let now = Instant::now();
+        if now > deadline || quiet_until.is_some_and(|q| now > q) {
+            break;
+        }
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for m in out.messages() {
+            let sent = m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            got.push((
+                sent,
+                serde_json::from_str(m.body().unwrap_or("null")).unwrap(),
+            ));
+            sqs.delete_message()
+                .queue_url(&url)
+                .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+        if got.len() >= want && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + Duration::from_secs(3));
+        }
+    }
+    got
+}
+
+/// `(type, lead_minutes, expires_at)` of the window events among `events`.
+fn alerts(events: &[Value]) -> Vec<(String, u64, String)> {
+    events
+        .iter()
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("window.")))
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["lead_minutes"].as_u64().unwrap(),
+                e["data"]["expires_at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expiring(lead: u64, expires: i64) -> (String, u64, String) {
+    ("window.expiring".into(), lead, rfc3339(expires))
+}
+
+fn expired(expires: i64) -> (String, u64, String) {
+    ("window.expired".into(), 0, rfc3339(expires))
+}
+
+/// The window-alerts state on this stack's resources, for runs at an injected time.
+async fn alerts_state(stack: &RunningStack) -> LiveState {
+    let function = stack
+        .model
+        .function_by_binary("window-alerts")
+        .expect("template declares window-alerts");
+    let env = Env::from_map(stack.provisioned.environment(function).unwrap());
+    let config = Config::from_env(&env).unwrap();
+    LiveState::live(config, &local_aws::local_sdk_config().await)
+}
+
+async fn run_at(state: &LiveState, unix_seconds: i64) -> RunReport {
+    run_once(state, unix_seconds * 1000).await.expect("run")
+}
+
+#[tokio::test]
+async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_a_newer_one_rearms()
+{
+    let stack = start_stack(&[]).await;
+    let now = shared::now_ms() / 1000;
+    let written = now - 23 * HOUR - 30 * MIN;
+    let expires = written + 24 * HOUR;
+
+    let sent = inbound(&stack, "5511987650001", written).await;
+    let timed = timed_events(&stack, 2).await;
+    let sent_at = |t: &str| {
+        timed
+            .iter()
+            .find(|(_, e)| e["type"] == t)
+            .map(|(at, _)| *at)
+    };
+    let first: Vec<Value> = timed.iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(alerts(&first), vec![expiring(60, expires)], "{first:#?}");
+    // The conversation is stored with message.received; the next 1 s tick alerts on it.
+    let delay = sent_at("window.expiring").unwrap() - sent_at("message.received").unwrap();
+    println!("window.expiring {delay} ms after message.received (alert interval 1 s)");
+    assert!(
+        delay <= 2500,
+        "window.expiring came {delay} ms after message.received"
+    );
+    let warning = first
+        .iter()
+        .find(|e| e["type"] == "window.expiring")
+        .unwrap();
+    assert_eq!(warning["data"]["last_inbound_wamid"], sent["wamid"]);
+    assert_eq!(warning["data"]["awaiting_reply"], true);
+    assert_eq!(warning["contact"]["phone"], "+5511987650001");
+    assert_eq!(warning["phone_number_id"], "106540352242922");
+
+    // The clock moves on: lead 15, then the close, once each however often the schedule runs.
+    let state = alerts_state(&stack).await;
+    assert_eq!(run_at(&state, expires - 15 * MIN - 1).await.expiring, 0);
+    assert_eq!(run_at(&state, expires - 15 * MIN).await.expiring, 1);
+    assert_eq!(
+        run_at(&state, expires - 15 * MIN).await,
+        RunReport::default()
+    );
+    assert_eq!(run_at(&state, expires).await.expired, 1);
+    for later in [expires, expires + MIN, expires + HOUR] {
+        assert_eq!(run_at(&state, later).await, RunReport::default());
+    }
+    let more = events(&stack, 2).await;
+    assert_eq!(
+        alerts(&more),
+        vec![expiring(15, expires), expired(expires)],
+        "{more:#?}"
+    );
+
+    // The customer writes again: a new window, alerted on its own deadlines only.
+    let again = now - 5 * MIN;
+    let new_expires = again + 24 * HOUR;
+    inbound(&stack, "5511987650001", again).await;
+    let received = events(&stack, 1).await;
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_eq!(received[0]["type"], "message.received");
+    for old_deadline in [expires - 15 * MIN, expires, expires + HOUR] {
+        let report = run_at(&state, old_deadline).await;
+        assert_eq!(report.expiring + report.expired, 0, "{report:?}");
+    }
+    assert_eq!(run_at(&state, new_expires - HOUR).await.expiring, 1);
+    let rearmed = events(&stack, 1).await;
+    assert_eq!(
+        alerts(&rearmed),
+        vec![expiring(60, new_expires)],
+        "{rearmed:#?}"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_24h10_old_gives_window_expired_and_no_warning() {
+    let stack = start_stack(&[]).await;
+    let written = shared::now_ms() / 1000 - 24 * HOUR - 10 * MIN;
+    inbound(&stack, "5511987650002", written).await;
+    let got = events(&stack, 2).await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(alerts(&got), vec![expired(written + 24 * HOUR)], "{got:#?}");
+    stack.shutdown().await;
+}
