@@ -112,6 +112,12 @@ pub enum StackError {
         #[source]
         source: ConfigError,
     },
+    #[error("function {function} could not start")]
+    Start {
+        function: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("template.yaml declares no function for binary {0}")]
     MissingFunction(&'static str),
     #[error("template.yaml maps an event source to {0}, which the runner cannot play")]
@@ -222,6 +228,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
             function_timeout: opts.function_timeout,
+            pollers: 5,
             region: region.clone(),
         };
         let env = function_env(&model, &provisioned, &source.binary)?;
