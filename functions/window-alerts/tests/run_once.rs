@@ -4,6 +4,7 @@
 mod common;
 
 use common::{contact_id, opened, seed, Schemas, Sink, BUSINESS, T0};
+use serde_json::json;
 use shared::store::due::DueStore;
 use shared::store::memory::MemoryStore;
 use shared::store::{keys, Commit, Expect, OutboxStore, ProcessorStore, Write};
@@ -365,4 +366,30 @@ async fn pages_through_a_backlog_larger_than_one_page() {
     let buckets: std::collections::HashSet<String> =
         (0..50).map(|n| keys::due_bucket(&contact_id(n))).collect();
     assert!(buckets.len() > 1, "spread over buckets");
+}
+
+#[tokio::test]
+async fn the_lambda_handler_takes_the_scheduler_fixture_and_runs_at_the_current_time() {
+    let s = state();
+    let now = shared::now_ms() / 1000;
+    seed(&s.store, 1, now - 23 * HOUR - 30 * MIN).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/window-alerts-tick.json"
+    );
+    let payload: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+    let report = window_alerts::handler(&s, event).await.expect("handler");
+    assert_eq!((report.expiring, report.failed), (1, 0));
+}
+
+#[tokio::test]
+async fn the_lambda_handler_fails_a_run_that_left_work_for_the_next_one() {
+    let s = state_with(Sink::failing(1));
+    let now = shared::now_ms() / 1000;
+    seed(&s.store, 1, now - 23 * HOUR - 30 * MIN).await;
+    let event = lambda_runtime::LambdaEvent::new(json!({}), lambda_runtime::Context::default());
+    let err = window_alerts::handler(&s, event).await.unwrap_err();
+    assert!(err.to_string().contains("next run"), "{err}");
 }
