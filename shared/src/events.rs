@@ -41,6 +41,12 @@ pub enum EventType {
     WhatsappError,
     #[serde(rename = "whatsapp.unknown")]
     WhatsappUnknown,
+    #[serde(rename = "command.accepted")]
+    CommandAccepted,
+    #[serde(rename = "command.rejected")]
+    CommandRejected,
+    #[serde(rename = "command.failed")]
+    CommandFailed,
     #[serde(rename = "window.expiring")]
     WindowExpiring,
     #[serde(rename = "window.expired")]
@@ -48,7 +54,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 16] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -60,6 +66,9 @@ impl EventType {
         Self::AccountUpdate,
         Self::WhatsappError,
         Self::WhatsappUnknown,
+        Self::CommandAccepted,
+        Self::CommandRejected,
+        Self::CommandFailed,
         Self::WindowExpiring,
         Self::WindowExpired,
     ];
@@ -77,6 +86,9 @@ impl EventType {
             Self::AccountUpdate => "account.update",
             Self::WhatsappError => "whatsapp.error",
             Self::WhatsappUnknown => "whatsapp.unknown",
+            Self::CommandAccepted => "command.accepted",
+            Self::CommandRejected => "command.rejected",
+            Self::CommandFailed => "command.failed",
             Self::WindowExpiring => "window.expiring",
             Self::WindowExpired => "window.expired",
         }

@@ -1,1 +1,220 @@
-//! x
+//! The sender function: CRM commands from `crm-commands.fifo` go out through the Graph API once,
+//! within Meta's rules, and each ends in one outcome event (`command.accepted`, `.rejected` or
+//! `.failed`) on `crm-events.fifo`.
+//!
+//! The design (idempotency, "maybe sent", limiter, backoff) is in `docs/crm-contract.md`,
+//! section "Commands"; [`flow`] is the one place that decides what happens to a command.
+
+pub mod command;
+pub mod fifo;
+pub mod flow;
+pub mod graph;
+pub mod limiter;
+pub mod metrics;
+pub mod store;
+pub mod visibility;
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::config::{ConfigError, Env};
+use shared::queue::{MessageSink, SqsSink};
+use shared::secrets::{CachedSecrets, SecretsManagerSource};
+use shared::store::dynamo::DynamoStore;
+use shared::store::ProcessorStore;
+
+use crate::command::{SchemaError, Validators};
+use crate::graph::{GraphApi, GraphClient};
+use crate::limiter::{Limiter, Limits};
+use crate::store::{DynamoSenderStore, SenderStore};
+use crate::visibility::{SqsVisibility, Visibility};
+
+/// The function's settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub crm_events_queue_url: String,
+    /// `COMMANDS_QUEUE_URL`: where visibility changes go.
+    pub commands_queue_url: String,
+    pub secret_id: String,
+    pub secrets_refresh: Duration,
+    pub graph_base_url: String,
+    pub graph_version: String,
+    /// `GRAPH_TIMEOUT_SECONDS`: past it a send is "maybe sent".
+    pub graph_timeout: Duration,
+    /// `PHONE_NUMBER_IDS`: the business numbers commands may name (comma list).
+    pub phone_number_ids: Vec<String>,
+    pub retention_days: u32,
+    /// `SEND_RATE_PER_SECOND` (default 80), `PAIR_RATE_BURST` (40), `PAIR_RATE_INTERVAL_MS`
+    /// (6000), `LIMITER_HORIZON_SECONDS` (5).
+    pub limits: Limits,
+    /// `MAX_IN_PROCESS_WAIT_SECONDS`: waits up to this long happen inside the invocation;
+    /// longer ones defer the command through its visibility timeout.
+    pub max_in_process_wait: Duration,
+    /// `RETRY_BASE_SECONDS` / `RETRY_MAX_SECONDS`: exponential backoff of retryable errors.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// `COMMAND_MAX_AGE_SECONDS`: a retryable command older than this fails.
+    pub max_age: Duration,
+    /// `CREDENTIAL_RETRY_SECONDS`: how long a command waits after a credential error.
+    pub credential_retry: Duration,
+    /// How long a send may be in flight before a redelivery treats it as "maybe sent".
+    pub send_lease: Duration,
+    /// Message groups processed at once within a batch.
+    pub concurrency: usize,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let phone_ids: String = env.required("PHONE_NUMBER_IDS")?;
+        let phone_number_ids: Vec<String> = phone_ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if phone_number_ids.is_empty()
+            || phone_number_ids
+                .iter()
+                .any(|p| !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PHONE_NUMBER_IDS",
+                value: phone_ids,
+                reason: "expected a comma list of phone number ids (digits)".into(),
+            });
+        }
+        let rate: u32 = env.parsed_or("SEND_RATE_PER_SECOND", 80)?;
+        if rate == 0 {
+            return Err(ConfigError::Invalid {
+                name: "SEND_RATE_PER_SECOND",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let graph_timeout = env.seconds_or("GRAPH_TIMEOUT_SECONDS", Duration::from_secs(10))?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
+            commands_queue_url: env.required("COMMANDS_QUEUE_URL")?,
+            secret_id: env.required("SECRET_ID")?,
+            secrets_refresh: env.seconds_or("SECRETS_REFRESH_SECONDS", Duration::from_secs(300))?,
+            graph_base_url: env.required("GRAPH_API_BASE_URL")?,
+            graph_version: env.required("GRAPH_API_VERSION")?,
+            graph_timeout,
+            phone_number_ids,
+            retention_days: env.parsed_or("RETENTION_DAYS", 90u32)?.max(1),
+            limits: Limits::new(
+                rate,
+                env.parsed_or("PAIR_RATE_BURST", 40)?,
+                Duration::from_millis(env.parsed_or("PAIR_RATE_INTERVAL_MS", 6000)?),
+                env.seconds_or("LIMITER_HORIZON_SECONDS", Duration::from_secs(5))?,
+            ),
+            max_in_process_wait: env
+                .seconds_or("MAX_IN_PROCESS_WAIT_SECONDS", Duration::from_secs(5))?,
+            retry_base: env.seconds_or("RETRY_BASE_SECONDS", Duration::from_secs(2))?,
+            retry_max: env.seconds_or("RETRY_MAX_SECONDS", Duration::from_secs(300))?,
+            max_age: env.seconds_or("COMMAND_MAX_AGE_SECONDS", Duration::from_secs(3600))?,
+            credential_retry: env
+                .seconds_or("CREDENTIAL_RETRY_SECONDS", Duration::from_secs(300))?,
+            // The Lambda timeout (30 s) plus the Graph timeout: no invocation is still sending.
+            send_lease: Duration::from_secs(30) + graph_timeout,
+            concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
+        })
+    }
+}
+
+/// What the handler needs, built once at cold start.
+pub struct State<S, L, Q, G, V> {
+    pub config: Config,
+    /// The shared state table: contacts, conversations, messages, outbox.
+    pub store: S,
+    /// The sender's own items: attempts, limiter counters, template categories.
+    pub sender_store: L,
+    pub events: Q,
+    pub graph: G,
+    pub visibility: V,
+    pub limiter: Limiter,
+    pub validators: Validators,
+}
+
+/// Why the function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("could not build the Graph API HTTP client")]
+    Http(#[from] reqwest::Error),
+}
+
+/// The state wired to AWS and Meta.
+pub type LiveState = State<
+    DynamoStore,
+    DynamoSenderStore,
+    SqsSink,
+    GraphClient<SecretsManagerSource>,
+    SqsVisibility,
+>;
+
+impl LiveState {
+    pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Result<Self, StartError> {
+        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let secrets = CachedSecrets::new(
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id),
+            config.secrets_refresh,
+        );
+        Ok(State {
+            store: DynamoStore::new(dynamo.clone(), &config.table_name),
+            sender_store: DynamoSenderStore::new(dynamo, &config.table_name),
+            events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
+            graph: GraphClient::new(
+                &config.graph_base_url,
+                &config.graph_version,
+                config.graph_timeout,
+                secrets,
+            )?,
+            visibility: SqsVisibility::new(sqs, &config.commands_queue_url),
+            limiter: Limiter::new(config.limits.clone()),
+            validators: Validators::load()?,
+            config: config.clone(),
+        })
+    }
+}
+
+/// The Lambda handler (also called by the local runner): every record is consumed or deferred;
+/// deferred records get their visibility timeout set and are reported as batch failures.
+pub async fn handler<S, L, Q, G, V>(
+    state: &State<S, L, Q, G, V>,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, lambda_runtime::Error>
+where
+    S: ProcessorStore,
+    L: SenderStore,
+    Q: MessageSink,
+    G: GraphApi,
+    V: Visibility,
+{
+    let total = event.records.len();
+    let failed = fifo::process(event.records, state.config.concurrency, |record| {
+        flow::process(state, record)
+    })
+    .await;
+    let entries: Vec<(String, Duration)> = failed
+        .iter()
+        .filter_map(|f| f.receipt_handle.clone().map(|r| (r, f.delay)))
+        .collect();
+    if !entries.is_empty() {
+        if let Err(err) = state.visibility.defer(entries).await {
+            tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "could not set visibility; deferred commands come back after the queue's timeout");
+        }
+        tracing::info!(
+            deferred = failed.len(),
+            total,
+            "batch finished with deferred commands"
+        );
+    }
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(failed.into_iter().map(|f| f.message_id).collect::<Vec<_>>());
+    Ok(response)
+}
