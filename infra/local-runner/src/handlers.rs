@@ -1,8 +1,10 @@
 //! Adapts each function's real handler to the runner's traits, and picks it by binary name
 //! (the template's `Metadata.BuildProperties.Binary`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::config::Env;
 use shared::queue::SqsSink;
 use shared::secrets::SecretsManagerSource;
@@ -10,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::apigw::HttpHandler;
-use crate::esm::Mapping;
+use crate::esm::{self, Mapping, SqsHandler};
 use crate::stack::StackError;
 
 /// The webhook Lambda's handler behind API Gateway.
@@ -25,20 +27,56 @@ impl HttpHandler for Webhook {
     }
 }
 
+/// The processor Lambda's handler behind its SQS event source.
+pub struct Processor(pub processor::LiveState);
+
+impl SqsHandler for Processor {
+    async fn call(&self, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        Ok(processor::process_event(&self.0, event).await)
+    }
+}
+
+/// The sender Lambda's handler behind its SQS event source.
+pub struct Sender(pub sender::LiveState);
+
+impl SqsHandler for Sender {
+    async fn call(&self, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        sender::handler(&self.0, event).await
+    }
+}
+
+fn config_error(function: &str) -> impl FnOnce(shared::config::ConfigError) -> StackError + '_ {
+    move |source| StackError::Config { function: function.to_owned(), source }
+}
+
 /// Starts the event source mapping for the function built from `binary`.
 pub async fn spawn_consumer(
     binary: &str,
-    _env: Env,
-    _sdk: &aws_config::SdkConfig,
-    _sqs: aws_sdk_sqs::Client,
-    _mapping: Mapping,
-    _shutdown: watch::Receiver<bool>,
-    _tasks: &mut JoinSet<()>,
+    env: Env,
+    sdk: &aws_config::SdkConfig,
+    sqs: aws_sdk_sqs::Client,
+    mapping: Mapping,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
 ) -> Result<(), StackError> {
-    tracing::warn!(
-        function = binary,
-        "no local handler wired for this function yet"
-    );
+    match binary {
+        "processor" => {
+            let config = processor::Config::from_env(&env).map_err(config_error(binary))?;
+            let handler = Arc::new(Processor(processor::LiveState::live(config, sdk)));
+            tasks.spawn(esm::run(sqs, mapping, handler, shutdown));
+        }
+        "sender" => {
+            let config = sender::Config::from_env(&env).map_err(config_error(binary))?;
+            let state = sender::LiveState::live(&config, sdk).map_err(|e| StackError::Start {
+                function: binary.to_owned(),
+                source: Box::new(e),
+            })?;
+            tasks.spawn(esm::run(sqs, mapping, Arc::new(Sender(state)), shutdown));
+        }
+        other => {
+            tracing::warn!(function = other, "no local handler wired for this function yet");
+        }
+    }
     Ok(())
 }
 
