@@ -3,6 +3,8 @@
 
 pub mod aws;
 pub mod config;
+#[cfg(feature = "contract")]
+pub mod contract;
 pub mod consent;
 pub mod delivery;
 pub mod events;

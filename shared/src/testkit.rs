@@ -1,5 +1,65 @@
-//! Builders of Meta-shaped webhook bodies for tests, benchmarks and the simulator's callers.
-//! (Small and dependency-free, so it ships in the library rather than being copied per crate.)
+//! Test doubles and builders shared by every crate's tests and benchmarks: Meta-shaped webhook
+//! bodies and a recording (optionally failing) message sink. Small and dependency-free, so it
+//! ships in the library rather than being copied per crate.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::queue::{MessageSink, OutboundMessage, QueueError};
+
+/// A [`MessageSink`] that records every message; the first `fail_first` sends fail as SQS
+/// would reject them (to prove what happens between a state write and its publish).
+#[derive(Default)]
+pub struct RecordingSink {
+    pub sent: Mutex<Vec<OutboundMessage>>,
+    pub fail_first: AtomicUsize,
+}
+
+impl RecordingSink {
+    /// A sink whose first `times` sends fail.
+    pub fn failing(times: usize) -> Self {
+        Self { fail_first: AtomicUsize::new(times), ..Self::default() }
+    }
+
+    /// Everything accepted so far, in order.
+    pub fn messages(&self) -> Vec<OutboundMessage> {
+        self.sent.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The accepted bodies parsed as JSON (bodies that are not JSON become `Null`).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.messages()
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap_or(serde_json::Value::Null))
+            .collect()
+    }
+
+    /// The accepted events of one `type`.
+    pub fn of_type(&self, event_type: &str) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|e| e["type"] == event_type).collect()
+    }
+}
+
+impl MessageSink for RecordingSink {
+    async fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), QueueError> {
+        let failing = self
+            .fail_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(QueueError::Rejected {
+                queue_url: "test-queue".into(),
+                failed: messages.len(),
+                total: messages.len(),
+                first_code: "InjectedFault".into(),
+            });
+        }
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.extend(messages);
+        }
+        Ok(())
+    }
+}
 
 /// A `messages` webhook body with `count` text messages spread over entries of at most 100
 /// updates each, every message from its own sender and `body_len` characters long (accented text,

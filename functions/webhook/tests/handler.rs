@@ -1,35 +1,13 @@
 //! Handler tests: API Gateway HTTP API v2 events from `events/` through the real handler, with an
 //! in-memory queue standing in for SQS.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
-use shared::queue::{MessageSink, OutboundMessage, QueueError};
+use shared::testkit::RecordingSink as Recorder;
 use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
 use webhook::{handler, State};
-
-#[derive(Default)]
-struct Recorder {
-    sent: Mutex<Vec<OutboundMessage>>,
-    fail: bool,
-}
-
-impl MessageSink for Recorder {
-    async fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), QueueError> {
-        if self.fail {
-            return Err(QueueError::Rejected {
-                queue_url: "q".into(),
-                failed: 1,
-                total: messages.len(),
-                first_code: "InternalError".into(),
-            });
-        }
-        self.sent.lock().unwrap().extend(messages);
-        Ok(())
-    }
-}
 
 fn meta(app: &str) -> MetaSecrets {
     MetaSecrets {
@@ -46,9 +24,10 @@ fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Record
     };
     State {
         secrets: CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300)),
-        inbound: Recorder {
-            fail,
-            ..Recorder::default()
+        inbound: if fail {
+            Recorder::failing(usize::MAX)
+        } else {
+            Recorder::default()
         },
     }
 }
@@ -83,14 +62,7 @@ async fn call(state: &State<Recorder, StaticSecrets>, req: Request) -> (StatusCo
 }
 
 fn queued(state: &State<Recorder, StaticSecrets>) -> Vec<serde_json::Value> {
-    state
-        .inbound
-        .sent
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| serde_json::from_str(&m.body).unwrap())
-        .collect()
+    state.inbound.events()
 }
 
 fn post(body: &[u8], signature: Option<String>) -> Request {
@@ -224,7 +196,7 @@ async fn buffers_every_documented_payload_with_its_context() {
 async fn keeps_the_raw_escapes_meta_signed() {
     let state = state();
     call(&state, event("webhook-post-text")).await;
-    let raw = &state.inbound.sent.lock().unwrap()[0].body;
+    let raw = &state.inbound.messages()[0].body;
     assert!(
         raw.contains(r"Ol\u00e1! Voc\u00ea tem em azul? \ud83d\udc4b @loja https:\/\/ex.com\/a"),
         "{raw}"

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{contact_id, opened, seed, Schemas, Sink, BUSINESS, T0};
+use common::{contact_id, opened, seed, summary, Schemas, Sink, BUSINESS, T0};
 use serde_json::json;
 use shared::store::due::DueStore;
 use shared::store::memory::MemoryStore;
@@ -53,7 +53,7 @@ async fn warns_at_each_lead_and_at_the_close_once_each_as_time_passes() {
 
     let first = run(&s, T0).await;
     assert_eq!((first.expiring, first.expired), (1, 0));
-    assert_eq!(s.events.summary(), vec![expiring(60, expires)]);
+    assert_eq!(summary(&s.events), vec![expiring(60, expires)]);
 
     assert_eq!(run(&s, expires - 15 * MIN - 1).await.expiring, 0);
     assert_eq!(run(&s, expires - 15 * MIN).await.expiring, 1);
@@ -68,7 +68,7 @@ async fn warns_at_each_lead_and_at_the_close_once_each_as_time_passes() {
     }
 
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![
             expiring(60, expires),
             expiring(15, expires),
@@ -123,7 +123,7 @@ async fn a_window_found_already_closed_gets_only_expired() {
     seed(&s.store, 1, inbound).await;
     let report = run(&s, T0).await;
     assert_eq!((report.expiring, report.expired), (0, 1));
-    assert_eq!(s.events.summary(), vec![expired(inbound + WINDOW_SECS)]);
+    assert_eq!(summary(&s.events), vec![expired(inbound + WINDOW_SECS)]);
     assert_eq!(run(&s, T0 + HOUR).await, RunReport::default());
 }
 
@@ -137,7 +137,7 @@ async fn a_run_after_a_gap_sends_the_most_recent_lead_only() {
     run(&s, T0 + MIN).await;
     run(&s, expires).await;
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![expiring(15, expires), expired(expires)]
     );
 }
@@ -151,7 +151,7 @@ async fn a_missed_lead_is_skipped_once_the_window_has_closed() {
     run(&s, T0).await; // lead 60
     run(&s, expires + 5 * MIN).await; // the runs around lead 15 never happened
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![expiring(60, expires), expired(expires)]
     );
 }
@@ -194,7 +194,7 @@ async fn a_failed_publish_is_completed_by_the_next_run_with_the_same_event_id() 
 
     let retry = run(&s, T0 + MIN).await;
     assert_eq!((retry.finished, retry.expiring, retry.failed), (1, 0, 0));
-    assert_eq!(s.events.summary(), vec![expiring(60, expires)]);
+    assert_eq!(summary(&s.events), vec![expiring(60, expires)]);
     assert_eq!(
         s.events.messages()[0].dedup_id.as_deref(),
         Some(stored.events[0].event_id.as_str())
@@ -212,7 +212,7 @@ async fn a_failed_publish_found_after_the_close_goes_out_before_expired() {
     let late = run(&s, expires + HOUR).await;
     assert_eq!((late.finished, late.expired), (1, 1));
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![expiring(60, expires), expired(expires)]
     );
 }
@@ -251,7 +251,7 @@ async fn a_newer_inbound_message_rearms_and_the_old_deadline_never_fires() {
     run(&s, new_expires - 15 * MIN).await;
     run(&s, new_expires).await;
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![
             expiring(60, old_expires),
             expiring(60, new_expires),
@@ -320,7 +320,7 @@ async fn configured_leads_are_all_alerted() {
         run(&s, at).await;
     }
     assert_eq!(
-        s.events.summary(),
+        summary(&s.events),
         vec![
             expiring(120, expires),
             expiring(30, expires),

@@ -1,71 +1,19 @@
 //! Test helpers: fixtures as SQS records, recording/failing event sinks, schema validation.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use processor::{Config, State};
-use serde_json::Value;
-use shared::queue::{MessageSink, OutboundMessage, QueueError};
+use shared::queue::MessageSink;
 use shared::store::memory::MemoryStore;
 
 pub const RECEIVED_AT_MS: i64 = 1_749_416_390_000;
 pub const NOW_MS: i64 = 1_749_416_400_000;
 
-/// Records every message; fails the first `fail_first` sends (after the state was committed).
-#[derive(Default)]
-pub struct Sink {
-    pub sent: Mutex<Vec<OutboundMessage>>,
-    pub fail_first: AtomicUsize,
-}
-
-impl Sink {
-    pub fn failing(times: usize) -> Self {
-        Self {
-            fail_first: AtomicUsize::new(times),
-            ..Self::default()
-        }
-    }
-
-    pub fn events(&self) -> Vec<Value> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| serde_json::from_str(&m.body).unwrap())
-            .collect()
-    }
-
-    pub fn of_type(&self, t: &str) -> Vec<Value> {
-        self.events()
-            .into_iter()
-            .filter(|e| e["type"] == t)
-            .collect()
-    }
-
-    pub fn messages(&self) -> Vec<OutboundMessage> {
-        self.sent.lock().unwrap().clone()
-    }
-}
-
-impl MessageSink for Sink {
-    async fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), QueueError> {
-        let left = self.fail_first.load(Ordering::SeqCst);
-        if left > 0 {
-            self.fail_first.store(left - 1, Ordering::SeqCst);
-            return Err(QueueError::Rejected {
-                queue_url: "crm-events.fifo".into(),
-                failed: messages.len(),
-                total: messages.len(),
-                first_code: "InjectedFault".into(),
-            });
-        }
-        self.sent.lock().unwrap().extend(messages);
-        Ok(())
-    }
-}
+#[allow(unused_imports)] // not every test binary validates events
+pub use shared::contract::EventContract as Schemas;
+/// Records every message; `Sink::failing(n)` fails the first `n` sends (after the state was committed).
+pub use shared::testkit::RecordingSink as Sink;
 
 pub type TestState = State<MemoryStore, Sink>;
 
@@ -147,70 +95,3 @@ pub fn with(body: &str, from: &str, to: &str) -> String {
     body.replace(from, to)
 }
 
-/// Validates an event against the envelope and its type's schema; panics with the errors.
-pub struct Schemas {
-    dir: String,
-    envelope: jsonschema::Validator,
-    by_type: Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
-}
-
-fn validator(path: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let schema: Value = serde_json::from_str(&text).unwrap();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-impl Schemas {
-    pub fn load() -> Self {
-        let dir = format!("{}/../../schemas/events", env!("CARGO_MANIFEST_DIR"));
-        Self {
-            envelope: validator(&format!("{dir}/envelope.json")),
-            dir,
-            by_type: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn check(&self, event: &Value) {
-        let t = event["type"].as_str().expect("event has a type");
-        let typed = self
-            .by_type
-            .lock()
-            .unwrap()
-            .entry(t.to_owned())
-            .or_insert_with(|| std::sync::Arc::new(validator(&format!("{}/{t}.json", self.dir))))
-            .clone();
-        let errors: Vec<String> = self
-            .envelope
-            .iter_errors(event)
-            .chain(typed.iter_errors(event))
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{t} event violates its schema: {errors:#?}\n{event:#}"
-        );
-    }
-
-    pub fn check_all(&self, sink_messages: &[OutboundMessage]) {
-        for m in sink_messages {
-            let event: Value = serde_json::from_str(&m.body).unwrap();
-            self.check(&event);
-            assert_eq!(m.dedup_id.as_deref(), event["event_id"].as_str());
-            assert_eq!(
-                m.attributes,
-                vec![(
-                    "type".to_owned(),
-                    event["type"].as_str().unwrap().to_owned()
-                )]
-            );
-            let group = event["contact"]["id"]
-                .as_str()
-                .or(event["phone_number_id"].as_str())
-                .or(event["waba_id"].as_str());
-            assert_eq!(m.group_id.as_deref(), group);
-        }
-    }
-}
