@@ -449,13 +449,14 @@ where
             }
         }
     }
-    let now = shared::now_ms();
-    match state.limiter.reserve(&state.sender_store, pn, now).await? {
-        Some(at) if at > now => {
-            tokio::time::sleep(ms(at - now)).await;
+    match state.limiter.reserve_now(&state.sender_store, pn).await? {
+        Some(at) => {
+            let now = shared::now_ms();
+            if at > now {
+                tokio::time::sleep(ms(at - now)).await;
+            }
             Ok(None)
         }
-        Some(_) => Ok(None),
         None => {
             tracing::info!(phone_number_id = %pn, "throughput: every slot in the horizon is full; deferred");
             Ok(Some(backoff(

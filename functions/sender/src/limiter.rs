@@ -10,7 +10,7 @@
 //! `interval`), read and written back with a version condition.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shared::store::{Expect, StoreError};
@@ -69,6 +69,9 @@ impl Limits {
 pub struct Limiter {
     pub limits: Limits,
     hints: Mutex<HashMap<String, i64>>,
+    /// One reservation in flight per phone number per instance: concurrent records of one
+    /// instance would otherwise all race for the same slot item and mostly lose.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Limiter {
@@ -76,6 +79,7 @@ impl Limiter {
         Self {
             limits,
             hints: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -115,6 +119,36 @@ impl Limiter {
             }
             slot += 1;
             self.set_hint(phone_number_id, slot);
+        }
+        Ok(None)
+    }
+
+    /// [`Limiter::reserve`] on the system clock, keeping only a slot that has not ended by the
+    /// time DynamoDB answered (a late answer would send outside its slot and break the bound;
+    /// the counted message is simply not used).
+    pub async fn reserve_now<S: SenderStore>(
+        &self,
+        store: &S,
+        phone_number_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let turn = Arc::clone(
+            self.turns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(phone_number_id.to_owned())
+                .or_default(),
+        );
+        let _turn = turn.lock().await;
+        for _ in 0..4 {
+            // Aim one slot ahead so DynamoDB's answer usually arrives before the slot starts.
+            let aim = shared::now_ms() + SLOT_MS;
+            let Some(at) = self.reserve(store, phone_number_id, aim).await? else {
+                return Ok(None);
+            };
+            let slot_end = (at.div_euclid(SLOT_MS) + 1) * SLOT_MS;
+            if shared::now_ms() < slot_end {
+                return Ok(Some(at));
+            }
         }
         Ok(None)
     }
