@@ -38,7 +38,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(CARGO) build --workspace --tests
-	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
+	RUST_LOG=$${RUST_LOG:-warn} infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
 
 bench:
 	$(CARGO) bench -p webhook --bench ingest

@@ -106,3 +106,98 @@ pub async fn drain(
 pub fn meta_signature(body: &[u8], secret: &str) -> String {
     shared::signature::sign(body, &secret.to_owned().into())
 }
+
+/// A customer writes: the simulator delivers Meta's signed webhook to the stack. Panics unless
+/// the webhook answered 200. Returns the simulator's answer (`wamid`, `webhook_status`).
+pub async fn customer_writes(
+    stack: &RunningStack,
+    message: serde_json::Value,
+) -> serde_json::Value {
+    let res: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_sim/inbound", stack.sim_url))
+        .json(&message)
+        .send()
+        .await
+        .expect("simulator answers")
+        .json()
+        .await
+        .expect("simulator answers JSON");
+    assert_eq!(res["webhook_status"], 200, "{res}");
+    res
+}
+
+/// POSTs `body` to the stack's webhook signed with the local app secret; returns the status.
+pub async fn post_signed(stack: &RunningStack, body: &str) -> u16 {
+    reqwest::Client::new()
+        .post(stack.webhook_url())
+        .header("content-type", "application/json")
+        .header(
+            "X-Hub-Signature-256",
+            meta_signature(body.as_bytes(), "local-app-secret"),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("webhook answers")
+        .status()
+        .as_u16()
+}
+
+/// Reads `crm-events` like a CRM would, checking every event against the published contract.
+pub struct CrmEvents {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    contract: shared::contract::EventContract,
+}
+
+impl CrmEvents {
+    pub async fn of(stack: &RunningStack) -> Self {
+        Self {
+            sqs: sqs().await,
+            url: stack
+                .provisioned
+                .queue_url("CrmEventsQueue")
+                .expect("crm events queue")
+                .to_owned(),
+            contract: shared::contract::EventContract::load(),
+        }
+    }
+
+    /// Waits until `want` events of type `kind` arrived (at most `timeout`), then listens 3 s
+    /// more so that duplicates would show; returns every event received, in order.
+    pub async fn until(
+        &self,
+        kind: &str,
+        want: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        let mut got: Vec<serde_json::Value> = Vec::new();
+        while got.iter().filter(|e| e["type"] == kind).count() < want && Instant::now() < deadline {
+            got.extend(self.take(1, Duration::from_secs(1)).await);
+        }
+        got.extend(self.take(usize::MAX, Duration::from_secs(3)).await);
+        got
+    }
+
+    async fn take(&self, want: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        drain(&self.sqs, &self.url, want, timeout)
+            .await
+            .into_iter()
+            .map(|(attr, event)| {
+                self.contract.check(&event);
+                assert_eq!(
+                    attr.as_deref(),
+                    event["type"].as_str(),
+                    "type attribute matches the body"
+                );
+                event
+            })
+            .collect()
+    }
+}
+
+/// The events of one type among `events`.
+pub fn of_type<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}

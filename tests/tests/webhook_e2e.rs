@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::{depth, drain, meta_signature, sqs, start_stack};
+use e2e_tests::{customer_writes, depth, drain, meta_signature, sqs, start_stack};
 
 const SECRET: &str = "local-app-secret";
 
@@ -107,16 +107,11 @@ async fn a_message_from_the_simulator_is_buffered_with_meta_s_escapes_intact() {
         .queue_url("InboundQueue")
         .unwrap()
         .to_owned();
-    let res: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_sim/inbound", stack.sim_url))
-        .json(&serde_json::json!({"from": "5511987654321", "name": "João", "text": "Olá 👋"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(res["webhook_status"], 200, "{res}");
+    let res = customer_writes(
+        &stack,
+        serde_json::json!({"from": "5511987654321", "name": "João", "text": "Olá 👋"}),
+    )
+    .await;
     let items = drain(&sqs, &inbound, 1, Duration::from_secs(10)).await;
     assert_eq!(items.len(), 1);
     let item = &items[0].1;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{drain, sqs, start_stack, RunningStack};
+use e2e_tests::{customer_writes, sqs, start_stack, CrmEvents, RunningStack};
 use serde_json::{json, Value};
 use shared::config::Env;
 use shared::events::rfc3339;
@@ -15,17 +15,11 @@ const MIN: i64 = 60;
 const HOUR: i64 = 3600;
 
 async fn inbound(stack: &RunningStack, from: &str, timestamp: i64) -> Value {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/inbound", stack.sim_url))
-        .json(&json!({"from": from, "name": "Cliente", "text": "Oi", "timestamp": timestamp}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(res["webhook_status"], 200, "{res}");
-    res
+    customer_writes(
+        stack,
+        json!({"from": from, "name": "Cliente", "text": "Oi", "timestamp": timestamp}),
+    )
+    .await
 }
 
 fn events_url(stack: &RunningStack) -> String {
@@ -36,16 +30,15 @@ fn events_url(stack: &RunningStack) -> String {
         .to_owned()
 }
 
-/// Drains until `want` events arrived, then listens briefly more so extra events show up.
-async fn events(stack: &RunningStack, want: usize) -> Vec<Value> {
-    let sqs = sqs().await;
-    let url = events_url(stack);
-    let mut got = drain(&sqs, &url, want, Duration::from_secs(30)).await;
-    got.extend(drain(&sqs, &url, usize::MAX, Duration::from_secs(3)).await);
-    got.into_iter().map(|(_, b)| b).collect()
+/// Events until `want` of `kind` arrived (checked against the contract), plus 3 s of quiet.
+async fn events(stack: &RunningStack, kind: &str, want: usize) -> Vec<Value> {
+    CrmEvents::of(stack)
+        .await
+        .until(kind, want, Duration::from_secs(30))
+        .await
 }
 
-/// Like [`events`], with the time SQS accepted each one (ms), to measure the schedule's delay.
+/// Like [`CrmEvents::until`], with the time SQS accepted each one (ms), to measure the schedule's delay.
 async fn timed_events(stack: &RunningStack, want: usize) -> Vec<(i64, Value)> {
     let sqs = sqs().await;
     let url = events_url(stack);
@@ -176,7 +169,7 @@ async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_
     for later in [expires, expires + MIN, expires + HOUR] {
         assert_eq!(run_at(&state, later).await, RunReport::default());
     }
-    let more = events(&stack, 2).await;
+    let more = events(&stack, "window.expired", 1).await;
     assert_eq!(
         alerts(&more),
         vec![expiring(15, expires), expired(expires)],
@@ -187,7 +180,7 @@ async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_
     let again = now - 5 * MIN;
     let new_expires = again + 24 * HOUR;
     inbound(&stack, "5511987650001", again).await;
-    let received = events(&stack, 1).await;
+    let received = events(&stack, "message.received", 1).await;
     assert_eq!(received.len(), 1, "{received:#?}");
     assert_eq!(received[0]["type"], "message.received");
     for old_deadline in [expires - 15 * MIN, expires, expires + HOUR] {
@@ -195,7 +188,7 @@ async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_
         assert_eq!(report.expiring + report.expired, 0, "{report:?}");
     }
     assert_eq!(run_at(&state, new_expires - HOUR).await.expiring, 1);
-    let rearmed = events(&stack, 1).await;
+    let rearmed = events(&stack, "window.expiring", 1).await;
     assert_eq!(
         alerts(&rearmed),
         vec![expiring(60, new_expires)],
@@ -209,7 +202,7 @@ async fn a_message_24h10_old_gives_window_expired_and_no_warning() {
     let stack = start_stack(&[]).await;
     let written = shared::now_ms() / 1000 - 24 * HOUR - 10 * MIN;
     inbound(&stack, "5511987650002", written).await;
-    let got = events(&stack, 2).await;
+    let got = events(&stack, "window.expired", 1).await;
     assert_eq!(got.len(), 2, "{got:#?}");
     assert_eq!(alerts(&got), vec![expired(written + 24 * HOUR)], "{got:#?}");
     stack.shutdown().await;
