@@ -57,7 +57,20 @@ async fn open_window(stack: &RunningStack, wa_id: &str, collected: &mut Vec<Valu
         .await
         .unwrap();
     assert_eq!(res["webhook_status"], 200, "{res}");
-    wait_for(stack, collected, |e| e["type"] == "message.received", 1, 30).await;
+    // Generous: the processor shares moto with the other tests of this file (the burst).
+    let received = wait_for(
+        stack,
+        collected,
+        |e| e["type"] == "message.received",
+        1,
+        180,
+    )
+    .await;
+    assert_eq!(
+        received.len(),
+        1,
+        "the processor did not open the window: {collected:#?}"
+    );
 }
 
 /// Drains CRM events into `collected` until `count` match `pred` (or the timeout).
@@ -115,7 +128,7 @@ async fn a_text_inside_the_window_is_sent_once_and_its_statuses_carry_the_comman
         &mut events,
         |e| e["type"] == "message.status" && e["data"]["command_id"] == "cmd-text-1",
         3,
-        30,
+        120,
     )
     .await;
 
