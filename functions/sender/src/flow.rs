@@ -52,14 +52,18 @@ pub enum SenderError {
 }
 
 /// Handles one record; never fails: an error becomes a short, jittered deferral.
-pub async fn process<S, L, Q, G, V>(state: &State<S, L, Q, G, V>, record: SqsMessage) -> Disposition
+pub async fn process<S, L, Q, G, V>(
+    state: &State<S, L, Q, G, V>,
+    record: SqsMessage,
+    started: std::time::Instant,
+) -> Disposition
 where
     S: ProcessorStore,
     L: SenderStore,
     Q: MessageSink,
     G: GraphApi,
 {
-    match run(state, &record).await {
+    match run(state, &record, started).await {
         Ok(d) => d,
         Err(err) => {
             tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "command not handled now; it will come back");
@@ -81,6 +85,7 @@ struct Recipient {
 async fn run<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: &SqsMessage,
+    started: std::time::Instant,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -167,6 +172,10 @@ where
         return Ok(Disposition::Defer(d));
     }
 
+    if started.elapsed() > state.config.claim_cutoff {
+        tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
+        return Ok(Disposition::Defer(Duration::from_secs(1)));
+    }
     // Claim: from here until the answer is recorded, a redelivery will not send.
     let now_ms = shared::now_ms();
     let (mut claim, expect) = match attempt {

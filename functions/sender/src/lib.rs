@@ -60,6 +60,10 @@ pub struct Config {
     pub credential_retry: Duration,
     /// How long a send may be in flight before a redelivery treats it as "maybe sent".
     pub send_lease: Duration,
+    /// `CLAIM_CUTOFF_SECONDS` (10): past this much of an invocation no new send starts (the
+    /// record is deferred), so the Lambda timeout never cuts a send between claim and outcome,
+    /// which would leave it "maybe sent".
+    pub claim_cutoff: Duration,
     /// Message groups processed at once within a batch.
     pub concurrency: usize,
 }
@@ -119,6 +123,7 @@ impl Config {
                 .seconds_or("CREDENTIAL_RETRY_SECONDS", Duration::from_secs(300))?,
             // The Lambda timeout (30 s) plus the Graph timeout: no invocation is still sending.
             send_lease: Duration::from_secs(30) + graph_timeout,
+            claim_cutoff: env.seconds_or("CLAIM_CUTOFF_SECONDS", Duration::from_secs(10))?,
             concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
         })
     }
@@ -196,8 +201,9 @@ where
     V: Visibility,
 {
     let total = event.records.len();
+    let started = std::time::Instant::now();
     let failed = fifo::process(event.records, state.config.concurrency, |record| {
-        flow::process(state, record)
+        flow::process(state, record, started)
     })
     .await;
     let entries: Vec<(String, Duration)> = failed
