@@ -7,10 +7,19 @@ pub use local_runner::{RunningStack, StackOptions};
 
 /// Starts a stack whose resources carry a unique prefix; `paused` functions are not played.
 pub async fn start_stack(paused: &[&str]) -> RunningStack {
+    start_stack_with(paused, |_| {}).await
+}
+
+/// [`start_stack`] with options adjusted by `adjust` first.
+pub async fn start_stack_with(
+    paused: &[&str],
+    adjust: impl FnOnce(&mut StackOptions),
+) -> RunningStack {
     shared::telemetry::init();
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let mut opts = StackOptions::for_tests(&prefix);
     opts.paused = paused.iter().map(|s| (*s).to_owned()).collect();
+    adjust(&mut opts);
     match local_runner::start(opts).await {
         Ok(stack) => stack,
         Err(err) => panic!(
@@ -200,4 +209,47 @@ impl CrmEvents {
 /// The events of one type among `events`.
 pub fn of_type<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// Puts CRM commands on `crm-commands.fifo` as a CRM would: group = recipient (`to`),
+/// dedup id = `command_id`.
+pub async fn send_commands(stack: &RunningStack, commands: &[serde_json::Value]) {
+    use shared::queue::MessageSink;
+    let url = stack
+        .provisioned
+        .queue_url("CrmCommandsQueue")
+        .expect("commands queue");
+    let sink = shared::queue::SqsSink::new(sqs().await, url);
+    let messages = commands
+        .iter()
+        .map(|c| shared::queue::OutboundMessage {
+            body: c.to_string(),
+            group_id: c["to"].as_str().map(str::to_owned),
+            dedup_id: c["command_id"].as_str().map(str::to_owned),
+            attributes: Vec::new(),
+        })
+        .collect();
+    sink.send_all(messages).await.expect("commands enqueued");
+}
+
+/// Delivers one signed `messages` change with these `statuses` through the simulator.
+pub async fn deliver_statuses(stack: &RunningStack, statuses: serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/_sim/webhook", stack.sim_url))
+        .json(&serde_json::json!({
+            "field": "messages",
+            "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                "statuses": statuses
+            }
+        }))
+        .send()
+        .await
+        .expect("simulator answers");
+    assert!(
+        res.status().is_success(),
+        "simulator refused the statuses: {}",
+        res.status()
+    );
 }

@@ -116,3 +116,60 @@ async fn a_stop_message_gives_contact_opted_out() {
     assert_eq!(of_type(&events, "message.received").len(), 1);
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn statuses_delivered_shuffled_end_at_the_highest_with_no_backward_event() {
+    // The simulator's own statuses are off: this test delivers them, out of order, twice.
+    let stack = e2e_tests::start_stack_with(&[], |o| o.simulated_statuses = false).await;
+    let crm = CrmEvents::of(&stack).await;
+    customer_writes(
+        &stack,
+        json!({"from": "5511987650077", "name": "Bia", "text": "Oi"}),
+    )
+    .await;
+    crm.until("message.received", 1, MINUTE).await;
+    e2e_tests::send_commands(
+        &stack,
+        &[json!({"command_id": "cmd-shuffle-1", "type": "send_text", "phone_number_id": "106540352242922",
+                 "to": "+5511987650077", "text": {"body": "Temos sim!"}})],
+    )
+    .await;
+    let accepted = crm.until("command.accepted", 1, MINUTE).await;
+    let wamid = of_type(&accepted, "command.accepted")[0]["data"]["wamid"]
+        .as_str()
+        .expect("wamid")
+        .to_owned();
+
+    let status = |s: &str, ts: i64| json!({"id": wamid, "status": s, "timestamp": ts.to_string(), "recipient_id": "5511987650077"});
+    let now = shared::now_ms() / 1000;
+    for order in [["delivered", "sent", "read"], ["sent", "read", "delivered"]] {
+        let batch: Vec<_> = order
+            .iter()
+            .enumerate()
+            .map(|(i, s)| status(s, now + i as i64))
+            .collect();
+        deliver_statuses_one_by_one(&stack, batch).await;
+    }
+    let events = crm.until("message.status", 2, MINUTE).await;
+    let statuses: Vec<&str> = of_type(&events, "message.status")
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["delivered", "read"],
+        "a late sent and the repeats move nothing back: {events:#?}"
+    );
+    let read = of_type(&events, "message.status")[1];
+    assert_eq!(read["data"]["command_id"], "cmd-shuffle-1");
+    stack.shutdown().await;
+}
+
+async fn deliver_statuses_one_by_one(
+    stack: &e2e_tests::RunningStack,
+    statuses: Vec<serde_json::Value>,
+) {
+    for s in statuses {
+        e2e_tests::deliver_statuses(stack, json!([s])).await;
+    }
+}

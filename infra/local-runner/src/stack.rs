@@ -33,6 +33,9 @@ pub struct StackOptions {
     pub alert_interval: Duration,
     /// Delay before each simulated status webhook (default 200 ms).
     pub status_delay: Duration,
+    /// Whether the simulator follows each accepted message with `sent`/`delivered`/`read`
+    /// webhooks (default on; tests that deliver statuses themselves turn it off).
+    pub simulated_statuses: bool,
     /// How long one invocation may run before the runner gives up and lets SQS redeliver.
     pub function_timeout: Duration,
     /// Functions (by binary) whose event sources and schedules are not played, so a test can
@@ -56,6 +59,7 @@ impl StackOptions {
             alert_interval: env
                 .seconds_or("LOCAL_ALERT_INTERVAL_SECONDS", Duration::from_secs(30))?,
             status_delay: Duration::from_millis(env.parsed_or("LOCAL_STATUS_DELAY_MS", 200)?),
+            simulated_statuses: env.parsed_or("LOCAL_SIM_STATUSES", true)?,
             function_timeout: env
                 .seconds_or("LOCAL_FUNCTION_TIMEOUT_SECONDS", Duration::from_secs(30))?,
             paused: env
@@ -175,6 +179,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         format!("{api_url}/webhook"),
     );
     sim_config.status_delay = opts.status_delay;
+    sim_config.send_statuses = opts.simulated_statuses;
     let simulator = graph_sim::Simulator::new(sim_config);
     let sim = simulator.clone();
     let mut rx = shutdown_rx.clone();
