@@ -880,17 +880,18 @@ mod tests {
     #[test]
     fn every_work_queue_redrives_to_its_own_dead_letter_queue() {
         let model = local_model();
-        for (id, dlq, fifo) in [
-            ("InboundQueue", "InboundDLQ", false),
-            ("CrmEventsQueue", "CrmEventsDLQ", true),
-            ("CrmCommandsQueue", "CrmCommandsDLQ", true),
+        // Commands are deferred by the sender (each deferral is a receive), so they get more.
+        for (id, dlq, fifo, receives) in [
+            ("InboundQueue", "InboundDLQ", false, 5),
+            ("CrmEventsQueue", "CrmEventsDLQ", true, 5),
+            ("CrmCommandsQueue", "CrmCommandsDLQ", true, 100),
         ] {
             let q = queue(&model, id);
             assert_eq!(
                 q.redrive,
                 Some(Redrive {
                     dlq_logical_id: dlq.into(),
-                    max_receive_count: 5,
+                    max_receive_count: receives,
                 }),
                 "{id}"
             );
@@ -975,6 +976,24 @@ mod tests {
     }
 
     #[test]
+    fn every_variable_the_template_sets_is_documented() {
+        let docs = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/architecture.md"),
+        )
+        .expect("docs/architecture.md");
+        let model = local_model();
+        for function in &model.functions {
+            for name in function.environment.keys() {
+                assert!(
+                    docs.contains(&format!("`{name}`")),
+                    "{name} ({}) is not in docs/architecture.md's environment table",
+                    function.binary
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_function_gets_its_documented_environment() {
         let model = local_model();
         let keys = |binary: &str| -> Vec<&str> {
@@ -1008,13 +1027,17 @@ mod tests {
         assert_eq!(
             keys("sender"),
             [
+                "COMMANDS_QUEUE_URL",
+                "COMMAND_MAX_AGE_SECONDS",
                 "CRM_EVENTS_QUEUE_URL",
                 "GRAPH_API_BASE_URL",
                 "GRAPH_API_VERSION",
+                "PHONE_NUMBER_IDS",
                 "RETENTION_DAYS",
                 "RUST_LOG",
                 "SECRETS_REFRESH_SECONDS",
                 "SECRET_ID",
+                "SEND_RATE_PER_SECOND",
                 "TABLE_NAME"
             ]
         );

@@ -44,7 +44,14 @@ pub async fn run<H: SqsHandler>(
     tracing::info!(mapping = %mapping.name, queue = %mapping.queue_url, pollers = mapping.pollers, "event source mapping started");
     let mapping = std::sync::Arc::new(mapping);
     let pollers: Vec<_> = (0..mapping.pollers.max(1))
-        .map(|_| tokio::spawn(poll(sqs.clone(), mapping.clone(), handler.clone(), shutdown.clone())))
+        .map(|_| {
+            tokio::spawn(poll(
+                sqs.clone(),
+                mapping.clone(),
+                handler.clone(),
+                shutdown.clone(),
+            ))
+        })
         .collect();
     for poller in pollers {
         let _ = poller.await;

@@ -46,7 +46,10 @@ impl SqsHandler for Sender {
 }
 
 fn config_error(function: &str) -> impl FnOnce(shared::config::ConfigError) -> StackError + '_ {
-    move |source| StackError::Config { function: function.to_owned(), source }
+    move |source| StackError::Config {
+        function: function.to_owned(),
+        source,
+    }
 }
 
 /// Starts the event source mapping for the function built from `binary`.
@@ -73,9 +76,7 @@ pub async fn spawn_consumer(
             })?;
             tasks.spawn(esm::run(sqs, mapping, Arc::new(Sender(state)), shutdown));
         }
-        other => {
-            tracing::warn!(function = other, "no local handler wired for this function yet");
-        }
+        other => return Err(StackError::UnknownFunction(other.to_owned())),
     }
     Ok(())
 }
@@ -110,12 +111,7 @@ pub async fn spawn_scheduled(
             let scheduled = std::sync::Arc::new(WindowAlerts(state));
             tasks.spawn(crate::schedule::run(scheduled, every, shutdown));
         }
-        other => {
-            tracing::warn!(
-                function = other,
-                "no local handler wired for this function yet"
-            );
-        }
+        other => return Err(StackError::UnknownFunction(other.to_owned())),
     }
     Ok(())
 }

@@ -36,8 +36,6 @@ pub struct StackOptions {
     /// Whether the simulator follows each accepted message with `sent`/`delivered`/`read`
     /// webhooks (default on; tests that deliver statuses themselves turn it off).
     pub simulated_statuses: bool,
-    /// How long one invocation may run before the runner gives up and lets SQS redeliver.
-    pub function_timeout: Duration,
     /// Functions (by binary) whose event sources and schedules are not played, so a test can
     /// look at one stage's output queue before the next stage consumes it.
     pub paused: Vec<String>,
@@ -60,8 +58,6 @@ impl StackOptions {
                 .seconds_or("LOCAL_ALERT_INTERVAL_SECONDS", Duration::from_secs(30))?,
             status_delay: Duration::from_millis(env.parsed_or("LOCAL_STATUS_DELAY_MS", 200)?),
             simulated_statuses: env.parsed_or("LOCAL_SIM_STATUSES", true)?,
-            function_timeout: env
-                .seconds_or("LOCAL_FUNCTION_TIMEOUT_SECONDS", Duration::from_secs(30))?,
             paused: env
                 .parsed_or("LOCAL_PAUSED_FUNCTIONS", String::new())?
                 .split(',')
@@ -81,7 +77,6 @@ impl StackOptions {
         opts.resource_prefix = prefix.to_owned();
         opts.status_delay = Duration::from_millis(50);
         opts.alert_interval = Duration::from_secs(1);
-        opts.function_timeout = Duration::from_secs(20);
         opts
     }
 
@@ -232,7 +227,11 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             queue_url: provisioned.queue_url(&source.queue_logical_id)?.to_owned(),
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
-            function_timeout: opts.function_timeout,
+            // The template's Timeout: past it Lambda would kill the invocation and SQS redeliver.
+            function_timeout: model
+                .function_by_binary(&source.binary)
+                .map(|f| f.timeout)
+                .unwrap_or(Duration::from_secs(30)),
             pollers: 5,
             region: region.clone(),
         };
