@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{drain, sqs, start_stack, RunningStack};
+use e2e_tests::{customer_writes, drain, sqs, start_stack, RunningStack};
 use serde_json::{json, Value};
 use shared::queue::{MessageSink, OutboundMessage, SqsSink};
 
@@ -47,16 +47,7 @@ fn template(id: &str, to: &str) -> Value {
 /// Opens the customer-service window the way a customer does: an inbound message through the
 /// simulator, the webhook and the processor; waits for its `message.received`.
 async fn open_window(stack: &RunningStack, wa_id: &str, collected: &mut Vec<Value>) {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/inbound", stack.sim_url))
-        .json(&json!({"from": wa_id, "text": "Oi, tudo bem?"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(res["webhook_status"], 200, "{res}");
+    customer_writes(stack, json!({"from": wa_id, "text": "Oi, tudo bem?"})).await;
     // Generous: the processor shares moto with the other tests of this file (the burst).
     let received = wait_for(
         stack,
@@ -83,6 +74,7 @@ async fn wait_for(
 ) -> Vec<Value> {
     let sqs = sqs().await;
     let events = url(stack, "CrmEventsQueue");
+    let contract = shared::contract::EventContract::load();
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let matching: Vec<Value> = collected.iter().filter(|e| pred(e)).cloned().collect();
@@ -90,6 +82,7 @@ async fn wait_for(
             return matching;
         }
         for (_, body) in drain(&sqs, &events, 10, Duration::from_secs(1)).await {
+            contract.check(&body);
             collected.push(body);
         }
     }
@@ -110,7 +103,10 @@ fn sends_to(stack: &RunningStack, digits: &str) -> Vec<graph_sim::RecordedReques
 
 #[tokio::test]
 async fn a_text_inside_the_window_is_sent_once_and_its_statuses_carry_the_command_id() {
-    let stack = start_stack(&[]).await;
+    // Statuses half a second apart, as a phone acknowledges them: the processor's pollers work in
+    // parallel, and a `read` that overtakes its `delivered` rightly leaves no `delivered` event.
+    let stack =
+        e2e_tests::start_stack_with(&[], |o| o.status_delay = Duration::from_millis(500)).await;
     let mut events = Vec::new();
     open_window(&stack, "5511987650001", &mut events).await;
 
@@ -123,14 +119,19 @@ async fn a_text_inside_the_window_is_sent_once_and_its_statuses_carry_the_comman
         30,
     )
     .await;
-    let statuses = wait_for(
+    wait_for(
         &stack,
         &mut events,
-        |e| e["type"] == "message.status" && e["data"]["command_id"] == "cmd-text-1",
-        3,
+        |e| e["type"] == "message.status" && e["data"]["status"] == "read",
+        1,
         120,
     )
     .await;
+    let statuses: Vec<Value> = events
+        .iter()
+        .filter(|e| e["type"] == "message.status")
+        .cloned()
+        .collect();
 
     let requests = sends_to(&stack, "5511987650001");
     assert_eq!(requests.len(), 1, "{requests:#?}");
@@ -139,15 +140,23 @@ async fn a_text_inside_the_window_is_sent_once_and_its_statuses_carry_the_comman
     assert_eq!(accepted.len(), 1, "{events:#?}");
     assert_eq!(accepted[0]["data"]["command_id"], "cmd-text-1");
     assert_eq!(accepted[0]["data"]["wamid"], wamid.as_str());
-    let mut seen: Vec<&str> = statuses
+    let seen: Vec<&str> = statuses
         .iter()
         .map(|s| s["data"]["status"].as_str().unwrap_or(""))
         .collect();
-    seen.sort_unstable();
-    assert_eq!(seen, ["delivered", "read", "sent"], "{statuses:#?}");
+    // In arrival order each moves the message forward and the last is `read`; under load a
+    // status may be overtaken (and then rightly gives no event), as Meta itself skips
+    // `delivered` when delivery and reading coincide.
+    let rank = |s: &str| ["sent", "delivered", "read"].iter().position(|x| *x == s);
+    let ranks: Vec<_> = seen.iter().map(|s| rank(s)).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] < w[1]) && seen.last() == Some(&"read"),
+        "{statuses:#?}"
+    );
+    println!("statuses seen: {seen:?}");
     assert!(statuses
         .iter()
-        .all(|s| s["data"]["wamid"] == wamid.as_str()));
+        .all(|s| s["data"]["wamid"] == wamid.as_str() && s["data"]["command_id"] == "cmd-text-1"));
     stack.shutdown().await;
 }
 
@@ -260,7 +269,9 @@ async fn an_undeliverable_recipient_fails_the_command_with_metas_code() {
 
 #[tokio::test]
 async fn a_burst_of_500_commands_stays_within_the_rate_without_throughput_errors() {
-    let stack = start_stack(&[]).await;
+    // Statuses are off: three webhooks per send would triple the load on the local emulator,
+    // which (at ~50 requests/s) is already slower than Meta's 80 sends/s.
+    let stack = e2e_tests::start_stack_with(&[], |o| o.simulated_statuses = false).await;
     let mut events = Vec::new();
     let commands: Vec<(Value, Option<&str>)> = (0..500)
         .map(|i| {
@@ -276,7 +287,7 @@ async fn a_burst_of_500_commands_stays_within_the_rate_without_throughput_errors
         &mut events,
         |e| e["type"] == "command.accepted",
         500,
-        240,
+        420,
     )
     .await;
 
