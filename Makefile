@@ -40,8 +40,9 @@ test: $(VENV)/.installed
 	$(CARGO) build --workspace --tests
 	RUST_LOG=$${RUST_LOG:-warn} infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
 
-bench:
+bench: $(VENV)/.installed
 	$(CARGO) bench -p webhook --bench ingest
+	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) bench -p sender --bench limiter
 
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu

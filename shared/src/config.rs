@@ -65,8 +65,13 @@ impl Env {
     }
 
     /// A duration given in whole seconds.
-    pub fn seconds_or(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        self.parsed_or(name, default.as_secs()).map(Duration::from_secs)
+    pub fn seconds_or(
+        &self,
+        name: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        self.parsed_or(name, default.as_secs())
+            .map(Duration::from_secs)
     }
 }
 
@@ -112,7 +117,11 @@ mod tests {
         assert!(matches!(env.required("B"), Err(ConfigError::Missing("B"))));
         assert!(matches!(env.parsed_or::<u8>("C", 1), Ok(1)));
         let bad = Env::from_map(BTreeMap::from([("A".to_owned(), "x".to_owned())]));
-        assert!(bad.parsed_or::<u8>("A", 0).unwrap_err().to_string().contains("invalid value"));
+        assert!(bad
+            .parsed_or::<u8>("A", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid value"));
     }
 
     #[test]

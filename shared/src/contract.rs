@@ -23,7 +23,8 @@ pub struct EventContract {
 
 fn compile(path: &Path) -> jsonschema::Validator {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     jsonschema::options()
         .should_validate_formats(true)
         .build(&schema)
@@ -38,14 +39,21 @@ impl EventContract {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else {
+            let Some(stem) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
                 continue;
             };
             if stem != "envelope" {
                 by_type.insert(stem.to_owned(), compile(&path));
             }
         }
-        Self { envelope: compile(&dir.join("envelope.json")), by_type }
+        Self {
+            envelope: compile(&dir.join("envelope.json")),
+            by_type,
+        }
     }
 
     /// The event types that have a schema.
@@ -55,25 +63,42 @@ impl EventContract {
 
     /// Panics with every violation if `event` does not match the envelope and its type's schema.
     pub fn check(&self, event: &Value) {
-        let t = event["type"].as_str().unwrap_or_else(|| panic!("event has no type: {event}"));
-        let typed = self.by_type.get(t).unwrap_or_else(|| panic!("no schema for {t}"));
+        let t = event["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("event has no type: {event}"));
+        let typed = self
+            .by_type
+            .get(t)
+            .unwrap_or_else(|| panic!("no schema for {t}"));
         let errors: Vec<String> = self
             .envelope
             .iter_errors(event)
             .chain(typed.iter_errors(event))
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "{t} event violates its schema: {errors:#?}\n{event:#}");
+        assert!(
+            errors.is_empty(),
+            "{t} event violates its schema: {errors:#?}\n{event:#}"
+        );
     }
 
     /// Checks each queued event's body and its SQS message conventions.
     pub fn check_all(&self, messages: &[OutboundMessage]) {
         for m in messages {
-            let event: Value = serde_json::from_str(&m.body).unwrap_or_else(|e| panic!("event is not JSON ({e}): {}", m.body));
+            let event: Value = serde_json::from_str(&m.body)
+                .unwrap_or_else(|e| panic!("event is not JSON ({e}): {}", m.body));
             self.check(&event);
             let t = event["type"].as_str().unwrap_or_default();
-            assert_eq!(m.dedup_id.as_deref(), event["event_id"].as_str(), "dedup id is the event id");
-            assert_eq!(m.attributes, vec![("type".to_owned(), t.to_owned())], "type attribute");
+            assert_eq!(
+                m.dedup_id.as_deref(),
+                event["event_id"].as_str(),
+                "dedup id is the event id"
+            );
+            assert_eq!(
+                m.attributes,
+                vec![("type".to_owned(), t.to_owned())],
+                "type attribute"
+            );
             let group = event["contact"]["id"]
                 .as_str()
                 .or(event["phone_number_id"].as_str())

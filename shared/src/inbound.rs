@@ -146,7 +146,13 @@ pub fn split(body: &[u8], received_at_ms: i64) -> Result<Vec<BufferedUpdate<'_>>
     let mut out = Vec::new();
     for entry in envelope.entry {
         for change in entry.changes {
-            split_change(entry.id.clone(), entry.time, change, received_at_ms, &mut out);
+            split_change(
+                entry.id.clone(),
+                entry.time,
+                change,
+                received_at_ms,
+                &mut out,
+            );
         }
     }
     Ok(out)

@@ -3,9 +3,9 @@
 
 pub mod aws;
 pub mod config;
+pub mod consent;
 #[cfg(feature = "contract")]
 pub mod contract;
-pub mod consent;
 pub mod delivery;
 pub mod events;
 pub mod identity;

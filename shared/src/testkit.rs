@@ -18,7 +18,10 @@ pub struct RecordingSink {
 impl RecordingSink {
     /// A sink whose first `times` sends fail.
     pub fn failing(times: usize) -> Self {
-        Self { fail_first: AtomicUsize::new(times), ..Self::default() }
+        Self {
+            fail_first: AtomicUsize::new(times),
+            ..Self::default()
+        }
     }
 
     /// Everything accepted so far, in order.
@@ -36,7 +39,10 @@ impl RecordingSink {
 
     /// The accepted events of one `type`.
     pub fn of_type(&self, event_type: &str) -> Vec<serde_json::Value> {
-        self.events().into_iter().filter(|e| e["type"] == event_type).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == event_type)
+            .collect()
     }
 }
 
@@ -44,7 +50,9 @@ impl MessageSink for RecordingSink {
     async fn send_all(&self, messages: Vec<OutboundMessage>) -> Result<(), QueueError> {
         let failing = self
             .fail_first
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
             .is_ok();
         if failing {
             return Err(QueueError::Rejected {

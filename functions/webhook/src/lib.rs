@@ -9,10 +9,12 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use secrecy::ExposeSecret;
-use shared::inbound::{self, EnvelopeError, UpdateKind};
 use shared::config::{ConfigError, Env};
+use shared::inbound::{self, EnvelopeError, UpdateKind};
 use shared::queue::{MessageSink, OutboundMessage, QueueError, SqsSink};
-use shared::secrets::{CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource};
+use shared::secrets::{
+    CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource,
+};
 use shared::signature::{self, SignatureError, SIGNATURE_HEADER};
 use subtle::ConstantTimeEq;
 
@@ -48,7 +50,8 @@ pub type LiveState = State<SqsSink, SecretsManagerSource>;
 
 impl LiveState {
     pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Self {
-        let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id);
+        let secrets =
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id);
         State {
             secrets: CachedSecrets::new(secrets, config.secrets_refresh),
             inbound: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.inbound_queue_url),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
-use shared::testkit::RecordingSink as Recorder;
 use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
+use shared::testkit::RecordingSink as Recorder;
 use webhook::{handler, State};
 
 fn meta(app: &str) -> MetaSecrets {

@@ -1,7 +1,6 @@
 //! Test helpers: fixtures as SQS records, recording/failing event sinks, schema validation.
 #![allow(dead_code)]
 
-
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use processor::{Config, State};
 use shared::queue::MessageSink;
@@ -94,4 +93,3 @@ pub async fn run<S: shared::store::ProcessorStore, Q: MessageSink>(
 pub fn with(body: &str, from: &str, to: &str) -> String {
     body.replace(from, to)
 }
-

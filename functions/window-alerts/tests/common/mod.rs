@@ -1,7 +1,6 @@
 //! Test helpers: seeded windows, a recording (and failable) event sink, schema validation.
 #![allow(dead_code)]
 
-
 use shared::store::{
     keys, Commit, CommitOutcome, ContactRecord, ConversationRecord, Expect, OutboxStore, Write,
 };
@@ -81,4 +80,3 @@ pub async fn seed<S: OutboxStore>(store: &S, n: usize, inbound_at: i64) {
         .unwrap();
     assert_eq!(outcome, CommitOutcome::Applied);
 }
-
