@@ -10,7 +10,7 @@ use shared::identity::Identity;
 use shared::inbound::BufferedUpdate;
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
-use shared::store::{Commit, ProcessorStore, Write};
+use shared::store::{Commit, ProcessorStore, TemplateCategoryRecord, Write};
 
 use crate::contact::Resolved;
 use crate::message::str_at;
@@ -68,13 +68,40 @@ pub(crate) async fn forward<S: ProcessorStore, Q: MessageSink>(
             ctx.now_ms,
             ctx.marker_ttl(),
         )),
-        writes: Vec::new(),
+        writes: template_category(&update.field, &value, occurred_at)
+            .map(Write::TemplateCategory)
+            .into_iter()
+            .collect(),
     };
     outbox::apply_once(&state.store, &state.events, &key, || {
         let commit = commit.clone();
         async move { Ok::<_, ProcessError>(Some(commit)) }
     })
     .await
+}
+
+/// A template's category when the change reports one: `message_template_status_update` with
+/// `message_template_category`, or a completed `template_category_update` (`previous_category`
+/// and `new_category`; an impending change, with `correct_category`, is not recorded yet).
+pub(crate) fn template_category(
+    field: &str,
+    value: &Value,
+    occurred_at: i64,
+) -> Option<TemplateCategoryRecord> {
+    let text = |k: &str| value.get(k).and_then(Value::as_str);
+    let category = match field {
+        "message_template_status_update" => text("message_template_category")?,
+        "template_category_update" if value.get("previous_category").is_some() => {
+            text("new_category")?
+        }
+        _ => return None,
+    };
+    Some(TemplateCategoryRecord {
+        name: text("message_template_name")?.to_owned(),
+        language: text("message_template_language")?.to_owned(),
+        category: category.to_ascii_lowercase(),
+        updated_at: occurred_at,
+    })
 }
 
 /// `user_preferences`: each marketing stop/resume becomes a ledger entry and an event.
@@ -173,4 +200,40 @@ async fn plan_preference<S: ProcessorStore, Q>(
         )),
         writes,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_category;
+    use serde_json::json;
+
+    #[test]
+    fn learns_a_category_from_a_status_update_and_a_completed_category_change() {
+        let status = json!({"event": "APPROVED", "message_template_name": "promo", "message_template_language": "pt_BR", "message_template_category": "MARKETING"});
+        let learned = template_category("message_template_status_update", &status, 7).unwrap();
+        assert_eq!(
+            (
+                learned.name.as_str(),
+                learned.language.as_str(),
+                learned.category.as_str()
+            ),
+            ("promo", "pt_BR", "marketing")
+        );
+        let changed = json!({"message_template_name": "aviso", "message_template_language": "es", "previous_category": "UTILITY", "new_category": "MARKETING"});
+        assert_eq!(
+            template_category("template_category_update", &changed, 7)
+                .unwrap()
+                .category,
+            "marketing"
+        );
+    }
+
+    #[test]
+    fn ignores_impending_changes_and_changes_without_a_category() {
+        let impending = json!({"message_template_name": "aviso", "message_template_language": "es", "correct_category": "MARKETING", "new_category": "UTILITY"});
+        assert!(template_category("template_category_update", &impending, 7).is_none());
+        let no_category = json!({"event": "APPROVED", "message_template_name": "x", "message_template_language": "en"});
+        assert!(template_category("message_template_status_update", &no_category, 7).is_none());
+        assert!(template_category("account_update", &json!({}), 7).is_none());
+    }
 }

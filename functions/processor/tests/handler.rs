@@ -876,3 +876,24 @@ async fn a_status_finds_its_contact_by_recipient_when_the_sender_recorded_none()
     let last = state.events.messages().pop().unwrap();
     assert_eq!(last.group_id.as_deref(), contact_id.as_str());
 }
+
+#[tokio::test]
+async fn a_template_update_teaches_the_sender_the_template_s_category() {
+    let state = state();
+    run(&state, &fixture("template-status")).await;
+    let (pk, sk) = shared::store::keys::template_category("promo_ofertas", "pt_BR");
+    let item = state.store.get(&pk, &sk).expect("category recorded");
+    assert_eq!(item["category"], "marketing");
+    // A later completed re-categorisation wins.
+    let changed = with(
+        &fixture("template-status"),
+        "\"message_template_status_update\"",
+        "\"template_category_update\"",
+    )
+    .replace(
+        "\"message_template_category\":\"MARKETING\"",
+        "\"previous_category\":\"MARKETING\",\"new_category\":\"UTILITY\"",
+    );
+    run(&state, &changed).await;
+    assert_eq!(state.store.get(&pk, &sk).unwrap()["category"], "utility");
+}

@@ -125,7 +125,7 @@ pub fn bucket_key(phone_number_id: &str, recipient: &str) -> (String, String) {
 }
 
 pub fn template_key(name: &str, language: &str) -> (String, String) {
-    (format!("TEMPLATE#{name}#{language}"), "CATEGORY".into())
+    shared::store::keys::template_category(name, language)
 }
 
 const VERSION: &str = "ver";

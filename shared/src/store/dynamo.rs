@@ -106,7 +106,7 @@ impl DynamoStore {
             }
             Write::RemoveAlias(record) => condition.points_at(&record.contact_id),
             Write::Unpark { .. } => condition.expr = Some("attribute_exists(pk)".into()),
-            Write::Consent(_) | Write::Park(_) => {}
+            Write::Consent(_) | Write::Park(_) | Write::TemplateCategory(_) => {}
         }
         let mut out = Vec::new();
         match body {

@@ -53,6 +53,11 @@ pub mod keys {
     pub fn outbox_pk(update_key: &str) -> String {
         format!("OUTBOX#{update_key}")
     }
+    /// What a message template is (`marketing`, `utility`, …), as learned from Meta's template
+    /// webhooks; the sender reads it to keep marketing away from opted-out contacts.
+    pub fn template_category(name: &str, language: &str) -> (String, String) {
+        (format!("TEMPLATE#{name}#{language}"), "CATEGORY".into())
+    }
     /// The `due-index` bucket of a contact.
     pub fn due_bucket(contact_id: &str) -> String {
         let sum = contact_id.bytes().fold(0u32, |acc, b| {
@@ -257,6 +262,19 @@ pub enum Write {
         wamid: String,
         status: DeliveryStatus,
     },
+    /// Records a template's category (the latest update wins).
+    TemplateCategory(TemplateCategoryRecord),
+}
+
+/// A template's category as Meta last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateCategoryRecord {
+    pub name: String,
+    pub language: String,
+    /// Lower case: `marketing`, `utility`, `authentication`.
+    pub category: String,
+    /// Unix seconds of the webhook that reported it.
+    pub updated_at: i64,
 }
 
 /// Everything one update changes, applied all or nothing.
@@ -378,6 +396,7 @@ pub(crate) fn write_key(write: &Write) -> (String, String) {
         ),
         Write::Park(p) => (keys::message_pk(&p.wamid), keys::parked_sk(p.status)),
         Write::Unpark { wamid, status } => (keys::message_pk(wamid), keys::parked_sk(*status)),
+        Write::TemplateCategory(t) => keys::template_category(&t.name, &t.language),
     }
 }
 
@@ -390,6 +409,7 @@ pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, ser
         Write::Alias { record, .. } => serde_json::to_value(record)?,
         Write::Consent(r) => serde_json::to_value(r)?,
         Write::Park(r) => serde_json::to_value(r)?,
+        Write::TemplateCategory(r) => serde_json::to_value(r)?,
         Write::RemoveAlias(_) | Write::Unpark { .. } => return Ok(None),
     };
     Ok(Some(v))
