@@ -17,7 +17,7 @@ CARGO ?= cargo
 help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
 	@echo "make test    every test, offline, against a moto the target starts and stops"
-	@echo "make build   cargo lambda build --release --arm64"
+	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint"
 	@echo "make bench   criterion benchmarks"
 	@echo "make deploy  sam build && sam deploy (guided the first time)"
@@ -46,7 +46,7 @@ bench: $(VENV)/.installed
 
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p webhook -p processor -p sender -p window-alerts
 
 lint: $(TOOLS_VENV)/.installed
 	$(CARGO) fmt --all -- --check

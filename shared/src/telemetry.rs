@@ -26,6 +26,19 @@ pub fn init() {
     drop(result);
 }
 
+/// An error and its sources on one line (`outer: cause: root cause`), for log fields and for
+/// messages that must explain a failure without a backtrace.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Masks the middle of a phone number or wa_id for logs: `+5511987654321` → `+55119****4321`.
 /// Short or non-numeric input is masked whole, so nothing identifying leaks through odd shapes.
 pub fn mask_phone(raw: &str) -> String {

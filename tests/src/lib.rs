@@ -24,21 +24,9 @@ pub async fn start_stack_with(
         Ok(stack) => stack,
         Err(err) => panic!(
             "local stack did not start ({}); is moto running at AWS_ENDPOINT_URL? `make test` starts it",
-            error_chain(&err)
+            shared::telemetry::error_chain(&err)
         ),
     }
-}
-
-/// An error with its sources, for assertion messages.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// An SQS client on the same emulator as the stack.

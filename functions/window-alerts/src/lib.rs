@@ -250,7 +250,7 @@ async fn settle_logged<S: DueStore, Q: MessageSink>(
         .await
         .map_err(|err| {
             let _enter = span.enter();
-            tracing::warn!(error = %error_chain(&err), "left for the next run");
+            tracing::warn!(error = %shared::telemetry::error_chain(&err), "left for the next run");
         })
 }
 
@@ -423,15 +423,4 @@ fn alert_event(
         Some(contact),
         events::data(data)?,
     )
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

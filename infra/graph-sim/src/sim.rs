@@ -502,7 +502,10 @@ impl Simulator {
             signature,
             time: unix_millis(),
             status: result.as_ref().ok().copied(),
-            error: result.as_ref().err().map(|e| error_chain(e)),
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| shared::telemetry::error_chain(e)),
         };
         let mut state = self.state();
         push_bounded(&mut state.webhooks, record, self.inner.cfg.log_capacity);
@@ -548,7 +551,7 @@ impl Simulator {
         let webhook_status = self
             .deliver("messages", &envelope)
             .await
-            .map_err(|e| error_chain(&e));
+            .map_err(|e| shared::telemetry::error_chain(&e));
         Ok(InboundOutcome {
             wamid,
             webhook_status,
@@ -568,7 +571,7 @@ impl Simulator {
         let envelope = Envelope::new(&self.inner.cfg.waba_id, field, compact, unix_secs());
         self.deliver(field, &envelope)
             .await
-            .map_err(|e| error_chain(&e))
+            .map_err(|e| shared::telemetry::error_chain(&e))
     }
 
     fn remember_messages(&self, value: &Value) {
@@ -693,18 +696,6 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, capacity: usize) {
         queue.pop_front();
     }
     queue.push_back(item);
-}
-
-/// An error and its sources on one line (for `/_sim` answers and logs).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn since_epoch() -> std::time::Duration {

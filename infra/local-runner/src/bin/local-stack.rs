@@ -9,13 +9,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stack = match local_runner::start(opts).await {
         Ok(stack) => stack,
         Err(err) => {
-            let mut msg = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("local stack failed to start: {msg}");
+            let reason = shared::telemetry::error_chain(&err);
+            eprintln!("local stack failed to start: {reason}");
             std::process::exit(1);
         }
     };
