@@ -118,7 +118,7 @@ pub enum StackError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("template.yaml declares no function for binary {0}")]
-    MissingFunction(&'static str),
+    MissingFunction(String),
     #[error("template.yaml maps an event source to {0}, which the runner cannot play")]
     UnknownFunction(String),
 }
@@ -280,7 +280,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
 fn function_env(model: &Model, provisioned: &Provisioned, binary: &str) -> Result<Env, StackError> {
     let function = model
         .function_by_binary(binary)
-        .ok_or_else(|| StackError::UnknownFunction(binary.to_owned()))?;
+        .ok_or_else(|| StackError::MissingFunction(binary.to_owned()))?;
     Ok(Env::from_map(provisioned.environment(function)?))
 }
 
