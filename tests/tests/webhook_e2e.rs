@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::{customer_writes, depth, drain, meta_signature, sqs, start_stack};
-
-const SECRET: &str = "local-app-secret";
+use e2e_tests::{customer_writes, depth, drain, meta_signature, post_signed, sqs, start_stack};
 
 #[tokio::test]
 async fn answers_the_handshake_with_the_challenge_and_refuses_a_wrong_token() {
@@ -49,18 +47,7 @@ async fn a_signed_post_of_1000_updates_leaves_all_1000_on_the_inbound_queue() {
         "the batch should be about 1 MB, is {}",
         body.len()
     );
-    let res = reqwest::Client::new()
-        .post(stack.webhook_url())
-        .header("content-type", "application/json")
-        .header(
-            "X-Hub-Signature-256",
-            meta_signature(body.as_bytes(), SECRET),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(post_signed(&stack, &body).await, 200);
     assert_eq!(depth(&sqs, &inbound).await, 1000);
     let items = drain(&sqs, &inbound, 1000, Duration::from_secs(60)).await;
     let mut ids: Vec<String> = items
