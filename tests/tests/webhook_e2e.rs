@@ -49,7 +49,7 @@ async fn a_signed_post_of_1000_updates_leaves_all_1000_on_the_inbound_queue() {
     );
     assert_eq!(post_signed(&stack, &body).await, 200);
     assert_eq!(depth(&sqs, &inbound).await, 1000);
-    let items = drain(&sqs, &inbound, 1000, Duration::from_secs(60)).await;
+    let items = drain(&sqs, &inbound, 1000, Duration::from_secs(240)).await;
     let mut ids: Vec<String> = items
         .iter()
         .map(|(_, b)| b["update"]["id"].as_str().unwrap().to_owned())

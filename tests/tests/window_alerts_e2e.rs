@@ -34,7 +34,7 @@ fn events_url(stack: &RunningStack) -> String {
 async fn events(stack: &RunningStack, kind: &str, want: usize) -> Vec<Value> {
     CrmEvents::of(stack)
         .await
-        .until(kind, want, Duration::from_secs(30))
+        .until(kind, want, Duration::from_secs(120))
         .await
 }
 
@@ -42,7 +42,7 @@ async fn events(stack: &RunningStack, kind: &str, want: usize) -> Vec<Value> {
 async fn timed_events(stack: &RunningStack, want: usize) -> Vec<(i64, Value)> {
     let sqs = sqs().await;
     let url = events_url(stack);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut got = Vec::new();
     let mut quiet_until = None;
     loop {
