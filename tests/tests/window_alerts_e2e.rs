@@ -141,11 +141,13 @@ async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_
     };
     let first: Vec<Value> = timed.iter().map(|(_, e)| e.clone()).collect();
     assert_eq!(alerts(&first), vec![expiring(60, expires)], "{first:#?}");
-    // The conversation is stored with message.received; the next 1 s tick alerts on it.
+    // The conversation is stored with message.received; the next 1 s tick alerts on it. The
+    // bound is loose on purpose (a shared machine): it tells "on the next ticks" from "never
+    // until something else happened", not how fast a tick is.
     let delay = sent_at("window.expiring").unwrap() - sent_at("message.received").unwrap();
     println!("window.expiring {delay} ms after message.received (alert interval 1 s)");
     assert!(
-        delay <= 2500,
+        delay <= 10_000,
         "window.expiring came {delay} ms after message.received"
     );
     let warning = first
