@@ -19,7 +19,7 @@ help:
 	@echo "make test    every test, offline, against a moto the target starts and stops"
 	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint"
-	@echo "make bench   criterion benchmarks"
+	@echo "make bench   webhook criterion bench + sender limiter bench (moto)"
 	@echo "make deploy  sam build && sam deploy (guided the first time)"
 
 $(VENV)/.installed: infra/python/requirements-moto.txt
