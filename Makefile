@@ -36,7 +36,8 @@ run: $(VENV)/.installed
 	$(CARGO) build --bin local-stack
 	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
 
-test: $(VENV)/.installed
+# The tools venv holds SAM's translator, which the IAM test (tests/tests/iam_from_code) runs.
+test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build --workspace --tests
 	RUST_LOG=$${RUST_LOG:-warn} infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
 
