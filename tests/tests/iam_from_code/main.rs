@@ -386,6 +386,29 @@ fn code_only_tests_call_and_adapters_nobody_builds_need_nothing() {
 }
 
 #[test]
+fn the_resource_is_found_through_clones_and_a_config_read_in_shared() {
+    let mut sources = Sources::default();
+    let shared_config = r#"
+        pub struct StoreConfig { table: String }
+        pub fn store_config(env: &Env) -> StoreConfig { StoreConfig { table: env.required("TABLE")? } }
+    "#;
+    let function = r#"
+        fn live(config: &StoreConfig) { let s = Store::new(client, config.table.clone()); run(&s); }
+        async fn run(s: &Store) { s.due().await; }
+    "#;
+    for (text, own) in [(SHARED, false), (shared_config, false), (function, true)] {
+        sources.add(text, own).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let needs: Vec<String> = sources
+        .needs()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|n| format!("{} ${}{}", n.action, n.env, n.suffix))
+        .collect();
+    assert_eq!(needs, vec!["dynamodb:Query $TABLE/index/by-due".to_owned()]);
+}
+
+#[test]
 fn an_adapter_built_without_a_config_field_is_an_error() {
     let function = r#"fn live() { let s = Store::new(client, "literal-table".to_owned()); }"#;
     let err = needs_of(function).expect_err("the resource cannot be named");

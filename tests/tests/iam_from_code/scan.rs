@@ -4,7 +4,7 @@
 //! the names it calls, the enum variants it builds and the SDK operations it sends through a
 //! struct field typed `aws_sdk_<service>::Client`. Starting from every fn of the function's
 //! crate, calls are followed by name through the crate and `shared` (a method call reaches every
-//! method of that name: more than runs, never less). An adapter counts only where the crate
+//! method of that name: more than runs, never less). An adapter counts only where reachable code
 //! builds it (`Adapter::new(client, &config.field)`), which also names the resource: the config
 //! field's environment variable, which the template points at a resource.
 
@@ -69,8 +69,10 @@ pub struct Sources {
     clients: BTreeMap<String, BTreeMap<String, String>>,
     /// `const NAME: &str = "value"`.
     consts: BTreeMap<String, String>,
-    /// config struct field -> environment variable (`table_name: env.required("TABLE_NAME")`).
-    env_fields: BTreeMap<String, String>,
+    /// config struct field -> environment variables (`table_name: env.required("TABLE_NAME")`),
+    /// in the function's crate and in `shared`.
+    env_fields: BTreeMap<String, BTreeSet<String>>,
+    shared_env_fields: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Sources {
@@ -120,23 +122,12 @@ impl Sources {
         let mut needs = BTreeSet::new();
         for construct in reachable
             .iter()
-            .filter(|&&i| self.nodes[i].in_function_crate)
             .flat_map(|&i| self.nodes[i].constructs.iter())
         {
             let Some(fields) = self.clients.get(&construct.adapter) else {
                 continue; // not an AWS adapter
             };
-            let env = construct
-                .fields
-                .iter()
-                .find_map(|f| self.env_fields.get(f))
-                .ok_or_else(|| {
-                    format!(
-                        "{}::new is given no config field read from the environment ({:?}), \
-                         so its resource cannot be named",
-                        construct.adapter, construct.fields
-                    )
-                })?;
+            let env = self.env_of(construct)?;
             let methods = reachable
                 .iter()
                 .map(|&i| &self.nodes[i])
@@ -174,6 +165,28 @@ impl Sources {
             }
         }
         Ok(needs)
+    }
+
+    /// The environment variable naming an adapter's resource: the one its config-field argument
+    /// is read from, in the function's crate first, else in `shared`.
+    fn env_of(&self, construct: &Construct) -> Result<String, String> {
+        let vars = construct.fields.iter().find_map(|f| {
+            [&self.env_fields, &self.shared_env_fields]
+                .into_iter()
+                .find_map(|map| map.get(f))
+        });
+        match vars.map(|v| v.iter().collect::<Vec<_>>()).as_deref() {
+            Some([one]) => Ok((*one).clone()),
+            Some(many) => Err(format!(
+                "{}::new is given a config field read from several variables: {many:?}",
+                construct.adapter
+            )),
+            None => Err(format!(
+                "{}::new is given no config field read from the environment ({:?}), \
+                 so its resource cannot be named",
+                construct.adapter, construct.fields
+            )),
+        }
     }
 
     /// Indices of the nodes reachable from the function crate's fns, following calls by name.
@@ -548,23 +561,7 @@ impl<'ast> Visit<'ast> for FileVisitor<'_> {
                 .collect();
             if let [.., adapter, new] = segs.as_slice() {
                 if new == "new" {
-                    let fields = c
-                        .args
-                        .iter()
-                        .filter_map(|a| {
-                            let a = match a {
-                                Expr::Reference(r) => &*r.expr,
-                                other => other,
-                            };
-                            match a {
-                                Expr::Field(f) => match &f.member {
-                                    syn::Member::Named(n) => Some(n.to_string()),
-                                    syn::Member::Unnamed(_) => None,
-                                },
-                                _ => None,
-                            }
-                        })
-                        .collect();
+                    let fields = c.args.iter().filter_map(config_field).collect();
                     if let Some(node) = self.node.as_mut() {
                         node.constructs.push(Construct {
                             adapter: adapter.clone(),
@@ -597,16 +594,31 @@ impl<'ast> Visit<'ast> for FileVisitor<'_> {
     fn visit_expr_struct(&mut self, s: &'ast ExprStruct) {
         self.record_path(&s.path);
         // `field: env.required("NAME")?` in a config constructor.
-        if self.own {
-            for f in &s.fields {
-                if let syn::Member::Named(name) = &f.member {
-                    if let Some(var) = env_var(&f.expr) {
-                        self.sources.env_fields.insert(name.to_string(), var);
-                    }
-                }
+        for f in &s.fields {
+            if let (syn::Member::Named(name), Some(var)) = (&f.member, env_var(&f.expr)) {
+                let map = if self.own {
+                    &mut self.sources.env_fields
+                } else {
+                    &mut self.sources.shared_env_fields
+                };
+                map.entry(name.to_string()).or_default().insert(var);
             }
         }
         visit::visit_expr_struct(self, s);
+    }
+}
+
+/// `field` in `&config.field`, `config.field.clone()`, `config.field.as_str()` and the like.
+fn config_field(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Reference(r) => config_field(&r.expr),
+        Expr::Paren(p) => config_field(&p.expr),
+        Expr::MethodCall(m) if m.args.is_empty() => config_field(&m.receiver),
+        Expr::Field(f) => match &f.member {
+            syn::Member::Named(n) => Some(n.to_string()),
+            syn::Member::Unnamed(_) => None,
+        },
+        _ => None,
     }
 }
 
