@@ -1,19 +1,22 @@
 //! Measures the throughput limiter against DynamoDB (the emulator at `AWS_ENDPOINT_URL`, or AWS):
-//! `WORKERS` concurrent senders reserve slots for `MESSAGES` messages to one phone number at
-//! `RATE`/s. Prints the call latency, the admitted rate and the busiest sliding second of the
-//! reserved send times, which must not exceed `RATE`.
+//! `WORKERS` concurrent records spread over `INSTANCES` limiters (as many sender instances, each
+//! with its own memory, sharing one table) send `MESSAGES` messages to one phone number at
+//! `RATE`/s. Each record sleeps until its send time and counts as sent when it wakes. Prints the
+//! store's round trip, the sustained rate, the busiest sliding second of the send times (which
+//! must not exceed `RATE`) and the limiter's DynamoDB writes per send.
 //!
-//! `AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test \
-//!  AWS_SECRET_ACCESS_KEY=test cargo bench -p sender --bench limiter`
+//! `infra/scripts/with-moto.sh 4566 cargo bench -p sender --bench limiter`
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use sender::limiter::throughput::{Clock, SystemClock};
 use sender::limiter::{Limiter, Limits};
-use sender::store::{DynamoSenderStore, SenderStore};
+use sender::store::{ClockTake, DynamoSenderStore, SenderStore};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -28,8 +31,9 @@ async fn main() {
         panic!("set AWS_ENDPOINT_URL (moto) or AWS credentials: the limiter is measured against DynamoDB");
     }
     let rate = env_or("RATE", 80) as u32;
-    let workers = env_or("WORKERS", 20);
-    let messages = env_or("MESSAGES", 400);
+    let workers = env_or("WORKERS", 50).max(1);
+    let instances = env_or("INSTANCES", 5).clamp(1, workers);
+    let messages = env_or("MESSAGES", 5000);
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!(
@@ -50,62 +54,60 @@ async fn main() {
     let store = Arc::new(DynamoSenderStore::new(client.clone(), &table));
     let limits = Limits::new(rate, 40, Duration::from_secs(6), Duration::from_secs(5));
     println!(
-        "limiter bench: rate {rate}/s ({} per 100 ms slot, sustained {}/s), {workers} workers, {messages} messages",
-        limits.per_slot,
+        "limiter bench: rate {rate}/s (send clock allows {:.1}/s), {workers} workers over {instances} instances, {messages} messages",
         limits.sustained_per_second()
     );
-    let limiter = Arc::new(Limiter::new(limits));
+    let limiters: Vec<Arc<Limiter>> = (0..instances)
+        .map(|_| Arc::new(Limiter::new(limits.clone())))
+        .collect();
 
-    // Latency of one slot increment, uncontended.
+    // Round trip of one clock write, uncontended (a fresh clock each time).
     let mut lat = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
+        let take = ClockTake::Restart {
+            now_us: 0,
+            start_us: 0,
+        };
         store
-            .take_slot("bench-lat", i, 1000, 0)
+            .take_send_span(&format!("bench-lat-{i}"), take, 1)
             .await
-            .expect("UpdateItem");
+            .expect("UpdateItem")
+            .expect("a fresh clock restarts");
         lat.push(t.elapsed());
     }
     lat.sort_unstable();
     println!(
-        "take_slot latency: p50 {:?}, p99 {:?}",
+        "clock write latency: p50 {:?}, p99 {:?}",
         lat[lat.len() / 2],
         lat[lat.len() * 99 / 100]
     );
 
-    let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(messages));
+    let remaining = Arc::new(AtomicUsize::new(messages));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (store, limiter, remaining) = (store.clone(), limiter.clone(), remaining.clone());
+    for w in 0..workers {
+        let limiter = limiters[w % instances].clone();
+        let (store, remaining) = (store.clone(), remaining.clone());
         tasks.push(tokio::spawn(async move {
+            let clock = SystemClock;
             let mut sends = Vec::new();
             let mut deferred = 0;
-            loop {
-                let left = remaining.load(std::sync::atomic::Ordering::SeqCst);
-                if left == 0
-                    || remaining
-                        .compare_exchange(
-                            left,
-                            left - 1,
-                            std::sync::atomic::Ordering::SeqCst,
-                            std::sync::atomic::Ordering::SeqCst,
-                        )
-                        .is_err()
-                {
-                    if left == 0 {
-                        break;
-                    }
-                    continue;
-                }
+            while remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 loop {
                     match limiter.reserve_now(store.as_ref(), "bench-pn").await {
-                        Ok(Some(at)) => {
-                            let now = shared::now_ms();
-                            if at > now {
-                                tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
+                        Ok(Some(at_ms)) => {
+                            let now = clock.now_us();
+                            if at_ms * 1000 > now {
+                                tokio::time::sleep(Duration::from_micros(
+                                    (at_ms * 1000 - now) as u64,
+                                ))
+                                .await;
                             }
-                            sends.push(shared::now_ms());
+                            sends.push(clock.now_us());
                             break;
                         }
                         Ok(None) => {
@@ -132,16 +134,29 @@ async fn main() {
         .map(|i| {
             sends[i..]
                 .iter()
-                .take_while(|t| **t < sends[i] + 1000)
+                .take_while(|t| **t < sends[i] + 1_000_000)
                 .count()
         })
         .max()
         .unwrap_or(0);
+    let sustained = match (sends.first(), sends.last()) {
+        (Some(first), Some(last)) if last > first => {
+            (sends.len() - 1) as f64 * 1e6 / (last - first) as f64
+        }
+        _ => 0.0,
+    };
+    let writes: u64 = limiters.iter().map(|l| l.throughput_writes()).sum();
+    let dropped: u64 = limiters.iter().map(|l| l.throughput_dropped()).sum();
     println!(
-        "admitted {} in {:.2} s = {:.1}/s; busiest sliding second {peak} (limit {rate}); {deferred} deferrals past the horizon",
+        "sent {} in {:.2} s: sustained {sustained:.1}/s (first to last send, {:.1} % of {rate}), {:.1}/s overall; busiest sliding second {peak} (limit {rate})",
         sends.len(),
         elapsed.as_secs_f64(),
+        sustained * 100.0 / f64::from(rate),
         sends.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "DynamoDB: {writes} clock writes = {:.3} per send; {dropped} reserved times dropped as late; {deferred} deferrals past the horizon",
+        writes as f64 / sends.len().max(1) as f64
     );
     let _ = client.delete_table().table_name(&table).send().await;
     assert!(

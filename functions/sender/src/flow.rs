@@ -236,6 +236,17 @@ where
             tracing::warn!(command_id = %command.id, error = %err, "Graph API unreachable; nothing was sent");
             retry(state, &out, contact, claim, None, age).await
         }
+        SendResult::NotProcessed { status } => {
+            tracing::warn!(command_id = %command.id, status, "Graph API answered without processing the request; nothing was sent");
+            let error = MetaApiError {
+                code: 0,
+                subcode: None,
+                title: format!("Graph API answered HTTP {status} without processing the request"),
+                details: None,
+                fbtrace_id: None,
+            };
+            retry(state, &out, contact, claim, Some(error), age).await
+        }
         SendResult::Refused(e) => {
             tracing::warn!(command_id = %command.id, code = e.code, title = %e.title, "Meta refused the send");
             refused(state, &command, &out, contact, claim, e, age).await
@@ -467,7 +478,7 @@ where
             Ok(None)
         }
         None => {
-            tracing::info!(phone_number_id = %pn, "throughput: every slot in the horizon is full; deferred");
+            tracing::info!(phone_number_id = %pn, "throughput: the number is booked beyond the horizon; deferred");
             Ok(Some(backoff(
                 0,
                 Duration::from_secs(2),

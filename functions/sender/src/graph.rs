@@ -1,8 +1,9 @@
 //! The Graph API send endpoint: port, reqwest adapter, and Meta's error classes (reference §6).
 //!
 //! What matters about an answer is whether the message may have left: a Meta error body means it
-//! did not; a connection that never opened means it did not; a timeout or an unreadable answer
-//! means it may have ("maybe sent"), and the caller must not send it again.
+//! did not; a connection that never opened, or a 429/502/503 without Meta's body, means it did
+//! not; a timeout, a 504 or another unreadable answer means it may have ("maybe sent"), and the
+//! caller must not send it again.
 //! (The adapter lives here rather than in `shared` because the sender is its only caller.)
 
 use std::future::Future;
@@ -59,6 +60,25 @@ impl MetaApiError {
     }
 }
 
+/// Meta's error codes that a class names one by one (Meta's error-code reference:
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/>).
+pub mod codes {
+    /// Spam rate limit hit: the number's messages look unwanted; sending on makes it worse.
+    pub const SPAM_RATE_LIMIT: i64 = 131048;
+    /// The portfolio's messaging limit was hit through a misclassified template.
+    pub const PORTFOLIO_LIMIT_TEMPLATE_MISCLASSIFIED: i64 = 131064;
+    /// A business-scoped user id is not allowed for this message (e.g. authentication templates).
+    pub const USER_ID_NOT_ALLOWED: i64 = 131062;
+    /// Marketing templates are disabled on Cloud API: the Marketing Messages API sends them.
+    pub const MARKETING_TEMPLATES_DISABLED: i64 = 131063;
+    /// The user is part of a Meta experiment: the message is not delivered.
+    pub const USER_IN_EXPERIMENT: i64 = 130472;
+    /// The number's display name is not approved yet.
+    pub const DISPLAY_NAME_NOT_APPROVED: i64 = 131037;
+    /// The recipient's identity key hash does not match (`recipient_identity_key_hash`).
+    pub const IDENTITY_KEY_HASH_MISMATCH: i64 = 137000;
+}
+
 /// What to do about a Meta error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -72,7 +92,8 @@ pub enum ErrorClass {
     WindowClosed,
     /// 190 and friends: refresh the secret once, then keep the command queued and alarm.
     Credentials,
-    /// The account is restricted: keep commands queued and alarm.
+    /// The account is restricted, or the number hit a spam or portfolio limit: keep commands
+    /// queued and alarm.
     Account,
     /// Everything else: tell the CRM.
     Permanent,
@@ -87,6 +108,13 @@ impl ErrorClass {
             131047 => Self::WindowClosed,
             0 | 190 | 3 | 10 | 200..=299 => Self::Credentials,
             368 | 131031 | 130497 | 131042 | 131045 | 133010 => Self::Account,
+            codes::SPAM_RATE_LIMIT | codes::PORTFOLIO_LIMIT_TEMPLATE_MISCLASSIFIED => Self::Account,
+            // Named so a reader finds them; like every unknown code, the command fails with it.
+            codes::USER_ID_NOT_ALLOWED
+            | codes::MARKETING_TEMPLATES_DISABLED
+            | codes::USER_IN_EXPERIMENT
+            | codes::DISPLAY_NAME_NOT_APPROVED
+            | codes::IDENTITY_KEY_HASH_MISMATCH => Self::Permanent,
             _ => Self::Permanent,
         }
     }
@@ -104,6 +132,9 @@ pub enum SendResult {
     Refused(MetaApiError),
     /// The request never reached Meta (connection refused, DNS): nothing was sent.
     NotSent(reqwest::Error),
+    /// A throttle or gateway answered without Meta's error body (429, 502, 503): the request
+    /// was not processed, so it may be sent again.
+    NotProcessed { status: u16 },
     /// It may have been sent: timeout after the request went out, or an answer we cannot read.
     Unknown(String),
 }
@@ -190,6 +221,9 @@ impl<S: SecretSource> GraphApi for GraphClient<S> {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             }),
+            (false, _) if not_processed(status) => Ok(SendResult::NotProcessed {
+                status: status.as_u16(),
+            }),
             _ => Ok(SendResult::Unknown(format!(
                 "Graph answered {status} without a readable result"
             ))),
@@ -199,6 +233,12 @@ impl<S: SecretSource> GraphApi for GraphClient<S> {
     async fn refresh_credentials(&self) -> Result<(), SecretsError> {
         self.secrets.refresh().await.map(|_| ())
     }
+}
+
+/// Statuses a throttle or gateway gives before the request reaches Meta's application. A 504
+/// is not one: the gateway gave up waiting for an answer, and Meta may have sent the message.
+fn not_processed(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503)
 }
 
 #[cfg(test)]
@@ -230,6 +270,27 @@ mod tests {
             assert_eq!(ErrorClass::of(code), ErrorClass::Account, "{code}");
         }
         for code in [131026, 131021, 130403, 131050, 100, 131008, 132001, 99999] {
+            assert_eq!(ErrorClass::of(code), ErrorClass::Permanent, "{code}");
+        }
+    }
+
+    #[test]
+    fn spam_and_portfolio_limits_stop_the_number_like_an_account_restriction() {
+        assert_eq!(
+            ErrorClass::of(131048),
+            ErrorClass::Account,
+            "spam rate limit"
+        );
+        assert_eq!(
+            ErrorClass::of(131064),
+            ErrorClass::Account,
+            "portfolio limit"
+        );
+    }
+
+    #[test]
+    fn request_and_product_refusals_fail_the_command() {
+        for code in [131062, 131063, 130472, 131037, 137000] {
             assert_eq!(ErrorClass::of(code), ErrorClass::Permanent, "{code}");
         }
     }

@@ -1,25 +1,20 @@
-//! Meta's send limits, held across every concurrent sender invocation because the counters live
-//! in DynamoDB (see `docs/crm-contract.md`, "Rate limits").
+//! Meta's send limits, held across every concurrent sender invocation because the shared state
+//! lives in DynamoDB (see `docs/crm-contract.md`, "Rate limits").
 //!
-//! Throughput: time is cut into 100 ms slots; one item per (phone number, slot) counts the
-//! messages admitted in it with a conditional `ADD` (no read, no lost update). A slot holds
-//! `rate / 11` messages, so any sliding second — which touches at most 11 slots — sees at most
-//! `rate` sends, even allowing for a slot's worth of network jitter (Meta and the simulator count
-//! a sliding second). A message whose slot is in the future waits for it; beyond the horizon the
-//! command is deferred. Pair rate: a token bucket per recipient (capacity `burst`, one token per
-//! `interval`), read and written back with a version condition.
+//! Throughput: a send clock per phone number, reserved in blocks ([`throughput`]). Pair rate: a
+//! token bucket per recipient (capacity `burst`, one token per `interval`), read and written
+//! back with a version condition.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+pub mod throughput;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use shared::store::{Expect, StoreError};
 
 use crate::store::{PairBucket, SenderStore};
+use throughput::{Clock, SendClock, SystemClock};
 
-/// Slot length of the throughput counters.
-pub const SLOT_MS: i64 = 100;
-const SLOTS_PER_SECOND: u32 = 10;
 /// How often a contended pair bucket is re-read before the command is deferred.
 const BUCKET_ATTEMPTS: usize = 5;
 
@@ -28,10 +23,8 @@ const BUCKET_ATTEMPTS: usize = 5;
 pub struct Limits {
     /// Messages per second per phone number.
     pub per_second: u32,
-    /// Messages one 100 ms slot may hold.
-    pub per_slot: u32,
-    /// How far ahead a message may reserve a slot (then it sleeps until the slot starts).
-    pub horizon_slots: i64,
+    /// How far ahead a message may reserve its send time (then it sleeps until it).
+    pub horizon: Duration,
     /// Pair-rate bucket capacity (Meta allows bursts of about 45).
     pub pair_burst: f64,
     /// Time to earn one pair-rate token back (Meta: about 6 s).
@@ -45,11 +38,9 @@ impl Limits {
         pair_interval: Duration,
         horizon: Duration,
     ) -> Self {
-        let horizon_ms = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
         Self {
             per_second,
-            per_slot: (per_second / (SLOTS_PER_SECOND + 1)).max(1),
-            horizon_slots: (horizon_ms / SLOT_MS).max(1),
+            horizon,
             pair_burst: f64::from(pair_burst.max(1)),
             pair_interval_ms: i64::try_from(pair_interval.as_millis())
                 .unwrap_or(i64::MAX)
@@ -57,100 +48,56 @@ impl Limits {
         }
     }
 
-    /// The sustained rate the slots allow (`per_slot` × 10).
-    pub fn sustained_per_second(&self) -> u32 {
-        self.per_slot * SLOTS_PER_SECOND
+    /// The sustained rate the send clock allows: 1 s over the spacing of two sends.
+    pub fn sustained_per_second(&self) -> f64 {
+        1_000_000.0 / throughput::spacing_us(self.per_second) as f64
     }
 }
 
-/// The limiter of one function instance: the limits plus, per phone number, the first slot not
-/// known to be full (so the records of one invocation do not each retry full slots).
+/// The limiter of one function instance: the limits and this instance's side of the send clocks.
 #[derive(Debug)]
 pub struct Limiter {
     pub limits: Limits,
-    hints: Mutex<HashMap<String, i64>>,
-    /// One reservation in flight per phone number per instance: concurrent records of one
-    /// instance would otherwise all race for the same slot item and mostly lose.
-    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    clock: SendClock,
 }
 
 impl Limiter {
     pub fn new(limits: Limits) -> Self {
+        Self::with_clock(limits, Arc::new(SystemClock))
+    }
+
+    /// A limiter on another clock (tests run many instances in virtual time).
+    pub fn with_clock(limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        let horizon_us = i64::try_from(limits.horizon.as_micros()).unwrap_or(i64::MAX);
         Self {
+            clock: SendClock::new(limits.per_second, horizon_us, clock),
             limits,
-            hints: Mutex::new(HashMap::new()),
-            turns: Mutex::new(HashMap::new()),
         }
     }
 
-    fn hint(&self, phone_number_id: &str) -> i64 {
-        self.hints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(phone_number_id)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn set_hint(&self, phone_number_id: &str, slot: i64) {
-        let mut hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
-        let h = hints.entry(phone_number_id.to_owned()).or_insert(slot);
-        *h = (*h).max(slot);
-    }
-
-    /// Reserves a throughput slot: `Some(ms)` is when the message may go (now or a slot start
-    /// within the horizon), `None` when every slot in the horizon is full.
-    pub async fn reserve<S: SenderStore>(
-        &self,
-        store: &S,
-        phone_number_id: &str,
-        now_ms: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let now_slot = now_ms.div_euclid(SLOT_MS);
-        let mut slot = now_slot.max(self.hint(phone_number_id));
-        while slot < now_slot + self.limits.horizon_slots {
-            let ttl = (slot * SLOT_MS) / 1000 + 120;
-            if store
-                .take_slot(phone_number_id, slot, self.limits.per_slot, ttl)
-                .await?
-            {
-                self.set_hint(phone_number_id, slot);
-                return Ok(Some(now_ms.max(slot * SLOT_MS)));
-            }
-            slot += 1;
-            self.set_hint(phone_number_id, slot);
-        }
-        Ok(None)
-    }
-
-    /// [`Limiter::reserve`] on the system clock, keeping only a slot that has not ended by the
-    /// time DynamoDB answered (a late answer would send outside its slot and break the bound;
-    /// the counted message is simply not used).
+    /// A send time for one message to `phone_number_id`: `Some(unix ms)` — now or within the
+    /// horizon, to sleep until — or `None` when the number is booked beyond the horizon.
     pub async fn reserve_now<S: SenderStore>(
         &self,
         store: &S,
         phone_number_id: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let turn = Arc::clone(
-            self.turns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(phone_number_id.to_owned())
-                .or_default(),
-        );
-        let _turn = turn.lock().await;
-        for _ in 0..4 {
-            // Aim one slot ahead so DynamoDB's answer usually arrives before the slot starts.
-            let aim = shared::now_ms() + SLOT_MS;
-            let Some(at) = self.reserve(store, phone_number_id, aim).await? else {
-                return Ok(None);
-            };
-            let slot_end = (at.div_euclid(SLOT_MS) + 1) * SLOT_MS;
-            if shared::now_ms() < slot_end {
-                return Ok(Some(at));
-            }
-        }
-        Ok(None)
+        // Rounded up: a caller that sleeps until the millisecond never goes early.
+        Ok(self
+            .clock
+            .reserve(store, phone_number_id)
+            .await?
+            .map(|us| us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0)))
+    }
+
+    /// Conditional writes the throughput limiter made so far (bench, metrics).
+    pub fn throughput_writes(&self) -> u64 {
+        self.clock.writes()
+    }
+
+    /// Send times reserved and dropped because they could only be handed out late.
+    pub fn throughput_dropped(&self) -> u64 {
+        self.clock.dropped()
     }
 
     /// Takes a pair-rate token for `recipient`: `Ok(())`, or how long until one is earned.
@@ -245,41 +192,6 @@ mod tests {
             Duration::from_secs(6),
             Duration::from_secs(2),
         ))
-    }
-
-    #[tokio::test]
-    async fn never_admits_more_than_the_rate_in_any_sliding_second() {
-        let store = MemorySenderStore::new();
-        let l = limiter(80);
-        assert_eq!(l.limits.per_slot, 7);
-        let mut sends = Vec::new();
-        let mut now = 1_000_000;
-        for _ in 0..400 {
-            if let Some(at) = l.reserve(&store, "pn", now).await.unwrap() {
-                assert!(at >= now);
-                sends.push(at);
-            }
-            now += 3; // a request every 3 ms: far more than 80/s
-        }
-        sends.sort_unstable();
-        for (i, t) in sends.iter().enumerate() {
-            let in_second = sends[i..].iter().take_while(|s| **s < t + 1000).count();
-            assert!(in_second <= 80, "{in_second} sends in the second after {t}");
-        }
-        assert!(sends.len() > 50);
-    }
-
-    #[tokio::test]
-    async fn gives_up_beyond_the_horizon() {
-        let store = MemorySenderStore::new();
-        let l = limiter(11); // one message per slot
-        let mut admitted = 0;
-        for _ in 0..30 {
-            if l.reserve(&store, "pn", 0).await.unwrap().is_some() {
-                admitted += 1;
-            }
-        }
-        assert_eq!(admitted, 20, "2 s horizon of one-message slots");
     }
 
     #[tokio::test]

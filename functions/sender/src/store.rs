@@ -5,7 +5,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`], versioned, TTL 5 days |
-//! | `RATE#<phone_number_id>#<slot>` | `RATE` | `n`: messages admitted in that 100 ms slot, TTL 2 min |
+//! | `RATE#<phone_number_id>` | `CLOCK` | `next_us`: the phone number's send clock (Unix µs), TTL 1 day |
 //! | `PAIR#<phone_number_id>#<recipient>` | `PAIR` | [`PairBucket`], versioned, TTL 1 day |
 //! | `TEMPLATE#<name>#<language>` | `CATEGORY` | `category` learned from template updates |
 
@@ -83,14 +83,14 @@ pub trait SenderStore: Send + Sync {
         expect: Expect,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Counts one message in `slot` if it holds fewer than `cap`; `false` when full.
-    fn take_slot(
+    /// Moves the phone number's send clock `span_us` forward if it stands where `take` says, in
+    /// one conditional write: `Ok(clock after)`, or `Err(clock as found)` (`None`: no clock yet).
+    fn take_send_span(
         &self,
         phone_number_id: &str,
-        slot: i64,
-        cap: u32,
-        ttl: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        take: ClockTake,
+        span_us: i64,
+    ) -> impl Future<Output = Result<Result<i64, Option<i64>>, StoreError>> + Send;
 
     fn load_bucket(
         &self,
@@ -116,8 +116,20 @@ pub fn attempt_key(command_id: &str) -> (String, String) {
     (format!("CMD#{command_id}"), "ATTEMPT".into())
 }
 
-pub fn slot_key(phone_number_id: &str, slot: i64) -> (String, String) {
-    (format!("RATE#{phone_number_id}#{slot}"), "RATE".into())
+/// Where a phone number's send clock must stand for [`SenderStore::take_send_span`] to move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockTake {
+    /// Absent or behind `now_us` (nobody is sending): the clock restarts at `start_us` + span.
+    Restart { now_us: i64, start_us: i64 },
+    /// At or past `now_us` and before `until_us`: the span is taken from where it stands.
+    Extend { now_us: i64, until_us: i64 },
+}
+
+/// The clock item lives a day past the last send it covers.
+const CLOCK_TTL_SECS: i64 = 86_400;
+
+pub fn clock_key(phone_number_id: &str) -> (String, String) {
+    (format!("RATE#{phone_number_id}"), "CLOCK".into())
 }
 
 pub fn bucket_key(phone_number_id: &str, recipient: &str) -> (String, String) {
@@ -256,37 +268,77 @@ impl SenderStore for DynamoSenderStore {
             .await
     }
 
-    async fn take_slot(
+    async fn take_send_span(
         &self,
         phone_number_id: &str,
-        slot: i64,
-        cap: u32,
-        ttl: i64,
-    ) -> Result<bool, StoreError> {
-        let (pk, sk) = slot_key(phone_number_id, slot);
-        let result = self
+        take: ClockTake,
+        span_us: i64,
+    ) -> Result<Result<i64, Option<i64>>, StoreError> {
+        let (pk, sk) = clock_key(phone_number_id);
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk))
-            .update_expression("ADD n :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(n) OR n < :cap")
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.clone()))
+            .expression_attribute_names("#next", "next_us")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
-            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
+        let request = match take {
+            ClockTake::Restart { now_us, start_us } => {
+                let end = start_us.saturating_add(span_us);
+                request
+                    .update_expression("SET #next = :end, #ttl = :ttl")
+                    .condition_expression("attribute_not_exists(#next) OR #next < :now")
+                    .expression_attribute_values(":end", n(end))
+                    .expression_attribute_values(":now", n(now_us))
+                    .expression_attribute_values(":ttl", n(end / 1_000_000 + CLOCK_TTL_SECS))
             }
-            Err(e) => Err(aws("UpdateItem", e)),
+            ClockTake::Extend { now_us, until_us } => request
+                .update_expression("ADD #next :span SET #ttl = :ttl")
+                .condition_expression("#next >= :now AND #next < :until")
+                .expression_attribute_values(":span", n(span_us))
+                .expression_attribute_values(":now", n(now_us))
+                .expression_attribute_values(":until", n(until_us))
+                .expression_attribute_values(
+                    ":ttl",
+                    n(until_us.saturating_add(span_us) / 1_000_000 + CLOCK_TTL_SECS),
+                ),
+        };
+        let clock =
+            |item: Option<&HashMap<String, AttributeValue>>| -> Result<Option<i64>, StoreError> {
+                match item.and_then(|i| i.get("next_us")) {
+                    Some(AttributeValue::N(v)) => {
+                        serde_json::from_str::<i64>(v).map(Some).map_err(|source| {
+                            StoreError::Corrupt {
+                                pk: pk.clone(),
+                                sk: sk.clone(),
+                                source,
+                            }
+                        })
+                    }
+                    _ => Ok(None),
+                }
+            };
+        match request.send().await {
+            Ok(out) => match clock(out.attributes.as_ref())? {
+                Some(after) => Ok(Ok(after)),
+                None => Err(StoreError::Unstorable {
+                    pk: pk.clone(),
+                    sk: sk.clone(),
+                    reason: "UpdateItem returned no clock".into(),
+                }),
+            },
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Err(clock(c.item.as_ref())?))
+                }
+                _ => Err(aws("UpdateItem", e)),
+            },
         }
     }
 
@@ -346,12 +398,11 @@ impl MemorySenderStore {
         );
     }
 
-    /// The count in a rate slot, for assertions.
-    pub fn slot_count(&self, phone_number_id: &str, slot: i64) -> u64 {
+    /// Where a phone number's send clock stands (Unix µs), for assertions.
+    pub fn send_clock(&self, phone_number_id: &str) -> Option<i64> {
         self.lock()
-            .get(&slot_key(phone_number_id, slot))
-            .and_then(|(v, _)| v.get("n").and_then(Value::as_u64))
-            .unwrap_or(0)
+            .get(&clock_key(phone_number_id))
+            .and_then(|(v, _)| v.get("next_us").and_then(Value::as_i64))
     }
 
     fn get<T: DeserializeOwned>(
@@ -410,23 +461,29 @@ impl SenderStore for MemorySenderStore {
         self.put(attempt_key(&attempt.command_id), attempt, expect)
     }
 
-    async fn take_slot(
+    async fn take_send_span(
         &self,
         phone_number_id: &str,
-        slot: i64,
-        cap: u32,
-        _ttl: i64,
-    ) -> Result<bool, StoreError> {
+        take: ClockTake,
+        span_us: i64,
+    ) -> Result<Result<i64, Option<i64>>, StoreError> {
         let mut items = self.lock();
-        let entry = items
-            .entry(slot_key(phone_number_id, slot))
-            .or_insert_with(|| (serde_json::json!({ "n": 0 }), 1));
-        let n = entry.0.get("n").and_then(Value::as_u64).unwrap_or(0);
-        if n >= u64::from(cap) {
-            return Ok(false);
-        }
-        entry.0 = serde_json::json!({ "n": n + 1 });
-        Ok(true)
+        let key = clock_key(phone_number_id);
+        let current = items
+            .get(&key)
+            .and_then(|(v, _)| v.get("next_us").and_then(Value::as_i64));
+        let after = match (take, current) {
+            (ClockTake::Restart { start_us, .. }, None) => start_us.saturating_add(span_us),
+            (ClockTake::Restart { now_us, start_us }, Some(c)) if c < now_us => {
+                start_us.saturating_add(span_us)
+            }
+            (ClockTake::Extend { now_us, until_us }, Some(c)) if c >= now_us && c < until_us => {
+                c.saturating_add(span_us)
+            }
+            _ => return Ok(Err(current)),
+        };
+        items.insert(key, (serde_json::json!({ "next_us": after }), 1));
+        Ok(Ok(after))
     }
 
     async fn load_bucket(

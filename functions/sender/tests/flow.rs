@@ -44,6 +44,8 @@ enum Answer {
     Lost,
     /// The connection never opened: nothing was sent.
     Unreachable,
+    /// A gateway or throttle answered this HTTP status without Meta's error body.
+    NotProcessed(u16),
 }
 
 /// A secret source that counts its reads, so a test sees the token being re-read.
@@ -89,6 +91,7 @@ impl GraphApi for FakeGraph {
             Answer::Refused(code) => SendResult::Refused(meta_error(code)),
             Answer::Lost => SendResult::Unknown("operation timed out".into()),
             Answer::Unreachable => SendResult::NotSent(unreachable()),
+            Answer::NotProcessed(status) => SendResult::NotProcessed { status },
         })
     }
 
@@ -893,4 +896,103 @@ async fn a_claim_still_within_its_lease_defers_the_redelivery_without_a_request(
     );
     assert!(sender.requests().is_empty());
     assert!(sender.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_backoff() {
+    // Arrange
+    let sender = sender(vec![Answer::NotProcessed(503)]);
+    sender.knows_the_contact(true, false).await;
+    let command = text("c-503");
+
+    // Act
+    let first = sender.receives(vec![record(&command)]).await;
+    let attempt = sender.attempt("c-503").await;
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert_eq!(failures(&first), vec!["msg-c-503".to_owned()]);
+    assert_eq!(attempt.state, AttemptState::Idle, "nothing was sent");
+    assert_eq!(attempt.retries, 1);
+    let delay = sender.visibility_changes().first().map(|(_, d)| *d);
+    assert!(
+        delay.is_some_and(|d| d >= Duration::from_secs(1) && d <= Duration::from_secs(2)),
+        "first backoff: {delay:?}"
+    );
+    assert!(failures(&redelivered).is_empty());
+    assert_eq!(sender.requests().len(), 2);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_naming_the_status() {
+    // Arrange
+    let sender = sender(vec![Answer::NotProcessed(502)]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(7200))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.failed");
+    assert_eq!(event["data"]["reason"], "retries_exhausted");
+    assert!(
+        event["data"]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("502")),
+        "{event}"
+    );
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_spam_or_portfolio_limit_keeps_the_command_queued_like_an_account_restriction() {
+    for code in [131048, 131064] {
+        // Arrange
+        let sender = sender(vec![Answer::Refused(code)]);
+        sender.knows_the_contact(true, false).await;
+        let id = format!("c-{code}");
+
+        // Act
+        let response = sender.receives(vec![record(&text(&id))]).await;
+
+        // Assert
+        assert_eq!(failures(&response), vec![format!("msg-{id}")], "{code}");
+        assert_eq!(
+            sender.visibility_changes(),
+            vec![(format!("rh-{id}"), Duration::from_secs(300))],
+            "{code}"
+        );
+        assert_eq!(sender.requests().len(), 1, "{code}: no second call");
+        assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 1, "{code}");
+        assert!(sender.events().is_empty(), "{code}: no outcome yet");
+        assert_eq!(sender.attempt(&id).await.state, AttemptState::Idle);
+    }
+}
+
+#[tokio::test]
+async fn a_request_or_product_refusal_fails_the_command_with_its_code() {
+    for code in [131062, 131063, 130472, 131037, 137000] {
+        // Arrange
+        let sender = sender(vec![Answer::Refused(code)]);
+        sender.knows_the_contact(true, false).await;
+        let id = format!("c-{code}");
+
+        // Act
+        let response = sender.receives(vec![record(&text(&id))]).await;
+
+        // Assert
+        assert!(failures(&response).is_empty(), "{code}");
+        assert_eq!(sender.requests().len(), 1, "{code}: never retried");
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.failed", "{code}");
+        assert_eq!(event["data"]["reason"], "meta_error", "{code}");
+        assert_eq!(event["data"]["code"], code);
+        assert_contract(&sender);
+    }
 }
