@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod events;
 pub mod identity;
 pub mod inbound;
+pub mod metrics;
 pub mod outbox;
 pub mod queue;
 pub mod secrets;

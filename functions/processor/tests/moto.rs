@@ -34,7 +34,7 @@ impl Env {
         )
         .expect("template.yaml loads");
         let clients = Clients::new(&local_aws::local_sdk_config().await);
-        let provisioned = local_aws::provision(&model, &clients, r#"{"app_secret":"s","verify_token":"v","access_token":"t"}"#)
+        let provisioned = local_aws::provision(&model, &clients, &local_aws::one_value_for_each_secret(&model, "{}"))
             .await
             .unwrap_or_else(|e| panic!("cannot provision on moto (is it running at AWS_ENDPOINT_URL or 127.0.0.1:4566? `make test` starts it): {e:?}"));
         Self {

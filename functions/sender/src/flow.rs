@@ -65,6 +65,15 @@ where
 {
     match run(state, &record, started).await {
         Ok(d) => d,
+        // Treated as Meta refusing the token: alarm, keep the command queued.
+        Err(SenderError::Secrets(SecretsError::Unset { what })) => {
+            metrics::access_token_unset();
+            tracing::error!(
+                missing = what,
+                "the sender's secret has no usable access token; command kept queued"
+            );
+            Disposition::Defer(state.config.credential_retry)
+        }
         Err(err) => {
             tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "command not handled now; it will come back");
             Disposition::Defer(backoff(0, state.config.retry_base, state.config.retry_max))
@@ -274,8 +283,9 @@ impl Claimed {
     }
 }
 
-/// One call to Meta; a credential error re-reads the secret once and tries again. If the call
-/// cannot even start, the claim is released so a later delivery may send.
+/// One call to Meta; a credential error (Meta's refusal, or no usable token in the secret)
+/// re-reads the secret once and tries again. If the call cannot even start, the claim is
+/// released so a later delivery may send.
 async fn send<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     command: &Command,
@@ -287,32 +297,35 @@ where
     G: GraphApi,
 {
     let pn = &command.phone_number_id;
-    let first = match state.graph.send(pn, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            claim.release(&state.sender_store).await?;
-            return Err(e.into());
+    let first = state.graph.send(pn, body).await;
+    let stale_credentials = match &first {
+        Err(SecretsError::Unset { .. }) => {
+            tracing::warn!("no usable access token in the secret; re-reading it once");
+            true
         }
-    };
-    match &first {
-        SendResult::Refused(e) if e.class() == ErrorClass::Credentials => {
+        Ok(SendResult::Refused(e)) if e.class() == ErrorClass::Credentials => {
             tracing::warn!(
                 code = e.code,
                 "Meta rejected the access token; re-reading the secret once"
             );
-            let again = async {
-                state.graph.refresh_credentials().await?;
-                state.graph.send(pn, body).await
-            };
-            match again.await {
-                Ok(r) => Ok(r),
-                Err(e) => {
-                    claim.release(&state.sender_store).await?;
-                    Err(e.into())
-                }
-            }
+            true
         }
-        _ => Ok(first),
+        _ => false,
+    };
+    let result = if stale_credentials {
+        match state.graph.refresh_credentials().await {
+            Ok(()) => state.graph.send(pn, body).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        first
+    };
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            claim.release(&state.sender_store).await?;
+            Err(e.into())
+        }
     }
 }
 

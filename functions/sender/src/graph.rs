@@ -12,7 +12,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::secrets::{CachedSecrets, SecretSource, SecretsError};
+use shared::secrets::{AccessTokens, CachedSecrets, SecretSource, SecretsError};
 
 /// An error Meta answered, as the CRM receives it in `command.failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,19 +147,19 @@ pub trait GraphApi: Send + Sync {
         body: &Value,
     ) -> impl Future<Output = Result<SendResult, SecretsError>> + Send;
 
-    /// Re-reads the access token now (after Meta rejected it).
+    /// Re-reads the access token now (after Meta rejected it, or while it is unset).
     fn refresh_credentials(&self) -> impl Future<Output = Result<(), SecretsError>> + Send;
 }
 
-/// Adapter: reqwest, with the access token from the cached secret.
-pub struct GraphClient<S> {
+/// Adapter: reqwest, with the access token for the sending number from the cached secret.
+pub struct GraphClient<S: SecretSource> {
     http: reqwest::Client,
     base_url: String,
     version: String,
     secrets: CachedSecrets<S>,
 }
 
-impl<S: SecretSource> GraphClient<S> {
+impl<S: SecretSource<Value = AccessTokens>> GraphClient<S> {
     pub fn new(
         base_url: &str,
         version: &str,
@@ -178,9 +178,19 @@ impl<S: SecretSource> GraphClient<S> {
     }
 }
 
-impl<S: SecretSource> GraphApi for GraphClient<S> {
+impl<S: SecretSource<Value = AccessTokens>> GraphApi for GraphClient<S> {
+    /// `Err(SecretsError::Unset)` without a request when the secret holds no usable token for
+    /// `phone_number_id` (unset or a placeholder): Meta would only refuse it.
     async fn send(&self, phone_number_id: &str, body: &Value) -> Result<SendResult, SecretsError> {
         let secrets = self.secrets.get().await?;
+        let token =
+            secrets
+                .current
+                .value
+                .for_number(phone_number_id)
+                .ok_or(SecretsError::Unset {
+                    what: "access token for this phone number id",
+                })?;
         let url = format!(
             "{}/{}/{}/messages",
             self.base_url, self.version, phone_number_id
@@ -188,7 +198,7 @@ impl<S: SecretSource> GraphApi for GraphClient<S> {
         let response = self
             .http
             .post(&url)
-            .bearer_auth(secrets.current.access_token.expose_secret())
+            .bearer_auth(token.expose_secret())
             .json(body)
             .send()
             .await;

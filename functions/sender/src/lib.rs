@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::config::{ConfigError, Env};
 use shared::queue::{MessageSink, SqsSink};
-use shared::secrets::{CachedSecrets, SecretsManagerSource};
+use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
 use shared::store::dynamo::DynamoStore;
 use shared::store::ProcessorStore;
 
@@ -36,6 +36,7 @@ pub struct Config {
     pub crm_events_queue_url: String,
     /// `COMMANDS_QUEUE_URL`: where visibility changes go.
     pub commands_queue_url: String,
+    /// `SECRET_ID`: the sender's own secret, the access tokens (never the app secret).
     pub secret_id: String,
     pub secrets_refresh: Duration,
     pub graph_base_url: String,
@@ -157,7 +158,7 @@ pub type LiveState = State<
     DynamoStore,
     DynamoSenderStore,
     SqsSink,
-    GraphClient<SecretsManagerSource>,
+    GraphClient<SecretsManagerSource<AccessTokens>>,
     SqsVisibility,
 >;
 

@@ -1,56 +1,30 @@
-//! Alarm-worthy counts as CloudWatch embedded metric format (EMF): one JSON document per line
-//! on stdout, which Lambda ships to CloudWatch Logs and CloudWatch turns into a metric. The
-//! template's `CredentialErrorsAlarm` watches `WaCrmBridge/CredentialErrors` without dimensions.
+//! The sender's alarm-worthy counts, as EMF through [`shared::metrics`]. The template's
+//! `CredentialErrorsAlarm` watches `WaCrmBridge/CredentialErrors` without dimensions.
 
-use serde_json::json;
+use serde_json::{Map, Value};
 
-pub const NAMESPACE: &str = "WaCrmBridge";
+pub use shared::metrics::NAMESPACE;
 
 /// Meta refused our access token (after one refresh of the secret).
 pub fn credential_error(code: i64) {
-    emit("CredentialErrors", code);
+    shared::metrics::count("CredentialErrors", "sender", code_field(code));
+}
+
+/// The sender's secret has no usable access token for a business number (unset or a
+/// placeholder): counted with Meta's refusals, since the operator's fix is the same.
+pub fn access_token_unset() {
+    let mut fields = Map::new();
+    fields.insert("reason".to_owned(), Value::from("access_token_unset"));
+    shared::metrics::count("CredentialErrors", "sender", fields);
 }
 
 /// Meta reported the business account restricted.
 pub fn account_error(code: i64) {
-    emit("AccountErrors", code);
+    shared::metrics::count("AccountErrors", "sender", code_field(code));
 }
 
-/// The EMF document for one count of `metric`.
-pub fn document(metric: &str, code: i64, timestamp_ms: i64) -> serde_json::Value {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [[]],
-                "Metrics": [{ "Name": metric, "Unit": "Count" }]
-            }]
-        },
-        metric: 1,
-        "meta_error_code": code,
-        "function": "sender"
-    })
-}
-
-fn emit(metric: &str, code: i64) {
-    // Straight to stdout: EMF must be the whole log line, not a field of a tracing event.
-    println!("{}", document(metric, code, shared::now_ms()));
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn is_an_emf_document_without_dimensions() {
-        let d = super::document("CredentialErrors", 190, 1);
-        assert_eq!(
-            d["_aws"]["CloudWatchMetrics"][0]["Namespace"],
-            "WaCrmBridge"
-        );
-        assert_eq!(
-            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            serde_json::json!([[]])
-        );
-        assert_eq!(d["CredentialErrors"], 1);
-    }
+fn code_field(code: i64) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("meta_error_code".to_owned(), Value::from(code));
+    fields
 }

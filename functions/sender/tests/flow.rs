@@ -18,7 +18,8 @@ use sender::{handler, Config, State};
 use serde_json::{json, Value};
 use shared::contract::EventContract;
 use shared::secrets::{
-    CachedSecrets, MetaSecrets, SecretSource, SecretVersions, SecretsError, StaticSecrets,
+    parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
+    StaticSecrets, Version,
 };
 use shared::store::memory::MemoryStore;
 use shared::store::{
@@ -51,18 +52,20 @@ enum Answer {
 /// A secret source that counts its reads, so a test sees the token being re-read.
 struct CountingSecrets {
     reads: Arc<AtomicUsize>,
-    inner: StaticSecrets,
+    inner: StaticSecrets<AccessTokens>,
 }
 
 impl SecretSource for CountingSecrets {
-    async fn fetch(&self) -> Result<SecretVersions, SecretsError> {
+    type Value = AccessTokens;
+
+    async fn fetch(&self) -> Result<SecretVersions<AccessTokens>, SecretsError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.fetch().await
     }
 }
 
-/// Graph API double: answers from a script (then accepts), records every request, and reads the
-/// access token from a cached secret the way the real client does.
+/// Graph API double: answers from a script (then accepts), records every request, and picks the
+/// access token from a cached secret as the port requires (no usable token: `Unset`, no request).
 struct FakeGraph {
     script: Mutex<VecDeque<Answer>>,
     requests: Mutex<Vec<(String, Value)>>,
@@ -71,7 +74,14 @@ struct FakeGraph {
 
 impl GraphApi for FakeGraph {
     async fn send(&self, phone_number_id: &str, body: &Value) -> Result<SendResult, SecretsError> {
-        self.secrets.get().await?;
+        let secrets = self.secrets.get().await?;
+        secrets
+            .current
+            .value
+            .for_number(phone_number_id)
+            .ok_or(SecretsError::Unset {
+                what: "access token for this phone number id",
+            })?;
         let n = {
             let mut requests = self.requests.lock().unwrap();
             requests.push((phone_number_id.to_owned(), body.clone()));
@@ -167,14 +177,18 @@ fn config() -> Config {
 
 /// The sender with Meta answering `script` in order (then accepting everything).
 fn sender(script: Vec<Answer>) -> Sender {
+    sender_with_secret(r#"{"access_token":"token"}"#, script)
+}
+
+/// [`sender`] whose secret holds `secret` (the sender secret's JSON document).
+fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
     let reads = Arc::new(AtomicUsize::new(0));
     let secrets = CountingSecrets {
         reads: Arc::clone(&reads),
         inner: StaticSecrets(SecretVersions {
-            current: MetaSecrets {
-                app_secret: "app".to_owned().into(),
-                verify_token: "verify".to_owned().into(),
-                access_token: "token".to_owned().into(),
+            current: Version {
+                value: parse_secret(PN, secret).expect("a valid sender secret"),
+                created_ms: Some(0),
             },
             previous: None,
         }),
@@ -705,6 +719,39 @@ async fn a_refused_access_token_is_re_read_once_and_the_command_stays_queued() {
     );
     assert!(sender.events().is_empty(), "no failed event");
     assert_eq!(sender.attempt("c-190").await.state, AttemptState::Idle);
+}
+
+#[tokio::test]
+async fn an_unset_access_token_is_re_read_once_and_the_command_stays_queued_unsent() {
+    for secret in [
+        r#"{"access_token":""}"#,
+        r#"{"access_token":"set-me"}"#,
+        r#"{"access_token":"token","access_tokens":{"106540352242922":"set-me"}}"#,
+        r#"{"access_tokens":{"999":"token"}}"#,
+    ] {
+        // Arrange
+        let sender = sender_with_secret(secret, vec![]);
+        sender.knows_the_contact(true, false).await;
+
+        // Act
+        let response = sender.receives(vec![record(&text("c-unset"))]).await;
+
+        // Assert
+        assert_eq!(
+            failures(&response),
+            vec!["msg-c-unset".to_owned()],
+            "{secret}"
+        );
+        assert_eq!(
+            sender.visibility_changes(),
+            vec![("rh-c-unset".to_owned(), Duration::from_secs(300))],
+            "kept queued for CREDENTIAL_RETRY_SECONDS, like a refused token: {secret}"
+        );
+        assert!(sender.requests().is_empty(), "nothing sent: {secret}");
+        assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 2, "{secret}");
+        assert!(sender.events().is_empty(), "no failed event: {secret}");
+        assert_eq!(sender.attempt("c-unset").await.state, AttemptState::Idle);
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use shared::config::{ConfigError, Env};
 use shared::inbound::{self, EnvelopeError, UpdateKind};
 use shared::queue::{MessageSink, OutboundMessage, QueueError, SqsSink};
 use shared::secrets::{
-    CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource,
+    AppCredentials, CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource,
 };
 use shared::signature::{self, SignatureError, SIGNATURE_HEADER};
 use subtle::ConstantTimeEq;
@@ -22,16 +22,25 @@ use subtle::ConstantTimeEq;
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// What the handler needs, built once at cold start.
-pub struct State<Q, S> {
+pub struct State<Q, S: SecretSource> {
     pub secrets: CachedSecrets<S>,
     pub inbound: Q,
+    /// How long after a rotation the `AWSPREVIOUS` app secret still verifies.
+    pub previous_secret_grace: Duration,
 }
+
+/// What the operator must do while the app secret is unset (the one error line says it).
+const SET_THE_APP_SECRET: &str =
+    "put Meta's app secret into the webhook's secret (README, first deploy); Meta retries for 7 days";
 
 /// The function's settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub secret_id: String,
     pub secrets_refresh: Duration,
+    /// `PREVIOUS_SECRET_GRACE_SECONDS` (default 3600): the `AWSPREVIOUS` app secret verifies
+    /// only this long after the current version was created.
+    pub previous_secret_grace: Duration,
     pub inbound_queue_url: String,
 }
 
@@ -40,13 +49,15 @@ impl Config {
         Ok(Self {
             secret_id: env.required("SECRET_ID")?,
             secrets_refresh: env.seconds_or("SECRETS_REFRESH_SECONDS", Duration::from_secs(300))?,
+            previous_secret_grace: env
+                .seconds_or("PREVIOUS_SECRET_GRACE_SECONDS", Duration::from_secs(3600))?,
             inbound_queue_url: env.required("INBOUND_QUEUE_URL")?,
         })
     }
 }
 
 /// The state wired to AWS: Secrets Manager and SQS.
-pub type LiveState = State<SqsSink, SecretsManagerSource>;
+pub type LiveState = State<SqsSink, SecretsManagerSource<AppCredentials>>;
 
 impl LiveState {
     pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Self {
@@ -55,6 +66,7 @@ impl LiveState {
         State {
             secrets: CachedSecrets::new(secrets, config.secrets_refresh),
             inbound: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.inbound_queue_url),
+            previous_secret_grace: config.previous_secret_grace,
         }
     }
 }
@@ -74,6 +86,9 @@ pub enum WebhookError {
     MethodNotAllowed,
     #[error("credentials unavailable")]
     Secrets(#[from] SecretsError),
+    /// The current app secret is a placeholder: no signature is trusted, Meta retries.
+    #[error("the app secret is unset or a placeholder")]
+    AppSecretUnset { fix: &'static str },
     #[error("could not buffer every update")]
     Queue(#[from] QueueError),
     #[error("could not serialise an update")]
@@ -88,7 +103,9 @@ impl WebhookError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Secrets(_) | Self::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Secrets(_) | Self::AppSecretUnset { .. } | Self::Queue(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,7 +113,7 @@ impl WebhookError {
     /// The short reason sent back; internal detail stays in the logs.
     fn public_reason(&self) -> String {
         match self {
-            Self::Secrets(_) | Self::Queue(_) | Self::Encode(_) => {
+            Self::Secrets(_) | Self::AppSecretUnset { .. } | Self::Queue(_) | Self::Encode(_) => {
                 "temporarily unavailable, retry".to_owned()
             }
             other => other.to_string(),
@@ -105,7 +122,7 @@ impl WebhookError {
 }
 
 /// The Lambda handler (also called by the local runner). Never fails: every outcome is a response.
-pub async fn handler<Q: MessageSink, S: SecretSource>(
+pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     state: &State<Q, S>,
     req: Request,
 ) -> Result<Response<Body>, Infallible> {
@@ -154,7 +171,7 @@ fn error_response(err: &WebhookError) -> Response<Body> {
 type Built = Result<Response<Body>, lambda_http::http::Error>;
 
 /// GET: `hub.mode=subscribe` with the right `hub.verify_token` echoes `hub.challenge` verbatim.
-async fn handshake<Q, S: SecretSource>(
+async fn handshake<Q, S: SecretSource<Value = AppCredentials>>(
     state: &State<Q, S>,
     req: &Request,
 ) -> Result<Built, WebhookError> {
@@ -172,8 +189,13 @@ async fn handshake<Q, S: SecretSource>(
         return Err(WebhookError::Forbidden);
     };
     let secrets = state.secrets.get().await?;
-    let expected = secrets.current.verify_token.expose_secret().as_bytes();
-    let token_ok: bool = token.as_bytes().ct_eq(expected).into();
+    // A placeholder verify token matches nothing.
+    let token_ok: bool = secrets.verify_token().is_some_and(|expected| {
+        token
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes())
+            .into()
+    });
     if mode != "subscribe" || !token_ok {
         return Err(WebhookError::Forbidden);
     }
@@ -219,37 +241,51 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// POST: verify, split, buffer. Returns how many updates were buffered.
-async fn ingest<Q: MessageSink, S: SecretSource>(
+async fn ingest<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     state: &State<Q, S>,
     req: &Request,
 ) -> Result<usize, WebhookError> {
     let body: &[u8] = req.body().as_ref();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(WebhookError::TooLarge(body.len()));
-    }
     let header = req
         .headers()
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
     let secrets = state.secrets.get().await?;
-    let messages = prepare(&secrets, header, body, shared::now_ms())?;
+    let prepared = prepare(
+        &secrets,
+        state.previous_secret_grace,
+        header,
+        body,
+        shared::now_ms(),
+    );
+    if let Err(WebhookError::AppSecretUnset { .. }) = &prepared {
+        shared::metrics::count("AppSecretUnset", "webhook", serde_json::Map::new());
+    }
+    let messages = prepared?;
     let count = messages.len();
     state.inbound.send_all(messages).await?;
     Ok(count)
 }
 
-/// The handler's own work on a POST, without I/O: size check, signature, parse, split and the
-/// SQS messages to send. Benchmarked in `benches/ingest.rs`.
+/// The handler's own work on a POST, without I/O: which app secrets are trusted at
+/// `received_at_ms` (none while the current one is a placeholder: every POST is 503), size
+/// check, signature, parse, split and the SQS messages to send. Benchmarked in `benches/ingest.rs`.
 pub fn prepare(
-    secrets: &SecretVersions,
+    secrets: &SecretVersions<AppCredentials>,
+    previous_secret_grace: Duration,
     signature_header: Option<&str>,
     body: &[u8],
     received_at_ms: i64,
 ) -> Result<Vec<OutboundMessage>, WebhookError> {
+    let keys = secrets
+        .signing_keys(received_at_ms, previous_secret_grace)
+        .map_err(|_| WebhookError::AppSecretUnset {
+            fix: SET_THE_APP_SECRET,
+        })?;
     if body.len() > MAX_BODY_BYTES {
         return Err(WebhookError::TooLarge(body.len()));
     }
-    signature::verify(signature_header, body, secrets.app_secrets())?;
+    signature::verify(signature_header, body, keys)?;
     let updates = inbound::split(body, received_at_ms)?;
     updates
         .iter()

@@ -5,22 +5,36 @@ use std::time::Duration;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
-use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
+use shared::secrets::{AppCredentials, CachedSecrets, SecretVersions, StaticSecrets, Version};
 use shared::testkit::RecordingSink as Recorder;
 use webhook::{handler, State};
 
-fn meta(app: &str) -> MetaSecrets {
-    MetaSecrets {
+type Secrets = StaticSecrets<AppCredentials>;
+
+fn meta(app: &str) -> AppCredentials {
+    AppCredentials {
         app_secret: app.to_owned().into(),
         verify_token: "local-verify-token".to_owned().into(),
-        access_token: "local-access-token".to_owned().into(),
     }
 }
 
-fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Recorder, StaticSecrets> {
+/// The current version was created `rotated_ms_ago`; the grace period is one hour.
+fn state_rotated(
+    current: &str,
+    previous: Option<&str>,
+    rotated_ms_ago: i64,
+    fail: bool,
+) -> State<Recorder, Secrets> {
+    let created = shared::now_ms() - rotated_ms_ago;
     let versions = SecretVersions {
-        current: meta(current),
-        previous: previous.map(meta),
+        current: Version {
+            value: meta(current),
+            created_ms: Some(created),
+        },
+        previous: previous.map(|p| Version {
+            value: meta(p),
+            created_ms: Some(created - 86_400_000),
+        }),
     };
     State {
         secrets: CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300)),
@@ -29,10 +43,15 @@ fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Record
         } else {
             Recorder::default()
         },
+        previous_secret_grace: Duration::from_secs(3600),
     }
 }
 
-fn state() -> State<Recorder, StaticSecrets> {
+fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Recorder, Secrets> {
+    state_rotated(current, previous, 60_000, fail)
+}
+
+fn state() -> State<Recorder, Secrets> {
     state_with("local-app-secret", None, false)
 }
 
@@ -50,7 +69,7 @@ fn meta_body(name: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim_end().to_owned()
 }
 
-async fn call(state: &State<Recorder, StaticSecrets>, req: Request) -> (StatusCode, String) {
+async fn call(state: &State<Recorder, Secrets>, req: Request) -> (StatusCode, String) {
     let res = handler(state, req).await.unwrap();
     let body = match res.body() {
         Body::Text(t) => t.clone(),
@@ -61,7 +80,7 @@ async fn call(state: &State<Recorder, StaticSecrets>, req: Request) -> (StatusCo
     (res.status(), body)
 }
 
-fn queued(state: &State<Recorder, StaticSecrets>) -> Vec<serde_json::Value> {
+fn queued(state: &State<Recorder, Secrets>) -> Vec<serde_json::Value> {
     state.inbound.events()
 }
 
@@ -328,6 +347,77 @@ async fn accepts_the_previous_secret_during_a_rotation_but_not_an_unknown_one() 
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(queued(&state).len(), 2);
+}
+
+#[tokio::test]
+async fn refuses_the_previous_secret_once_the_grace_period_has_passed() {
+    let state = state_rotated("new-secret", Some("local-app-secret"), 3_601_000, false);
+    assert_eq!(
+        call(&state, event("webhook-post-text")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(queued(&state).is_empty());
+}
+
+#[tokio::test]
+async fn refuses_a_placeholder_previous_secret_within_the_grace_period() {
+    let body = meta_body("text");
+    for placeholder in ["set-me", ""] {
+        let state = state_with("new-secret", Some(placeholder), false);
+        assert_eq!(
+            call(&state, signed(body.as_bytes(), placeholder)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{placeholder:?}"
+        );
+        assert!(queued(&state).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn answers_503_to_every_post_while_the_app_secret_is_a_placeholder() {
+    let body = meta_body("text");
+    for placeholder in ["set-me", "", "  "] {
+        let state = state_with(placeholder, Some("local-app-secret"), false);
+        for req in [
+            signed(body.as_bytes(), placeholder),
+            signed(body.as_bytes(), "local-app-secret"),
+            post(body.as_bytes(), None),
+            signed(&vec![b' '; webhook::MAX_BODY_BYTES + 1], placeholder),
+        ] {
+            let (status, reply) = call(&state, req).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{placeholder:?}");
+            assert!(reply.contains("retry"), "{reply}");
+        }
+        assert!(queued(&state).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn still_answers_the_handshake_while_the_app_secret_is_a_placeholder() {
+    let state = state_with("set-me", None, false);
+    let (status, body) = call(&state, event("webhook-get-verify")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1158201444"));
+}
+
+#[tokio::test]
+async fn a_placeholder_verify_token_answers_no_handshake() {
+    let mut state = state();
+    let versions = SecretVersions {
+        current: Version {
+            value: AppCredentials {
+                app_secret: "local-app-secret".to_owned().into(),
+                verify_token: "set-me".to_owned().into(),
+            },
+            created_ms: Some(0),
+        },
+        previous: None,
+    };
+    state.secrets = CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300));
+    let mut req = Request::default();
+    *req.uri_mut() = "/webhook?hub.mode=subscribe&hub.verify_token=set-me&hub.challenge=1"
+        .parse()
+        .unwrap();
+    assert_eq!(call(&state, req).await.0, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -28,11 +28,15 @@ impl Local {
             .expect("template.yaml")
             .model(&Parameters::local().with("ResourcePrefix", prefix))
             .expect("template model");
-        let provisioned = local_aws::provision(&model, &Clients::new(&sdk), "{}")
-            .await
-            .unwrap_or_else(|e| {
-                panic!("moto is needed at AWS_ENDPOINT_URL (`make test` starts it): {e:?}")
-            });
+        let provisioned = local_aws::provision(
+            &model,
+            &Clients::new(&sdk),
+            &local_aws::one_value_for_each_secret(&model, "{}"),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("moto is needed at AWS_ENDPOINT_URL (`make test` starts it): {e:?}")
+        });
         Self { sdk, provisioned }
     }
 

@@ -115,6 +115,9 @@ pub enum ProvisionError {
         resource: String,
         field: &'static str,
     },
+    /// The template declares a secret the caller gave no value for.
+    #[error("no local value for secret {logical_id}")]
+    NoSecretValue { logical_id: String },
     /// The table did not become ACTIVE in time.
     #[error("table {table} is not ACTIVE after waiting")]
     TableNotActive { table: String },

@@ -12,8 +12,11 @@
 //!
 //! let model = Model::load(workspace_template_path(), &Parameters::local())?;
 //! let clients = Clients::new(&local_sdk_config().await);
-//! let secret = r#"{"app_secret":"s","verify_token":"v","access_token":"t"}"#;
-//! let provisioned = provision(&model, &clients, secret).await?;
+//! let secrets = [
+//!     ("MetaSecret".to_owned(), r#"{"app_secret":"s","verify_token":"v"}"#.to_owned()),
+//!     ("MetaAccessSecret".to_owned(), r#"{"access_token":"t"}"#.to_owned()),
+//! ];
+//! let provisioned = provision(&model, &clients, &secrets.into_iter().collect()).await?;
 //! let crm_events = provisioned.queue_url("CrmEventsQueue")?;
 //! # let _ = crm_events;
 //! # Ok(())
@@ -31,5 +34,7 @@ pub use model::{
     GsiSpec, HttpRouteSpec, KeySchema, Model, Projection, QueueSpec, Redrive, ScheduleSpec,
     SecretSpec, TableSpec, Throughput,
 };
-pub use provision::{local_sdk_config, provision, Clients, Provisioned, DEFAULT_ENDPOINT};
+pub use provision::{
+    local_sdk_config, one_value_for_each_secret, provision, Clients, Provisioned, DEFAULT_ENDPOINT,
+};
 pub use template::{workspace_template_path, Parameters, Template};

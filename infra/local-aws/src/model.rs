@@ -822,8 +822,8 @@ mod tests {
             rows += 1;
         }
         assert_eq!(
-            rows, 8,
-            "the resource table of docs/architecture.md has 8 rows"
+            rows, 9,
+            "the resource table of docs/architecture.md has 9 rows"
         );
         assert_eq!(
             rows,
@@ -1009,6 +1009,7 @@ mod tests {
             keys("webhook"),
             [
                 "INBOUND_QUEUE_URL",
+                "PREVIOUS_SECRET_GRACE_SECONDS",
                 "RUST_LOG",
                 "SECRETS_REFRESH_SECONDS",
                 "SECRET_ID"
@@ -1052,7 +1053,16 @@ mod tests {
         );
         let sender = model.function("SenderFunction").expect("SenderFunction");
         let env = |k: &str| sender.environment.get(k).cloned();
-        assert_eq!(env("SECRET_ID"), Some(EnvValue::Ref("MetaSecret".into())));
+        // Each function reads only its own secret.
+        assert_eq!(
+            env("SECRET_ID"),
+            Some(EnvValue::Ref("MetaAccessSecret".into()))
+        );
+        let webhook = model.function("WebhookFunction").expect("WebhookFunction");
+        assert_eq!(
+            webhook.environment.get("SECRET_ID"),
+            Some(&EnvValue::Ref("MetaSecret".into()))
+        );
         assert_eq!(
             env("GRAPH_API_VERSION"),
             Some(EnvValue::Literal("v25.0".into()))
@@ -1080,6 +1090,10 @@ mod tests {
         assert_eq!(
             model.secret("MetaSecret").map(|s| s.name.as_str()),
             Some("wa-crm-bridge-wa-crm-bridge/meta")
+        );
+        assert_eq!(
+            model.secret("MetaAccessSecret").map(|s| s.name.as_str()),
+            Some("wa-crm-bridge-wa-crm-bridge/meta-access")
         );
         assert_eq!(
             model.parameters.get("ResourcePrefix").map(String::as_str),

@@ -213,14 +213,24 @@ fn lookup<'a, T>(
         })
 }
 
-/// Creates (or converges) every table, queue and secret of `model`. Every secret gets
-/// `secret_value` (the template has one, `MetaSecret`). Dead-letter queues are created before
-/// the queues that redrive to them.
+/// Creates (or converges) every table, queue and secret of `model`. Each secret gets its own
+/// value from `secret_values` (by logical id: `MetaSecret`, `MetaAccessSecret`); a secret without
+/// one is an error, so no function starts with a value meant for another. Dead-letter queues are
+/// created before the queues that redrive to them.
 pub async fn provision(
     model: &Model,
     clients: &Clients,
-    secret_value: &str,
+    secret_values: &BTreeMap<String, String>,
 ) -> Result<Provisioned, ProvisionError> {
+    if let Some(spec) = model
+        .secrets
+        .iter()
+        .find(|s| !secret_values.contains_key(&s.logical_id))
+    {
+        return Err(ProvisionError::NoSecretValue {
+            logical_id: spec.logical_id.clone(),
+        });
+    }
     let mut provisioned = Provisioned::default();
     for spec in &model.tables {
         let handle = provision_table(&clients.dynamodb, spec).await?;
@@ -235,10 +245,23 @@ pub async fn provision(
         provisioned.queues.insert(spec.logical_id.clone(), handle);
     }
     for spec in &model.secrets {
-        let handle = provision_secret(&clients.secrets, spec, secret_value).await?;
+        let value = secret_values
+            .get(&spec.logical_id)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let handle = provision_secret(&clients.secrets, spec, value).await?;
         provisioned.secrets.insert(spec.logical_id.clone(), handle);
     }
     Ok(provisioned)
+}
+
+/// `value` for every secret of `model`: for tests whose functions read no secret.
+pub fn one_value_for_each_secret(model: &Model, value: &str) -> BTreeMap<String, String> {
+    model
+        .secrets
+        .iter()
+        .map(|s| (s.logical_id.clone(), value.to_owned()))
+        .collect()
 }
 
 /// Queues whose redrive target is already placed come first; a cycle or a dangling target

@@ -16,7 +16,16 @@ use local_aws::{
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const SECRET: &str = r#"{"app_secret":"a","verify_token":"v","access_token":"t"}"#;
+const APP_SECRET: &str = r#"{"app_secret":"a","verify_token":"v"}"#;
+const ACCESS_SECRET: &str = r#"{"access_token":"t"}"#;
+
+/// One value per secret: the webhook's and the sender's.
+fn secrets(app: &str, access: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("MetaSecret".to_owned(), app.to_owned()),
+        ("MetaAccessSecret".to_owned(), access.to_owned()),
+    ])
+}
 
 /// Clients for moto, after checking it answers; a clear failure otherwise.
 async fn moto() -> Clients {
@@ -275,9 +284,15 @@ async fn assert_secrets_match(
     model: &Model,
     provisioned: &Provisioned,
     clients: &Clients,
-    value: &str,
+    values: &BTreeMap<String, String>,
 ) -> TestResult {
+    assert_eq!(
+        model.secrets.len(),
+        values.len(),
+        "one value per template secret"
+    );
     for spec in &model.secrets {
+        let value = values.get(&spec.logical_id).map(String::as_str);
         let id = provisioned.secret_id(&spec.logical_id)?;
         let described = clients
             .secrets
@@ -293,7 +308,7 @@ async fn assert_secrets_match(
             .secret_id(id)
             .send()
             .await?;
-        assert_eq!(stored.secret_string(), Some(value), "{} value", spec.name);
+        assert_eq!(stored.secret_string(), value, "{} value", spec.name);
     }
     Ok(())
 }
@@ -303,14 +318,20 @@ async fn provisioned_resources_match_the_template() -> TestResult {
     let clients = moto().await;
     let model = model(&unique_parameters());
 
-    let provisioned = provision(&model, &clients, SECRET).await?;
+    let provisioned = provision(&model, &clients, &secrets(APP_SECRET, ACCESS_SECRET)).await?;
 
     assert_eq!(provisioned.table_names().len(), model.tables.len());
     assert_eq!(provisioned.queue_urls().len(), model.queues.len());
     assert_eq!(provisioned.secret_ids().len(), model.secrets.len());
     assert_tables_match(&model, &provisioned, &clients).await?;
     assert_queues_match(&model, &provisioned, &clients).await?;
-    assert_secrets_match(&model, &provisioned, &clients, SECRET).await?;
+    assert_secrets_match(
+        &model,
+        &provisioned,
+        &clients,
+        &secrets(APP_SECRET, ACCESS_SECRET),
+    )
+    .await?;
     Ok(())
 }
 
@@ -319,13 +340,19 @@ async fn provisioning_twice_converges_on_the_same_resources() -> TestResult {
     let clients = moto().await;
     let model = model(&unique_parameters());
 
-    let first = provision(&model, &clients, SECRET).await?;
-    let second = provision(&model, &clients, SECRET).await?;
+    let first = provision(&model, &clients, &secrets(APP_SECRET, ACCESS_SECRET)).await?;
+    let second = provision(&model, &clients, &secrets(APP_SECRET, ACCESS_SECRET)).await?;
 
     assert_eq!(first, second);
     assert_tables_match(&model, &second, &clients).await?;
     assert_queues_match(&model, &second, &clients).await?;
-    assert_secrets_match(&model, &second, &clients, SECRET).await?;
+    assert_secrets_match(
+        &model,
+        &second,
+        &clients,
+        &secrets(APP_SECRET, ACCESS_SECRET),
+    )
+    .await?;
     Ok(())
 }
 
@@ -333,14 +360,22 @@ async fn provisioning_twice_converges_on_the_same_resources() -> TestResult {
 async fn provisioning_after_a_parameter_change_updates_queues_and_secret() -> TestResult {
     let clients = moto().await;
     let parameters = unique_parameters();
-    provision(&model(&parameters), &clients, SECRET).await?;
+    provision(
+        &model(&parameters),
+        &clients,
+        &secrets(APP_SECRET, ACCESS_SECRET),
+    )
+    .await?;
 
     let changed = model(&parameters.with("MaxReceiveCount", "2"));
-    let rotated = r#"{"app_secret":"b","verify_token":"w","access_token":"u"}"#;
-    let provisioned = provision(&changed, &clients, rotated).await?;
+    let rotated = secrets(
+        r#"{"app_secret":"b","verify_token":"w"}"#,
+        r#"{"access_token":"u"}"#,
+    );
+    let provisioned = provision(&changed, &clients, &rotated).await?;
 
     assert_queues_match(&changed, &provisioned, &clients).await?;
-    assert_secrets_match(&changed, &provisioned, &clients, rotated).await?;
+    assert_secrets_match(&changed, &provisioned, &clients, &rotated).await?;
     Ok(())
 }
 
@@ -348,7 +383,7 @@ async fn provisioning_after_a_parameter_change_updates_queues_and_secret() -> Te
 async fn function_environments_point_at_the_provisioned_resources() -> TestResult {
     let clients = moto().await;
     let model = model(&unique_parameters());
-    let provisioned = provision(&model, &clients, SECRET).await?;
+    let provisioned = provision(&model, &clients, &secrets(APP_SECRET, ACCESS_SECRET)).await?;
 
     let webhook = model
         .function_by_binary("webhook")
@@ -380,15 +415,34 @@ async fn function_environments_point_at_the_provisioned_resources() -> TestResul
         Some("v25.0")
     );
 
-    // The secret id works with Secrets Manager as-is.
-    let id = env.get("SECRET_ID").ok_or("no SECRET_ID")?;
-    let value = clients
-        .secrets
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await?;
-    assert_eq!(value.secret_string(), Some(SECRET));
+    // Each function's secret id names its own secret and works with Secrets Manager as-is.
+    assert_eq!(
+        env.get("SECRET_ID").map(String::as_str),
+        Some(provisioned.secret_id("MetaAccessSecret")?)
+    );
+    let webhook_env = provisioned.environment(webhook)?;
+    for (env, value) in [(&env, ACCESS_SECRET), (&webhook_env, APP_SECRET)] {
+        let id = env.get("SECRET_ID").ok_or("no SECRET_ID")?;
+        let stored = clients
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await?;
+        assert_eq!(stored.secret_string(), Some(value));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_template_secret_without_a_local_value_is_an_error() -> TestResult {
+    let clients = moto().await;
+    let model = model(&unique_parameters());
+    let only_one = BTreeMap::from([("MetaSecret".to_owned(), APP_SECRET.to_owned())]);
+    let err = provision(&model, &clients, &only_one)
+        .await
+        .expect_err("MetaAccessSecret has no value");
+    assert!(err.to_string().contains("MetaAccessSecret"), "{err}");
     Ok(())
 }
 
@@ -396,7 +450,7 @@ async fn function_environments_point_at_the_provisioned_resources() -> TestResul
 async fn an_unknown_logical_id_is_an_error_not_a_panic() -> TestResult {
     let clients = moto().await;
     let model = model(&unique_parameters());
-    let provisioned = provision(&model, &clients, SECRET).await?;
+    let provisioned = provision(&model, &clients, &secrets(APP_SECRET, ACCESS_SECRET)).await?;
 
     assert!(provisioned.queue_url("NoSuchQueue").is_err());
     assert!(provisioned.table_name("InboundQueue").is_err());

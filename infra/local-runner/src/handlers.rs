@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::config::Env;
-use shared::queue::SqsSink;
-use shared::secrets::SecretsManagerSource;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -16,7 +14,7 @@ use crate::esm::{self, Mapping, SqsHandler};
 use crate::stack::StackError;
 
 /// The webhook Lambda's handler behind API Gateway.
-pub struct Webhook(pub webhook::State<SqsSink, SecretsManagerSource>);
+pub struct Webhook(pub webhook::LiveState);
 
 impl HttpHandler for Webhook {
     async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {

@@ -39,7 +39,18 @@ pub struct StackOptions {
     /// Functions (by binary) whose event sources and schedules are not played, so a test can
     /// look at one stage's output queue before the next stage consumes it.
     pub paused: Vec<String>,
+    /// Variables set in every function's environment over the template's values
+    /// ([`PASSED_TO_FUNCTIONS`] from the runner's own environment), so a rotation can be tried
+    /// in seconds: `SECRETS_REFRESH_SECONDS=2 PREVIOUS_SECRET_GRACE_SECONDS=20 make run`.
+    pub function_env: BTreeMap<String, String>,
 }
+
+/// What `make run` passes from its own environment to every function when set.
+pub const PASSED_TO_FUNCTIONS: &[&str] = &[
+    "SECRETS_REFRESH_SECONDS",
+    "PREVIOUS_SECRET_GRACE_SECONDS",
+    "RUST_LOG",
+];
 
 impl StackOptions {
     /// Reads `LOCAL_*` overrides from `env`; see README "Local endpoints and defaults".
@@ -65,6 +76,13 @@ impl StackOptions {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            function_env: PASSED_TO_FUNCTIONS
+                .iter()
+                .filter_map(|name| {
+                    let value: String = env.parsed_or(*name, String::new()).ok()?;
+                    (!value.is_empty()).then(|| ((*name).to_owned(), value))
+                })
+                .collect(),
         })
     }
 
@@ -80,13 +98,18 @@ impl StackOptions {
         opts
     }
 
-    fn secret_json(&self) -> String {
-        serde_json::json!({
+    /// One value per template secret, in the JSON shapes the README documents: the webhook's
+    /// `MetaSecret` and the sender's `MetaAccessSecret`.
+    fn secret_values(&self) -> BTreeMap<String, String> {
+        let app = serde_json::json!({
             "app_secret": self.app_secret.expose_secret(),
             "verify_token": self.verify_token.expose_secret(),
-            "access_token": self.access_token.expose_secret(),
-        })
-        .to_string()
+        });
+        let access = serde_json::json!({ "access_token": self.access_token.expose_secret() });
+        BTreeMap::from([
+            ("MetaSecret".to_owned(), app.to_string()),
+            ("MetaAccessSecret".to_owned(), access.to_string()),
+        ])
     }
 }
 
@@ -162,7 +185,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .with("GraphApiBaseUrl", sim_url.clone());
     let model = Template::load(local_aws::workspace_template_path())?.model(&parameters)?;
     let provisioned =
-        local_aws::provision(&model, &Clients::new(&sdk), &opts.secret_json()).await?;
+        local_aws::provision(&model, &Clients::new(&sdk), &opts.secret_values()).await?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -188,7 +211,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     });
 
     // API Gateway → webhook.
-    let webhook_env = function_env(&model, &provisioned, "webhook")?;
+    let webhook_env = function_env(&model, &provisioned, &opts.function_env, "webhook")?;
     let webhook_config =
         webhook::Config::from_env(&webhook_env).map_err(|source| StackError::Config {
             function: "webhook".into(),
@@ -235,7 +258,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             pollers: 5,
             region: region.clone(),
         };
-        let env = function_env(&model, &provisioned, &source.binary)?;
+        let env = function_env(&model, &provisioned, &opts.function_env, &source.binary)?;
         handlers::spawn_consumer(
             &source.binary,
             env,
@@ -254,7 +277,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .iter()
         .filter(|s| !opts.paused.contains(&s.binary))
     {
-        let env = function_env(&model, &provisioned, &schedule.binary)?;
+        let env = function_env(&model, &provisioned, &opts.function_env, &schedule.binary)?;
         handlers::spawn_scheduled(
             &schedule.binary,
             env,
@@ -277,11 +300,19 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     })
 }
 
-fn function_env(model: &Model, provisioned: &Provisioned, binary: &str) -> Result<Env, StackError> {
+/// The environment the template gives `binary`, with `overrides` on top.
+fn function_env(
+    model: &Model,
+    provisioned: &Provisioned,
+    overrides: &BTreeMap<String, String>,
+    binary: &str,
+) -> Result<Env, StackError> {
     let function = model
         .function_by_binary(binary)
         .ok_or_else(|| StackError::MissingFunction(binary.to_owned()))?;
-    Ok(Env::from_map(provisioned.environment(function)?))
+    let mut env = provisioned.environment(function)?;
+    env.extend(overrides.clone());
+    Ok(Env::from_map(env))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StackError> {
