@@ -161,8 +161,9 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .with("ResourcePrefix", opts.resource_prefix.clone())
         .with("GraphApiBaseUrl", sim_url.clone());
     let model = Template::load(local_aws::workspace_template_path())?.model(&parameters)?;
-    let provisioned =
-        local_aws::provision(&model, &Clients::new(&sdk), &opts.secret_json()).await?;
+    let secret_json = opts.secret_json();
+    crate::inputs::secret(&secret_json);
+    let provisioned = local_aws::provision(&model, &Clients::new(&sdk), &secret_json).await?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
