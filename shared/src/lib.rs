@@ -12,6 +12,7 @@ pub mod identity;
 pub mod inbound;
 pub mod outbox;
 pub mod queue;
+pub mod redact;
 pub mod secrets;
 pub mod signature;
 pub mod sqs_consumer;

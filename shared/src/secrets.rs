@@ -56,8 +56,9 @@ pub enum SecretsError {
     #[error("secret {secret_id} is not the expected JSON document")]
     Shape {
         secret_id: String,
+        /// Position only: serde's message would quote the secret's values.
         #[source]
-        source: serde_json::Error,
+        source: crate::redact::JsonError,
     },
 }
 
@@ -117,7 +118,7 @@ impl SecretsManagerSource {
 pub fn parse_secret(secret_id: &str, text: &str) -> Result<MetaSecrets, SecretsError> {
     serde_json::from_str(text).map_err(|source| SecretsError::Shape {
         secret_id: secret_id.to_owned(),
-        source,
+        source: source.into(),
     })
 }
 
