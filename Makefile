@@ -43,10 +43,22 @@ run: $(VENV)/.installed
 	$(CARGO) build --bin local-stack
 	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
 
+# The whole suite logs at DEBUG into one capture (JSON, span list included) while the local runner
+# writes down every input it hands a function; log-scan then fails on any phone number, text, name
+# or secret from those inputs, events/ or the local credentials found in a log line. DEBUG covers
+# our crates and everything else except the AWS SDK's and HTTP stack's own internals
+# (orchestrator, signing, connection pool), which are kept at INFO: at DEBUG they multiply the
+# lines several times over without logging request content. TEST_LOG_FILTER=debug checks them too.
+TEST_LOG_FILTER ?= debug,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,aws_sigv4=info,aws_runtime=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info
+LOG_SCAN := .local/log-scan
+
 # The tools venv holds SAM's translator, which the IAM test (tests/tests/iam_from_code) runs.
 test: $(VENV)/.installed $(TOOLS_VENV)/.installed
-	$(CARGO) build --workspace --tests
-	RUST_LOG=$${RUST_LOG:-warn} infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
+	$(CARGO) build --workspace --tests --bins
+	rm -rf $(LOG_SCAN) && mkdir -p $(LOG_SCAN)
+	LOG_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/logs.jsonl LOCAL_INPUT_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/inputs.jsonl \
+		RUST_LOG='$(TEST_LOG_FILTER)' infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
+	$(CARGO) run -q -p e2e-tests --bin log-scan -- $(LOG_SCAN)/logs.jsonl $(LOG_SCAN)/inputs.jsonl events
 
 bench: $(VENV)/.installed
 	$(CARGO) bench -p webhook --bench ingest

@@ -131,6 +131,7 @@ pub enum StatusParseError {
     NotObject,
     #[error("status has no message id")]
     NoId,
+    /// The value as [`crate::redact::vocabulary`] shows it: it comes from the webhook body.
     #[error("status value {0:?} is not one we know")]
     UnknownStatus(String),
 }
@@ -146,8 +147,9 @@ impl StatusUpdate {
             .filter(|s| !s.is_empty())
             .ok_or(StatusParseError::NoId)?;
         let status_text = str_field(&v, "status").unwrap_or_default();
-        let status = DeliveryStatus::parse(&status_text)
-            .ok_or(StatusParseError::UnknownStatus(status_text))?;
+        let status = DeliveryStatus::parse(&status_text).ok_or_else(|| {
+            StatusParseError::UnknownStatus(crate::redact::vocabulary(&status_text))
+        })?;
         Ok(Self {
             wamid,
             status,

@@ -6,6 +6,7 @@
 //! never re-serialised) plus the context the processor needs: the change's `field`, `metadata`,
 //! the WABA id, the matching contact block and the receive time.
 
+use crate::redact::JsonError;
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
@@ -55,11 +56,12 @@ pub struct BufferedUpdate<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("body is not valid JSON")]
-    NotJson(#[source] serde_json::Error),
+    NotJson(#[source] JsonError),
     #[error("body is not a WhatsApp Business Account webhook envelope")]
-    NotEnvelope(#[source] serde_json::Error),
-    #[error("object is {0:?}, expected \"whatsapp_business_account\"")]
-    WrongObject(String),
+    NotEnvelope(#[source] JsonError),
+    /// The value is not kept: it is whatever the sender put there.
+    #[error("object is not \"whatsapp_business_account\"")]
+    WrongObject,
 }
 
 #[derive(Deserialize)]
@@ -137,11 +139,11 @@ where
 /// change with no recognised array is buffered whole as a [`UpdateKind::Change`].
 pub fn split(body: &[u8], received_at_ms: i64) -> Result<Vec<BufferedUpdate<'_>>, EnvelopeError> {
     let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => EnvelopeError::NotEnvelope(e),
-        _ => EnvelopeError::NotJson(e),
+        serde_json::error::Category::Data => EnvelopeError::NotEnvelope(e.into()),
+        _ => EnvelopeError::NotJson(e.into()),
     })?;
     if envelope.object != WABA_OBJECT {
-        return Err(EnvelopeError::WrongObject(envelope.object.into_owned()));
+        return Err(EnvelopeError::WrongObject);
     }
     let mut out = Vec::new();
     for entry in envelope.entry {
@@ -323,7 +325,7 @@ mod tests {
         ));
         assert!(matches!(
             split(br#"{"object":"page","entry":[]}"#, 0),
-            Err(EnvelopeError::WrongObject(_))
+            Err(EnvelopeError::WrongObject)
         ));
         assert!(matches!(
             split(br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages"}]}]}"#, 0),

@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+pub mod redact;
 pub mod secrets;
 pub mod signature;
 pub mod sqs_consumer;

@@ -50,13 +50,11 @@ where
                     Err(err) => {
                         match err.class() {
                             FailureClass::Poison => tracing::error!(
-                                error = %err,
-                                source = ?std::error::Error::source(&err),
+                                error = %crate::telemetry::error_chain(&err),
                                 "poison record; it will reach the DLQ after the redrive count"
                             ),
                             FailureClass::Retryable => tracing::warn!(
-                                error = %err,
-                                source = ?std::error::Error::source(&err),
+                                error = %crate::telemetry::error_chain(&err),
                                 "record failed; SQS will redeliver it"
                             ),
                         }

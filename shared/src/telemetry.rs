@@ -3,24 +3,45 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// When set, every log line goes to this file (appended, JSON with the full span list) instead of
+/// the terminal: the test suite scans it for personal data and secrets (`make test`).
+pub const CAPTURE_FILE_VAR: &str = "LOG_CAPTURE_FILE";
+
 /// Installs the global subscriber once; later calls are no-ops (tests and the local runner call it
 /// from several places).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let result = if in_lambda {
-        builder
+    let capture = std::env::var_os(CAPTURE_FILE_VAR).map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|err| (path, err))
+    });
+    let result = match capture {
+        Some(Ok(file)) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init(),
+        Some(Err((path, err))) => {
+            // Not fatal for the program; the scan fails on an empty capture.
+            eprintln!("{CAPTURE_FILE_VAR}={}: {err}", path.to_string_lossy());
+            builder.compact().try_init()
+        }
+        None if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .without_time() // CloudWatch stamps every line
-            .try_init()
-    } else {
-        builder.compact().try_init()
+            .try_init(),
+        None => builder.compact().try_init(),
     };
     // Already installed by an earlier call: keep the first subscriber.
     drop(result);

@@ -1,9 +1,13 @@
 //! Test doubles and builders shared by every crate's tests and benchmarks: Meta-shaped webhook
-//! bodies and a recording (optionally failing) message sink. Small and dependency-free, so it
-//! ships in the library rather than being copied per crate.
+//! bodies, a recording (optionally failing) message sink and a log recorder. Small and without
+//! dependencies of its own, so it ships in the library rather than being copied per crate.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::queue::{MessageSink, OutboundMessage, QueueError};
 
@@ -66,6 +70,67 @@ impl MessageSink for RecordingSink {
             sent.extend(messages);
         }
         Ok(())
+    }
+}
+
+/// One log event as a [`LogRecorder`] saw it.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    /// The spans it was logged in, outermost first.
+    pub spans: Vec<String>,
+    /// The `message` field.
+    pub message: String,
+}
+
+/// Records every event (any level) with the spans it was logged in, so a test can check which
+/// context a line carries: a span entered across an `.await` shows up on other tasks' lines.
+#[derive(Clone, Default)]
+pub struct LogRecorder {
+    events: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+impl LogRecorder {
+    /// Makes this recorder the subscriber of the current thread until the guard drops.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        tracing_subscriber::registry()
+            .with(self.clone())
+            .set_default()
+    }
+
+    /// Everything recorded so far, in order.
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for LogRecorder
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().map(|s| s.name().to_owned()).collect())
+            .unwrap_or_default();
+        let mut message = MessageField::default();
+        event.record(&mut message);
+        if let Ok(mut events) = self.events.lock() {
+            events.push(RecordedEvent {
+                spans,
+                message: message.0,
+            });
+        }
+    }
+}
+
+#[derive(Default)]
+struct MessageField(String);
+
+impl tracing::field::Visit for MessageField {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
     }
 }
 

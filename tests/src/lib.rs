@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod log_scan;
+
 pub use local_runner::{RunningStack, StackOptions};
 
 /// Starts a stack whose resources carry a unique prefix; `paused` functions are not played.
@@ -101,6 +103,7 @@ pub async fn drain(
 
 /// Signs `body` with `secret` the way Meta does.
 pub fn meta_signature(body: &[u8], secret: &str) -> String {
+    local_runner::inputs::secret(secret);
     shared::signature::sign(body, &secret.to_owned().into())
 }
 

@@ -144,7 +144,8 @@ pub(crate) async fn preferences<S: ProcessorStore, Q: MessageSink>(
             Some("stop") => ConsentAction::OptOut,
             Some("resume") => ConsentAction::OptIn,
             other => {
-                tracing::warn!(value = ?other, "user preference value not known; skipped");
+                let value = other.map(shared::redact::vocabulary);
+                tracing::warn!(value = ?value, "user preference value not known; skipped");
                 continue;
             }
         };

@@ -134,7 +134,7 @@ pub enum ProcessError {
     #[error("record has no body")]
     NoBody,
     #[error("record body is not a buffered update")]
-    Undecodable(#[source] serde_json::Error),
+    Undecodable(#[source] shared::redact::JsonError),
     #[error("could not apply the update")]
     Apply(#[from] OutboxError),
 }
@@ -191,7 +191,7 @@ pub async fn process_record<S: ProcessorStore, Q: MessageSink>(
 ) -> Result<Applied, ProcessError> {
     let body = record.body.as_deref().ok_or(ProcessError::NoBody)?;
     let update: BufferedUpdate<'_> =
-        serde_json::from_str(body).map_err(ProcessError::Undecodable)?;
+        serde_json::from_str(body).map_err(|e| ProcessError::Undecodable(e.into()))?;
     process_update(state, &update, now_ms).await
 }
 

@@ -413,7 +413,10 @@ impl Validators {
                 None,
                 Rejection::new(
                     RejectReason::InvalidCommand,
-                    format!("the command is not JSON: {e}"),
+                    format!(
+                        "the command is not JSON: {}",
+                        shared::redact::JsonError::from(e)
+                    ),
                 ),
             )
         })?;
@@ -509,7 +512,8 @@ fn check(validator: &jsonschema::Validator, value: &Value, prefix: &str) -> Resu
     let at = if field.is_empty() { "/" } else { &field };
     Err(Rejection {
         reason,
-        message: format!("{at}: {err}"),
+        // Masked: the schema's message would quote the value (a phone number, a text).
+        message: format!("{at}: {}", err.masked()),
         field: Some(at.to_owned()),
     })
 }

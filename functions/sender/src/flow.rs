@@ -75,7 +75,7 @@ where
             Disposition::Defer(state.config.credential_retry)
         }
         Err(err) => {
-            tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "command not handled now; it will come back");
+            tracing::warn!(error = %shared::telemetry::error_chain(&err), "command not handled now; it will come back");
             Disposition::Defer(backoff(0, state.config.retry_base, state.config.retry_max))
         }
     }
@@ -758,7 +758,12 @@ where
         .or_else(|| record.attributes.get("MessageDeduplicationId").cloned())
         .or_else(|| record.message_id.clone())
         .unwrap_or_default();
-    tracing::warn!(reason = invalid.rejection.reason.as_str(), message = %invalid.rejection.message, "invalid command rejected");
+    // The reason and the field, not the message: it may quote what the CRM sent.
+    tracing::warn!(
+        reason = invalid.rejection.reason.as_str(),
+        field = invalid.rejection.field.as_deref(),
+        "invalid command rejected"
+    );
     let out = Outcome {
         key: format!("cmd:{key_id}"),
         command_id: key_id,

@@ -213,7 +213,7 @@ where
         .collect();
     if !entries.is_empty() {
         if let Err(err) = state.visibility.defer(entries).await {
-            tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "could not set visibility; deferred commands come back after the queue's timeout");
+            tracing::warn!(error = %shared::telemetry::error_chain(&err), "could not set visibility; deferred commands come back after the queue's timeout");
         }
         tracing::info!(
             deferred = failed.len(),

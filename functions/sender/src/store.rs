@@ -184,9 +184,8 @@ impl DynamoSenderStore {
                 .collect(),
         );
         let record = serde_json::from_value(value).map_err(|source| StoreError::Corrupt {
-            pk,
-            sk,
-            source,
+            key: shared::redact::item_key(&pk, &sk),
+            source: source.into(),
         })?;
         Ok(Some(Versioned { record, version }))
     }
@@ -198,14 +197,12 @@ impl DynamoSenderStore {
         expect: Expect,
     ) -> Result<bool, StoreError> {
         let value = serde_json::to_value(record).map_err(|source| StoreError::Corrupt {
-            pk: pk.clone(),
-            sk: sk.clone(),
-            source,
+            key: shared::redact::item_key(&pk, &sk),
+            source: source.into(),
         })?;
         let Value::Object(fields) = value else {
             return Err(StoreError::Unstorable {
-                pk,
-                sk,
+                key: shared::redact::item_key(&pk, &sk),
                 reason: "record is not a JSON object".into(),
             });
         };
@@ -419,9 +416,8 @@ impl MemorySenderStore {
                     })
                 })
                 .map_err(|source| StoreError::Corrupt {
-                    pk: key.0.clone(),
-                    sk: key.1.clone(),
-                    source,
+                    key: shared::redact::item_key(&key.0, &key.1),
+                    source: source.into(),
                 }),
         }
     }
@@ -433,9 +429,8 @@ impl MemorySenderStore {
         expect: Expect,
     ) -> Result<bool, StoreError> {
         let value = serde_json::to_value(record).map_err(|source| StoreError::Corrupt {
-            pk: key.0.clone(),
-            sk: key.1.clone(),
-            source,
+            key: shared::redact::item_key(&key.0, &key.1),
+            source: source.into(),
         })?;
         let mut items = self.lock();
         let current = items.get(&key).map(|(_, v)| *v);

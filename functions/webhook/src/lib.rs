@@ -17,6 +17,7 @@ use shared::secrets::{
 };
 use shared::signature::{self, SignatureError, SIGNATURE_HEADER};
 use subtle::ConstantTimeEq;
+use tracing::Instrument;
 
 /// Meta sends at most 3 MB per POST; anything bigger is not Meta.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -126,13 +127,22 @@ pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     state: &State<Q, S>,
     req: Request,
 ) -> Result<Response<Body>, Infallible> {
+    // Attached to the future, not entered: an entered guard held across an `.await` would put
+    // this span on every line other tasks log on this thread while the handler waits.
+    let span =
+        tracing::info_span!("webhook", method = %req.method(), updates = tracing::field::Empty);
+    Ok(respond(state, req).instrument(span).await)
+}
+
+async fn respond<Q: MessageSink, S: SecretSource>(
+    state: &State<Q, S>,
+    req: Request,
+) -> Response<Body> {
     let method = req.method().clone();
-    let span = tracing::info_span!("webhook", %method, updates = tracing::field::Empty);
-    let _guard = span.enter();
     let result = match method {
         Method::GET => handshake(state, &req).await,
         Method::POST => ingest(state, &req).await.map(|n| {
-            span.record("updates", n);
+            tracing::Span::current().record("updates", n);
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
@@ -140,21 +150,24 @@ pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
         }),
         _ => Err(WebhookError::MethodNotAllowed),
     };
-    Ok(match result {
+    match result {
         Ok(Ok(response)) => response,
         Ok(Err(build)) => {
             tracing::error!(error = %build, "could not build response");
             error_response(&WebhookError::MethodNotAllowed)
         }
         Err(err) => {
+            // The error chain's Display, never its Debug: Debug would print SDK responses and
+            // field values that Display keeps out.
+            let error = shared::telemetry::error_chain(&err);
             if err.status().is_server_error() {
-                tracing::error!(error = ?err, "webhook failed; Meta will retry");
+                tracing::error!(%error, "webhook failed; Meta will retry");
             } else {
-                tracing::warn!(error = %err, status = err.status().as_u16(), "webhook rejected");
+                tracing::warn!(%error, status = err.status().as_u16(), "webhook rejected");
             }
             error_response(&err)
         }
-    })
+    }
 }
 
 fn error_response(err: &WebhookError) -> Response<Body> {

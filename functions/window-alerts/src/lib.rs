@@ -249,8 +249,9 @@ async fn settle_logged<S: DueStore, Q: MessageSink>(
         .instrument(span.clone())
         .await
         .map_err(|err| {
-            let _enter = span.enter();
-            tracing::warn!(error = %shared::telemetry::error_chain(&err), "left for the next run");
+            span.in_scope(|| {
+                tracing::warn!(error = %shared::telemetry::error_chain(&err), "left for the next run");
+            });
         })
 }
 

@@ -45,6 +45,7 @@ async fn forward<H: HttpHandler>(
                 .into_response()
         }
     };
+    crate::inputs::webhook_request(parts.uri.query(), &bytes);
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
     } else {

@@ -111,6 +111,7 @@ pub async fn invoke_once<H: SqsHandler>(
     handler: &H,
     messages: Vec<aws_sdk_sqs::types::Message>,
 ) -> usize {
+    crate::inputs::sqs_records(&mapping.name, &messages);
     let mut event = SqsEvent::default();
     event.records = messages.iter().map(|m| to_record(m, mapping)).collect();
     let outcome = tokio::time::timeout(mapping.function_timeout, handler.call(event)).await;

@@ -5,6 +5,7 @@
 pub mod apigw;
 pub mod esm;
 pub mod handlers;
+pub mod inputs;
 pub mod schedule;
 pub mod stack;
 

@@ -184,8 +184,11 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .with("ResourcePrefix", opts.resource_prefix.clone())
         .with("GraphApiBaseUrl", sim_url.clone());
     let model = Template::load(local_aws::workspace_template_path())?.model(&parameters)?;
-    let provisioned =
-        local_aws::provision(&model, &Clients::new(&sdk), &opts.secret_values()).await?;
+    let secret_values = opts.secret_values();
+    for value in secret_values.values() {
+        crate::inputs::secret(value);
+    }
+    let provisioned = local_aws::provision(&model, &Clients::new(&sdk), &secret_values).await?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

@@ -79,8 +79,7 @@ impl DynamoStore {
         }
         if !pending.is_empty() {
             return Err(StoreError::Unstorable {
-                pk: String::new(),
-                sk: String::new(),
+                key: crate::redact::item_key("", ""),
                 reason: format!("{} keys stayed unprocessed by BatchGetItem", pending.len()),
             });
         }
@@ -90,9 +89,8 @@ impl DynamoStore {
     fn transact_item(&self, write: &Write) -> Result<Vec<TransactWriteItem>, StoreError> {
         let (pk, sk) = write_key(write);
         let body = write_body(write).map_err(|source| StoreError::Corrupt {
-            pk: pk.clone(),
-            sk: sk.clone(),
-            source,
+            key: crate::redact::item_key(&pk, &sk),
+            source: source.into(),
         })?;
         let mut condition = Condition::default();
         match write {
@@ -220,8 +218,7 @@ fn key(pk: &str, sk: &str) -> Item {
 fn to_item(pk: &str, sk: &str, value: &Value) -> Result<Item, StoreError> {
     let Value::Object(fields) = value else {
         return Err(StoreError::Unstorable {
-            pk: pk.into(),
-            sk: sk.into(),
+            key: crate::redact::item_key(&pk, &sk),
             reason: "record is not a JSON object".into(),
         });
     };
@@ -295,9 +292,8 @@ fn from_item<T: DeserializeOwned>(item: &Item) -> Result<Versioned<T>, StoreErro
         _ => 0,
     };
     let record = serde_json::from_value(value).map_err(|source| StoreError::Corrupt {
-        pk: attr_str(item, "pk").to_owned(),
-        sk: attr_str(item, "sk").to_owned(),
-        source,
+        key: crate::redact::item_key(attr_str(item, "pk"), attr_str(item, "sk")),
+        source: source.into(),
     })?;
     Ok(Versioned { record, version })
 }
@@ -324,9 +320,8 @@ impl OutboxStore for DynamoStore {
         if let Some(outbox) = &commit.outbox {
             let pk = keys::outbox_pk(&outbox.key);
             let value = serde_json::to_value(outbox).map_err(|source| StoreError::Corrupt {
-                pk: pk.clone(),
-                sk: keys::OUTBOX.into(),
-                source,
+                key: crate::redact::item_key(&pk, keys::OUTBOX),
+                source: source.into(),
             })?;
             let put = Put::builder()
                 .table_name(&self.table)

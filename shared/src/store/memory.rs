@@ -63,9 +63,8 @@ impl MemoryStore {
             Some(s) => {
                 let record = serde_json::from_value(s.value.clone()).map_err(|source| {
                     StoreError::Corrupt {
-                        pk: key.0.clone(),
-                        sk: key.1.clone(),
-                        source,
+                        key: crate::redact::item_key(&key.0, &key.1),
+                        source: source.into(),
                     }
                 })?;
                 Ok(Some(Versioned {
@@ -130,8 +129,7 @@ impl OutboxStore for MemoryStore {
         {
             if !touched.insert(key.clone()) {
                 return Err(StoreError::Unstorable {
-                    pk: key.0,
-                    sk: key.1,
+                    key: crate::redact::item_key(&key.0, &key.1),
                     reason: "one commit touches the item twice".into(),
                 });
             }
@@ -146,9 +144,8 @@ impl OutboxStore for MemoryStore {
         }
         if let (Some(key), Some(outbox)) = (outbox_key, &commit.outbox) {
             let value = serde_json::to_value(outbox).map_err(|source| StoreError::Corrupt {
-                pk: key.0.clone(),
-                sk: key.1.clone(),
-                source,
+                key: crate::redact::item_key(&key.0, &key.1),
+                source: source.into(),
             })?;
             items.insert(
                 key,
@@ -161,9 +158,8 @@ impl OutboxStore for MemoryStore {
         for write in &commit.writes {
             let key = write_key(write);
             match write_body(write).map_err(|source| StoreError::Corrupt {
-                pk: key.0.clone(),
-                sk: key.1.clone(),
-                source,
+                key: crate::redact::item_key(&key.0, &key.1),
+                source: source.into(),
             })? {
                 Some(value) => {
                     items.insert(
@@ -238,9 +234,8 @@ impl ProcessorStore for MemoryStore {
                 parked.push(
                     serde_json::from_value(stored.value.clone()).map_err(|source| {
                         StoreError::Corrupt {
-                            pk: item_pk.clone(),
-                            sk: sk.clone(),
-                            source,
+                            key: crate::redact::item_key(&item_pk, &sk),
+                            source: source.into(),
                         }
                     })?,
                 );

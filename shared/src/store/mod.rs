@@ -306,19 +306,15 @@ pub enum StoreError {
     },
     #[error("could not build the DynamoDB {0} request")]
     Build(&'static str, #[source] aws_sdk_dynamodb::error::BuildError),
-    #[error("item {pk}/{sk} does not match its record type")]
+    /// `key` is [`crate::redact::item_key`]: keys hold phone numbers (`ALIAS#…#wa:<digits>`).
+    #[error("item {key} does not match its record type")]
     Corrupt {
-        pk: String,
-        sk: String,
+        key: String,
         #[source]
-        source: serde_json::Error,
+        source: crate::redact::JsonError,
     },
-    #[error("item {pk}/{sk} cannot be stored: {reason}")]
-    Unstorable {
-        pk: String,
-        sk: String,
-        reason: String,
-    },
+    #[error("item {key} cannot be stored: {reason}")]
+    Unstorable { key: String, reason: String },
 }
 
 /// What a contact's partition holds that the processor needs.
