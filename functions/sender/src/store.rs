@@ -312,9 +312,8 @@ impl SenderStore for DynamoSenderStore {
                     Some(AttributeValue::N(v)) => {
                         serde_json::from_str::<i64>(v).map(Some).map_err(|source| {
                             StoreError::Corrupt {
-                                pk: pk.clone(),
-                                sk: sk.clone(),
-                                source,
+                                key: shared::redact::item_key(&pk, &sk),
+                                source: source.into(),
                             }
                         })
                     }
@@ -325,8 +324,7 @@ impl SenderStore for DynamoSenderStore {
             Ok(out) => match clock(out.attributes.as_ref())? {
                 Some(after) => Ok(Ok(after)),
                 None => Err(StoreError::Unstorable {
-                    pk: pk.clone(),
-                    sk: sk.clone(),
+                    key: shared::redact::item_key(&pk, &sk),
                     reason: "UpdateItem returned no clock".into(),
                 }),
             },

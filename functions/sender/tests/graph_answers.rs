@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sender::graph::{GraphApi, GraphClient, SendResult};
 use serde_json::json;
-use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
+use shared::secrets::{AccessTokens, CachedSecrets, SecretVersions, StaticSecrets, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -43,10 +43,12 @@ async fn graph_answering(reply: Reply) -> String {
 async fn send_to(reply: Reply) -> SendResult {
     let base = graph_answering(reply).await;
     let secrets = StaticSecrets(SecretVersions {
-        current: MetaSecrets {
-            app_secret: "app".to_owned().into(),
-            verify_token: "verify".to_owned().into(),
-            access_token: "token".to_owned().into(),
+        current: Version {
+            value: AccessTokens {
+                access_token: Some("token".to_owned().into()),
+                access_tokens: Default::default(),
+            },
+            created_ms: Some(0),
         },
         previous: None,
     });

@@ -134,7 +134,7 @@ pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     Ok(respond(state, req).instrument(span).await)
 }
 
-async fn respond<Q: MessageSink, S: SecretSource>(
+async fn respond<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     state: &State<Q, S>,
     req: Request,
 ) -> Response<Body> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use shared::queue::{MessageSink, OutboundMessage, QueueError};
-use shared::secrets::{CachedSecrets, MetaSecrets, SecretVersions, StaticSecrets};
+use shared::secrets::{AppCredentials, CachedSecrets, SecretVersions, StaticSecrets, Version};
 use shared::testkit::LogRecorder;
 use webhook::{handler, State};
 
@@ -22,19 +22,21 @@ impl MessageSink for SlowSink {
     }
 }
 
-fn state() -> State<SlowSink, StaticSecrets> {
-    let meta = MetaSecrets {
-        app_secret: "local-app-secret".to_owned().into(),
-        verify_token: "local-verify-token".to_owned().into(),
-        access_token: "local-access-token".to_owned().into(),
-    };
+fn state() -> State<SlowSink, StaticSecrets<AppCredentials>> {
     let versions = SecretVersions {
-        current: meta,
+        current: Version {
+            value: AppCredentials {
+                app_secret: "local-app-secret".to_owned().into(),
+                verify_token: "local-verify-token".to_owned().into(),
+            },
+            created_ms: Some(shared::now_ms()),
+        },
         previous: None,
     };
     State {
         secrets: CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300)),
         inbound: SlowSink,
+        previous_secret_grace: Duration::from_secs(3600),
     }
 }
 
