@@ -1,7 +1,7 @@
 //! Measures the throughput limiter against DynamoDB (the emulator at `AWS_ENDPOINT_URL`, or AWS):
 //! `WORKERS` concurrent records spread over `INSTANCES` limiters (as many sender instances, each
 //! with its own memory, sharing one table) send `MESSAGES` messages to one phone number at
-//! `RATE`/s. Each record sleeps until its send time and counts as sent when it wakes. Prints the
+//! `RATE`/s. Each record waits in `Limiter::admit_now` and counts as sent when it returns. Prints the
 //! store's round trip, the sustained rate, the busiest sliding second of the send times (which
 //! must not exceed `RATE`) and the limiter's DynamoDB writes per send.
 //!
@@ -98,19 +98,12 @@ async fn main() {
                 .is_ok()
             {
                 loop {
-                    match limiter.reserve_now(store.as_ref(), "bench-pn").await {
-                        Ok(Some(at_ms)) => {
-                            let now = clock.now_us();
-                            if at_ms * 1000 > now {
-                                tokio::time::sleep(Duration::from_micros(
-                                    (at_ms * 1000 - now) as u64,
-                                ))
-                                .await;
-                            }
+                    match limiter.admit_now(store.as_ref(), "bench-pn").await {
+                        Ok(true) => {
                             sends.push(clock.now_us());
                             break;
                         }
-                        Ok(None) => {
+                        Ok(false) => {
                             deferred += 1;
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }

@@ -482,23 +482,15 @@ where
             }
         }
     }
-    match state.limiter.reserve_now(&state.sender_store, pn).await? {
-        Some(at) => {
-            let now = shared::now_ms();
-            if at > now {
-                tokio::time::sleep(ms(at - now)).await;
-            }
-            Ok(None)
-        }
-        None => {
-            tracing::info!(phone_number_id = %pn, "throughput: the number is booked beyond the horizon; deferred");
-            Ok(Some(backoff(
-                0,
-                Duration::from_secs(2),
-                Duration::from_secs(2),
-            )))
-        }
+    if state.limiter.admit_now(&state.sender_store, pn).await? {
+        return Ok(None);
     }
+    tracing::info!(phone_number_id = %pn, "throughput: the number is booked beyond the horizon; deferred");
+    Ok(Some(backoff(
+        0,
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )))
 }
 
 /// Looks the recipient up with the processor's identity rules.

@@ -15,6 +15,8 @@ use shared::store::{Expect, StoreError};
 use crate::store::{PairBucket, SenderStore};
 use throughput::{Clock, SendClock, SystemClock};
 
+/// Send times a record may take when it keeps waking too late for them.
+const WAKE_ATTEMPTS: usize = 4;
 /// How often a contended pair bucket is re-read before the command is deferred.
 const BUCKET_ATTEMPTS: usize = 5;
 
@@ -75,19 +77,27 @@ impl Limiter {
         }
     }
 
-    /// A send time for one message to `phone_number_id`: `Some(unix ms)` — now or within the
-    /// horizon, to sleep until — or `None` when the number is booked beyond the horizon.
-    pub async fn reserve_now<S: SenderStore>(
+    /// Waits until one message to `phone_number_id` may go: `true` then, `false` when the
+    /// number is booked beyond the horizon (defer the command). A record woken too late for its
+    /// time (a busy machine) does not send on it; it takes another.
+    pub async fn admit_now<S: SenderStore>(
         &self,
         store: &S,
         phone_number_id: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        // Rounded up: a caller that sleeps until the millisecond never goes early.
-        Ok(self
-            .clock
-            .reserve(store, phone_number_id)
-            .await?
-            .map(|us| us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0)))
+    ) -> Result<bool, StoreError> {
+        for _ in 0..WAKE_ATTEMPTS {
+            let Some(at) = self.clock.reserve(store, phone_number_id).await? else {
+                return Ok(false);
+            };
+            let wait = at - self.clock.now_us();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
+            }
+            if self.clock.on_time(at) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Conditional writes the throughput limiter made so far (bench, metrics).

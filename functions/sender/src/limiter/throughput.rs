@@ -136,6 +136,21 @@ impl SendClock {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    pub fn now_us(&self) -> i64 {
+        self.clock.now_us()
+    }
+
+    /// Whether a record that woke for its send time `at_us` may still send on it: a busy
+    /// machine can wake it late, and a late send could crowd a sliding second. A late time is
+    /// counted as dropped.
+    pub fn on_time(&self, at_us: i64) -> bool {
+        let on_time = self.clock.now_us() <= at_us + LATE_HANDOUT_US;
+        if !on_time {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        on_time
+    }
+
     fn lane(&self, phone_number_id: &str) -> Arc<Lane> {
         Arc::clone(
             self.lanes
@@ -502,6 +517,19 @@ mod tests {
 
         assert!(limiter.dropped() > 0, "the first answers came back late");
         assert!(got >= 19, "it learns the round trip: {got} of 20");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_that_wakes_late_for_its_time_may_not_send_on_it() {
+        let clock = virtual_clock();
+        let limiter = SendClock::new(80, 5_000_000, Arc::clone(&clock));
+        let at = clock.now_us();
+
+        tokio::time::sleep(Duration::from_micros(LATE_HANDOUT_US as u64)).await;
+        assert!(limiter.on_time(at), "within the allowance");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!limiter.on_time(at), "past it");
+        assert_eq!(limiter.dropped(), 1);
     }
 
     #[test]
