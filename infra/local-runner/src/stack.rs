@@ -79,7 +79,7 @@ impl StackOptions {
             function_env: PASSED_TO_FUNCTIONS
                 .iter()
                 .filter_map(|name| {
-                    let value: String = env.parsed_or(*name, String::new()).ok()?;
+                    let value: String = env.parsed_or(name, String::new()).ok()?;
                     (!value.is_empty()).then(|| ((*name).to_owned(), value))
                 })
                 .collect(),
