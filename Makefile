@@ -46,9 +46,10 @@ run: $(VENV)/.installed
 # The whole suite logs at DEBUG into one capture (JSON, span list included) while the local runner
 # writes down every input it hands a function; log-scan then fails on any phone number, text, name
 # or secret from those inputs, events/ or the local credentials found in a log line. DEBUG covers
-# our crates and everything else except the AWS SDK's and HTTP stack's own internals
-# (orchestrator, signing, connection pool), which are kept at INFO: at DEBUG they multiply the
-# lines several times over without logging request content. TEST_LOG_FILTER=debug checks them too.
+# our crates and every other crate (the SDK clients' per-call lines included) except the smithy
+# runtime and the HTTP/TLS stack, kept at INFO: their DEBUG lines are per-request machinery
+# (orchestrator steps, signing, connection pool), not our code, and cost time on every call of a
+# suite that makes tens of thousands. `make test TEST_LOG_FILTER=debug` scans them too.
 TEST_LOG_FILTER ?= debug,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,aws_sigv4=info,aws_runtime=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info
 LOG_SCAN := .local/log-scan
 

@@ -805,7 +805,7 @@ impl OutboxStore for ForgetfulStore {
     async fn mark_published(&self, key: &str) -> Result<(), shared::store::StoreError> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(shared::store::StoreError::Unstorable {
-                key: shared::redact::item_key(&key, "OUTBOX"),
+                key: shared::redact::item_key(key, "OUTBOX"),
                 reason: "injected crash after publish".into(),
             });
         }

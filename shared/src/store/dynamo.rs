@@ -218,7 +218,7 @@ fn key(pk: &str, sk: &str) -> Item {
 fn to_item(pk: &str, sk: &str, value: &Value) -> Result<Item, StoreError> {
     let Value::Object(fields) = value else {
         return Err(StoreError::Unstorable {
-            key: crate::redact::item_key(&pk, &sk),
+            key: crate::redact::item_key(pk, sk),
             reason: "record is not a JSON object".into(),
         });
     };

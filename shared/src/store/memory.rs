@@ -234,7 +234,7 @@ impl ProcessorStore for MemoryStore {
                 parked.push(
                     serde_json::from_value(stored.value.clone()).map_err(|source| {
                         StoreError::Corrupt {
-                            key: crate::redact::item_key(&item_pk, &sk),
+                            key: crate::redact::item_key(item_pk, sk),
                             source: source.into(),
                         }
                     })?,
