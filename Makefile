@@ -14,7 +14,7 @@ MOTO_PORT ?= 4566
 TEST_MOTO_PORT ?= 4599
 CARGO ?= cargo
 
-.PHONY: run test build lint deploy bench clean-local help
+.PHONY: run test build lint deploy bench fuzz clean-local help
 
 help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
@@ -22,6 +22,7 @@ help:
 	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make bench   webhook criterion bench + sender limiter bench (moto)"
+	@echo "make fuzz    every fuzz target for FUZZ_SECONDS each (default 60; nightly + cargo-fuzz)"
 	@echo "make deploy  sam build && sam deploy (guided the first time)"
 
 $(VENV)/.installed: infra/python/requirements-moto.txt
@@ -64,6 +65,20 @@ test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 bench: $(VENV)/.installed
 	$(CARGO) bench -p webhook --bench ingest
 	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) bench -p sender --bench limiter
+
+# cargo-fuzz, pinned, installed once into .local/ (the targets need the nightly toolchain).
+CARGO_FUZZ_VERSION := 0.13.1
+CARGO_TOOLS := .local/cargo-tools
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := webhook_verify_split processor_update sender_command sender_recipient graph_answer
+
+$(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION):
+	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(CARGO_TOOLS)
+	touch $@
+
+fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_TOOLS)/bin/cargo-fuzz fuzz/run.sh $(FUZZ_TARGETS)
 
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu

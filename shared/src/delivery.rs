@@ -137,7 +137,8 @@ pub enum StatusParseError {
 }
 
 impl StatusUpdate {
-    /// Parses Meta's status object; a missing timestamp falls back to `received_at` (seconds).
+    /// Parses Meta's status object; the timestamp passes [`meta_time`] against `received_at`
+    /// (seconds).
     pub fn parse(raw: &RawValue, received_at: i64) -> Result<Self, StatusParseError> {
         let v: Value = serde_json::from_str(raw.get()).map_err(|_| StatusParseError::NotObject)?;
         if !v.is_object() {
@@ -153,7 +154,7 @@ impl StatusUpdate {
         Ok(Self {
             wamid,
             status,
-            timestamp: v.get("timestamp").and_then(as_i64).unwrap_or(received_at),
+            timestamp: meta_time(v.get("timestamp").and_then(as_i64), received_at, "status"),
             recipient_id: str_field(&v, "recipient_id"),
             recipient_user_id: str_field(&v, "recipient_user_id"),
             errors: MetaError::list(v.get("errors")),
@@ -412,6 +413,32 @@ pub fn as_i64(v: &Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
+/// The earliest Meta timestamp taken as true: 2009-01-01T00:00:00Z, before WhatsApp existed.
+pub const EARLIEST_META_TIME: i64 = 1_230_768_000;
+/// How far past the receive time a Meta timestamp may lie (clock skew, not a date to come).
+pub const META_TIME_MAX_LEAD_SECS: i64 = 86_400;
+
+/// The one rule for a timestamp Meta sent (Unix seconds): kept when it lies between 2009 and a
+/// day after the receive time, otherwise replaced by the receive time with a warning (a forged
+/// far-future time would hold a window open, a zero one date events to 1970). Missing: the
+/// receive time. `what` names the update kind for the log; the line holds no personal data.
+pub fn meta_time(seconds: Option<i64>, received_at: i64, what: &'static str) -> i64 {
+    let latest = received_at.saturating_add(META_TIME_MAX_LEAD_SECS);
+    match seconds {
+        None => received_at,
+        Some(t) if (EARLIEST_META_TIME..=latest).contains(&t) => t,
+        Some(t) => {
+            tracing::warn!(
+                update = what,
+                timestamp = t,
+                received_at,
+                "Meta timestamp before 2009 or over a day ahead; the receive time is used"
+            );
+            received_at
+        }
+    }
+}
+
 /// Key of a parked status, re-exported for the sender's own queries.
 pub fn parked_key(wamid: &str, status: DeliveryStatus) -> (String, String) {
     (keys::message_pk(wamid), keys::parked_sk(status))
@@ -443,11 +470,11 @@ mod tests {
     #[test]
     fn parses_meta_status_objects_leniently() {
         let raw = serde_json::value::RawValue::from_string(
-            r#"{"id":"wamid.X","status":"failed","timestamp":"17","errors":[{"code":131050,"title":"t","error_data":{"details":"d"}},"odd"]}"#.into(),
+            r#"{"id":"wamid.X","status":"failed","timestamp":"1749416383","errors":[{"code":131050,"title":"t","error_data":{"details":"d"}},"odd"]}"#.into(),
         )
         .unwrap();
-        let s = super::StatusUpdate::parse(&raw, 0).unwrap();
-        assert_eq!(s.timestamp, 17);
+        let s = super::StatusUpdate::parse(&raw, 1_749_416_390).unwrap();
+        assert_eq!(s.timestamp, 1_749_416_383);
         assert_eq!(s.errors[0].code, Some(131_050));
         assert_eq!(s.errors[0].details.as_deref(), Some("d"));
         assert_eq!(s.errors[1].code, None);
@@ -459,5 +486,33 @@ mod tests {
             super::StatusUpdate::parse(&unknown, 0),
             Err(super::StatusParseError::UnknownStatus(_))
         ));
+    }
+
+    #[test]
+    fn a_meta_time_between_2009_and_a_day_ahead_is_kept() {
+        let received = 1_749_416_390;
+        assert_eq!(
+            super::meta_time(Some(1_230_768_000), received, "t"),
+            1_230_768_000
+        );
+        assert_eq!(
+            super::meta_time(Some(received + 86_400), received, "t"),
+            received + 86_400
+        );
+        assert_eq!(super::meta_time(None, received, "t"), received);
+    }
+
+    #[test]
+    fn a_meta_time_before_2009_or_over_a_day_ahead_is_the_receive_time() {
+        let received = 1_749_416_390;
+        for forged in [1_230_767_999, 0, -1, i64::MIN, received + 86_401, i64::MAX] {
+            assert_eq!(
+                super::meta_time(Some(forged), received, "t"),
+                received,
+                "{forged}"
+            );
+        }
+        // A receive time near the end of i64 does not overflow the bound.
+        assert_eq!(super::meta_time(Some(i64::MAX), i64::MAX, "t"), i64::MAX);
     }
 }

@@ -68,6 +68,17 @@ impl WaId {
     }
 }
 
+impl WaId {
+    /// Whether the phone-number library knows this as a valid number of the country its first
+    /// digits name. A number written without its country code (`11 98765-4321`) is a valid
+    /// `WaId` by shape but almost never a valid international number: it would reach a stranger
+    /// or fail at Meta, so the sender refuses it.
+    pub fn is_valid_number(&self) -> bool {
+        phonenumber::parse(None, format!("+{}", self.canonical()))
+            .is_ok_and(|n| phonenumber::is_valid(&n))
+    }
+}
+
 impl fmt::Display for WaId {
     /// Masked: a `WaId` in a log line never shows the whole number.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -252,6 +263,26 @@ mod tests {
         assert!(WaId::parse("1234567890123456").is_none());
         assert!(UserId::parse(" ").is_none());
         assert!(UserId::parse("a#b").is_none());
+    }
+
+    #[test]
+    fn a_number_is_valid_only_with_its_country_code() {
+        for ok in [
+            "5511987654321",
+            "551187654321",
+            "551133334444",
+            "5215512345678",
+            "5491123456789",
+            "16505551234",
+            "447911123456",
+        ] {
+            assert!(wa(ok).is_valid_number(), "{ok}");
+        }
+        // National forms: a São Paulo mobile without 55, a US number without 1, a UK mobile
+        // with its trunk 0.
+        for national in ["11987654321", "6505551234", "07911123456", "123456"] {
+            assert!(!wa(national).is_valid_number(), "{national}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use shared::consent::{ConsentAction, ConsentSource, Decision};
-use shared::delivery::as_i64;
+use shared::delivery::{as_i64, meta_time};
 use shared::events::{self, EventType};
 use shared::identity::Identity;
 use shared::inbound::BufferedUpdate;
@@ -53,7 +53,7 @@ pub(crate) async fn forward<S: ProcessorStore, Q: MessageSink>(
             data.insert(f.into(), v.clone());
         }
     }
-    let occurred_at = update.entry_time.unwrap_or(ctx.received_at);
+    let occurred_at = meta_time(update.entry_time, ctx.received_at, "change");
     let event = ctx.source(&key).event(
         event_type,
         0,
@@ -153,10 +153,11 @@ pub(crate) async fn preferences<S: ProcessorStore, Q: MessageSink>(
         let decision = Decision {
             action,
             source: ConsentSource::UserPreferences,
-            occurred_at: pref
-                .get("timestamp")
-                .and_then(as_i64)
-                .unwrap_or(ctx.received_at),
+            occurred_at: meta_time(
+                pref.get("timestamp").and_then(as_i64),
+                ctx.received_at,
+                "user_preferences",
+            ),
             trigger_wamid: None,
             trigger: str_at(pref, &["category"]).or_else(|| str_at(pref, &["detail"])),
             update_key: key.clone(),

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use shared::consent::{ConsentSource, Decision};
-use shared::delivery::{as_i64, MetaError};
+use shared::delivery::{as_i64, meta_time, MetaError};
 use shared::events::{self, EventType};
 use shared::identity::{Identity, WaId};
 use shared::inbound::BufferedUpdate;
@@ -77,10 +77,11 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         wamid,
         key,
         msg_type: str_at(&msg, &["type"]).unwrap_or_else(|| "unknown".into()),
-        timestamp: msg
-            .get("timestamp")
-            .and_then(as_i64)
-            .unwrap_or(ctx.received_at),
+        timestamp: meta_time(
+            msg.get("timestamp").and_then(as_i64),
+            ctx.received_at,
+            "message",
+        ),
         name: str_at(&contact, &["profile", "name"]),
         identity,
         raw: update.update,

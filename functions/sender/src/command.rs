@@ -85,7 +85,8 @@ pub enum Recipient {
 
 impl Recipient {
     /// Accepts a phone number in any usual format with its country code (`+55 (11) 98765-4321`,
-    /// `0055 11 …`, a bare wa_id) or a business-scoped user id (`US.1349…`).
+    /// `0055 11 …`, a bare wa_id) that is a valid number of that country, or a business-scoped
+    /// user id (`US.1349…`).
     pub fn parse(raw: &str) -> Option<Self> {
         let s = raw.trim();
         let phone_like = s
@@ -97,7 +98,11 @@ impl Recipient {
                 Some(rest) if !s.starts_with('+') => rest.to_owned(),
                 _ => digits,
             };
-            return WaId::parse(&digits).map(Self::Phone);
+            // Shape alone would take a national number (`11 98765-4321`) for another
+            // country's: it must be a valid number where its first digits say it is.
+            return WaId::parse(&digits)
+                .filter(WaId::is_valid_number)
+                .map(Self::Phone);
         }
         // Business-scoped user ids look like `US.13491208655302741918`: a region, a dot, an id.
         let bsuid = s.split_once('.').is_some_and(|(region, id)| {
@@ -655,6 +660,37 @@ mod tests {
             Some(Recipient::User(_))
         ));
         assert_eq!(Recipient::parse("12ab"), None);
+    }
+
+    #[test]
+    fn a_phone_number_without_its_country_code_is_not_a_recipient() {
+        // National forms of a São Paulo mobile and a US number: digits enough for a wa_id, but
+        // read as international they name no valid number (`+1 198…`, `+65 0555…`).
+        for raw in [
+            "11987654321",
+            "(11) 98765-4321",
+            "6505551234",
+            "0 11 98765 4321",
+        ] {
+            assert_eq!(Recipient::parse(raw), None, "{raw}");
+        }
+        for raw in [
+            "+1 (650) 555-1234",
+            "+5511900000000",
+            "5491123456789",
+            "5215512345678",
+        ] {
+            assert!(Recipient::parse(raw).is_some(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_command_to_a_number_without_its_country_code_is_an_invalid_recipient() {
+        let r = rejection(cmd(
+            json!({"type":"send_text","text":{"body":"x"},"to":"11987654321"}),
+        ));
+        assert_eq!(r.reason, RejectReason::InvalidRecipient);
+        assert_eq!(r.field.as_deref(), Some("/to"));
     }
 
     #[test]

@@ -208,40 +208,43 @@ impl<S: SecretSource<Value = AccessTokens>> GraphApi for GraphClient<S> {
             Err(e) => return Ok(SendResult::Unknown(format!("no answer from Graph: {e}"))),
         };
         let status = response.status();
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(e) => {
-                return Ok(SendResult::Unknown(format!(
-                    "Graph answered {status} but the body was lost: {e}"
-                )))
-            }
-        };
-        let parsed: Option<Value> = serde_json::from_str(&text).ok();
-        if let Some(error) = parsed.as_ref().and_then(MetaApiError::from_body) {
-            return Ok(SendResult::Refused(error));
-        }
-        match (status.is_success(), parsed) {
-            (true, Some(v)) => Ok(SendResult::Accepted {
-                wamid: v
-                    .pointer("/messages/0/id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                wa_id: v
-                    .pointer("/contacts/0/wa_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            }),
-            (false, _) if not_processed(status) => Ok(SendResult::NotProcessed {
-                status: status.as_u16(),
-            }),
-            _ => Ok(SendResult::Unknown(format!(
-                "Graph answered {status} without a readable result"
+        match response.text().await {
+            Ok(text) => Ok(classify_answer(status, &text)),
+            Err(e) => Ok(SendResult::Unknown(format!(
+                "Graph answered {status} but the body was lost: {e}"
             ))),
         }
     }
 
     async fn refresh_credentials(&self) -> Result<(), SecretsError> {
         self.secrets.refresh().await.map(|_| ())
+    }
+}
+
+/// What an answer from Graph means, from its status and body text: Meta's error body is a refusal
+/// whatever the status; a success with a readable body is accepted; a throttle or gateway status
+/// without Meta's body was not processed; anything else may have been sent. Public so the fuzz
+/// target reads answers exactly as the adapter does.
+pub fn classify_answer(status: reqwest::StatusCode, text: &str) -> SendResult {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    if let Some(error) = parsed.as_ref().and_then(MetaApiError::from_body) {
+        return SendResult::Refused(error);
+    }
+    match (status.is_success(), parsed) {
+        (true, Some(v)) => SendResult::Accepted {
+            wamid: v
+                .pointer("/messages/0/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            wa_id: v
+                .pointer("/contacts/0/wa_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        },
+        (false, _) if not_processed(status) => SendResult::NotProcessed {
+            status: status.as_u16(),
+        },
+        _ => SendResult::Unknown(format!("Graph answered {status} without a readable result")),
     }
 }
 

@@ -404,6 +404,28 @@ async fn a_body_that_is_not_json_is_rejected_as_an_invalid_command_and_consumed(
 }
 
 #[tokio::test]
+async fn a_phone_number_without_its_country_code_is_rejected_as_an_invalid_recipient_without_a_request(
+) {
+    // Arrange: a São Paulo mobile as a person types it at home, with no `+55`.
+    let sender = sender(vec![]);
+    let mut command = text("c-no-country");
+    command["to"] = "(11) 98765-4321".into();
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "consumed, not retried");
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "invalid_recipient");
+    assert_eq!(event["data"]["field"], "/to");
+    assert_eq!(event["data"]["command_id"], "c-no-country");
+    EventContract::load().check(&event);
+}
+
+#[tokio::test]
 async fn a_command_for_an_unknown_phone_number_id_is_rejected_without_a_request() {
     // Arrange
     let sender = sender(vec![]);
