@@ -271,7 +271,7 @@ async fn plan<S: ProcessorStore>(
         if from_parking {
             return Ok(None);
         }
-        tracing::info!(wamid = %update.wamid, status = update.status.as_str(), "message not stored yet; status parked");
+        tracing::info!(wamid = %crate::telemetry::mask_wamid(&update.wamid), status = update.status.as_str(), "message not stored yet; status parked");
         return Ok(Some(Commit {
             outbox: None,
             writes: vec![Write::Park(ParkedStatus {

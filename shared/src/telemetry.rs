@@ -78,9 +78,37 @@ pub fn mask_phone(raw: &str) -> String {
     )
 }
 
+/// Shortens a message id for logs to its last 8 characters: `wamid.…Q0MzAA==`. Meta's wamids
+/// are base64 of a record that holds the customer's wa_id, so a whole wamid in a log line is a
+/// phone number anyone can decode; the tail (the random part) still tells two messages apart.
+pub fn mask_wamid(raw: &str) -> String {
+    let body = raw.strip_prefix("wamid.").unwrap_or(raw);
+    let chars: Vec<char> = body.chars().collect();
+    if chars.len() <= 8 {
+        return "wamid.****".to_owned();
+    }
+    let tail: String = chars[chars.len() - 8..].iter().collect();
+    format!("wamid.…{tail}")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask_phone;
+    use super::{mask_phone, mask_wamid};
+
+    #[test]
+    fn keeps_only_the_random_tail_of_a_wamid() {
+        // base64 of a record holding the wa_id 16505551234.
+        let wamid = "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA";
+        assert_eq!(mask_wamid(wamid), "wamid.…RTY3RTcA");
+        assert!(!mask_wamid(wamid).contains("MTY1MDU1NTEyMzQ"));
+    }
+
+    #[test]
+    fn masks_a_short_or_empty_wamid_whole() {
+        assert_eq!(mask_wamid("wamid.abc"), "wamid.****");
+        assert_eq!(mask_wamid(""), "wamid.****");
+        assert_eq!(mask_wamid("é日本語"), "wamid.****");
+    }
 
     #[test]
     fn masks_the_middle_of_a_brazilian_mobile() {

@@ -175,7 +175,13 @@ impl Sensitive {
         let mut findings = Vec::new();
         for (i, line) in lines.enumerate() {
             count += 1;
-            for run in digit_runs(line) {
+            // A wamid is base64 of a record holding the customer's wa_id: decode every one, so a
+            // logged whole wamid counts as the phone number it carries.
+            let decoded: Vec<String> = wamid_payloads(line);
+            let runs = digit_runs(line)
+                .into_iter()
+                .chain(decoded.iter().flat_map(|d| digit_runs(d)));
+            for run in runs {
                 let hit = phone_lengths.iter().find_map(|&len| {
                     (0..=run.len().saturating_sub(len))
                         .filter_map(|start| run.get(start..start + len))
@@ -217,6 +223,26 @@ impl Sensitive {
         }
         Ok(sensitive)
     }
+}
+
+/// The decoded payload (lossy UTF-8) of every `wamid.<base64>` token in `line`.
+fn wamid_payloads(line: &str) -> Vec<String> {
+    use base64::Engine;
+    line.match_indices("wamid.")
+        .filter_map(|(at, prefix)| {
+            let rest = line.get(at + prefix.len()..)?;
+            let token: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_'))
+                .collect();
+            let trimmed = token.trim_end_matches('=');
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(trimmed)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
+                .ok()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .collect()
 }
 
 /// Runs of digits, allowing the separators people write phone numbers with (`+55 11 98765-4321`,
@@ -350,6 +376,23 @@ mod tests {
             assert_eq!(found[0].kind, "phone");
             assert!(found[0].masked.ends_with("****4321"), "{found:?}");
         }
+    }
+
+    #[test]
+    fn a_whole_wamid_fails_the_scan_as_the_phone_it_encodes() {
+        use base64::Engine;
+        let mut raw = vec![0x1c, 0x18, 13];
+        raw.extend_from_slice(b"5511987654321");
+        raw.extend_from_slice(b"\x15\x02\x00\x11\x18\x04ABCD\x00");
+        let wamid = format!(
+            "wamid.{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        );
+        let found = scan(&[&format!("command accepted by Meta wamid={wamid}")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, "phone");
+        let masked = shared::telemetry::mask_wamid(&wamid);
+        assert!(scan(&[&format!("wamid={masked}")]).is_empty());
     }
 
     #[test]

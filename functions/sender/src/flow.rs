@@ -628,7 +628,7 @@ where
     })
     .await?;
     if let Some(wamid) = &wamid {
-        tracing::info!(command_id = %out.command_id, %wamid, fallback_used, "command accepted by Meta");
+        tracing::info!(command_id = %out.command_id, wamid = %shared::telemetry::mask_wamid(wamid), fallback_used, "command accepted by Meta");
         parked(state, out, wamid).await?;
     }
     Ok(())
@@ -699,7 +699,7 @@ where
     };
     let applied = delivery::apply_parked(&state.store, &state.events, &ctx, wamid).await?;
     if applied > 0 {
-        tracing::info!(wamid, applied, "parked statuses applied");
+        tracing::info!(wamid = %shared::telemetry::mask_wamid(wamid), applied, "parked statuses applied");
     }
     Ok(())
 }

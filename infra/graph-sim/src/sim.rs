@@ -395,7 +395,7 @@ impl Simulator {
         drop(state);
 
         let wamid = ids::outbound_wamid(&key);
-        tracing::info!(to = %mask(message.recipient.input()), kind = %message.kind, %wamid, "message accepted");
+        tracing::info!(to = %mask(message.recipient.input()), kind = %message.kind, wamid = %shared::telemetry::mask_wamid(&wamid), "message accepted");
         let answer = SendAnswer {
             messaging_product: "whatsapp",
             contacts: [AnswerContact {
@@ -429,11 +429,11 @@ impl Simulator {
     fn spawn_statuses(&self, plan: StatusPlan) {
         // `handle_send` is public; called outside a runtime it answers but cannot schedule.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(wamid = %plan.wamid, "no tokio runtime; statuses skipped");
+            tracing::warn!(wamid = %shared::telemetry::mask_wamid(&plan.wamid), "no tokio runtime; statuses skipped");
             return;
         };
         let Ok(permit) = self.inner.status_tasks.clone().try_acquire_owned() else {
-            tracing::warn!(wamid = %plan.wamid, "too many status tasks in flight; statuses skipped");
+            tracing::warn!(wamid = %shared::telemetry::mask_wamid(&plan.wamid), "too many status tasks in flight; statuses skipped");
             return;
         };
         let sim = self.clone();
@@ -473,7 +473,7 @@ impl Simulator {
                 };
                 let envelope = Envelope::new(&cfg.waba_id, "messages", value, now);
                 if let Err(err) = sim.deliver("messages", &envelope).await {
-                    tracing::warn!(wamid = %plan.wamid, status, error = %err, "status webhook not delivered");
+                    tracing::warn!(wamid = %shared::telemetry::mask_wamid(&plan.wamid), status, error = %err, "status webhook not delivered");
                 }
             }
         });
