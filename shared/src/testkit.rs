@@ -78,8 +78,11 @@ impl MessageSink for RecordingSink {
 pub struct RecordedEvent {
     /// The spans it was logged in, outermost first.
     pub spans: Vec<String>,
+    pub level: tracing::Level,
     /// The `message` field.
     pub message: String,
+    /// Every other field, as the log line would print it.
+    pub fields: Vec<(String, String)>,
 }
 
 /// Records every event (any level) with the spans it was logged in, so a test can check which
@@ -112,24 +115,32 @@ where
             .event_scope(event)
             .map(|scope| scope.from_root().map(|s| s.name().to_owned()).collect())
             .unwrap_or_default();
-        let mut message = MessageField::default();
-        event.record(&mut message);
+        let mut fields = Fields::default();
+        event.record(&mut fields);
         if let Ok(mut events) = self.events.lock() {
             events.push(RecordedEvent {
                 spans,
-                message: message.0,
+                level: *event.metadata().level(),
+                message: fields.message,
+                fields: fields.others,
             });
         }
     }
 }
 
 #[derive(Default)]
-struct MessageField(String);
+struct Fields {
+    message: String,
+    others: Vec<(String, String)>,
+}
 
-impl tracing::field::Visit for MessageField {
+impl tracing::field::Visit for Fields {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
-            self.0 = format!("{value:?}");
+            self.message = format!("{value:?}");
+        } else {
+            self.others
+                .push((field.name().to_owned(), format!("{value:?}")));
         }
     }
 }

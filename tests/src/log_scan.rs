@@ -233,7 +233,9 @@ fn wamid_payloads(line: &str) -> Vec<String> {
             let rest = line.get(at + prefix.len()..)?;
             let token: String = rest
                 .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_'))
+                .take_while(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')
+                })
                 .collect();
             let trimmed = token.trim_end_matches('=');
             base64::engine::general_purpose::STANDARD_NO_PAD

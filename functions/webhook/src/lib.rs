@@ -88,7 +88,7 @@ pub enum WebhookError {
     #[error("credentials unavailable")]
     Secrets(#[from] SecretsError),
     /// The current app secret is a placeholder: no signature is trusted, Meta retries.
-    #[error("the app secret is unset or a placeholder")]
+    #[error("the app secret is unset or a placeholder: {fix}")]
     AppSecretUnset { fix: &'static str },
     #[error("could not buffer every update")]
     Queue(#[from] QueueError),

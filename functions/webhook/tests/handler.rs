@@ -437,3 +437,30 @@ async fn answers_405_to_other_methods() {
     *req.method_mut() = lambda_http::http::Method::PUT;
     assert_eq!(call(&state(), req).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_one_clear_error_per_post_while_the_app_secret_is_unset_and_never_the_secret() {
+    let recorder = shared::testkit::LogRecorder::default();
+    let _guard = recorder.install();
+    let state = state_with("set-me", Some("old-app-secret"), false);
+    let body = meta_body("text");
+    let (status, _) = call(&state, signed(body.as_bytes(), "set-me")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let errors: Vec<_> = recorder
+        .events()
+        .into_iter()
+        .filter(|e| e.level == tracing::Level::ERROR)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line = format!("{} {:?}", errors[0].message, errors[0].fields);
+    assert!(line.contains("app secret is unset"), "{line}");
+    assert!(
+        line.contains("put Meta's app secret"),
+        "says what to do: {line}"
+    );
+    assert!(
+        !line.contains("set-me") && !line.contains("old-app-secret"),
+        "{line}"
+    );
+}
