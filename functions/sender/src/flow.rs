@@ -671,6 +671,8 @@ where
             if let Some(conv) = current.conversation {
                 let mut c = conv.record;
                 c.last_outbound_at = Some(now_ms / 1000);
+                // The agent answered: window alerts stop saying the customer waits.
+                c.awaiting_reply = false;
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }

@@ -23,7 +23,8 @@ use shared::secrets::{
 };
 use shared::store::memory::MemoryStore;
 use shared::store::{
-    AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore, Write,
+    AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore, ProcessorStore,
+    Write,
 };
 use shared::testkit::RecordingSink;
 
@@ -249,6 +250,8 @@ impl Sender {
                         business: PN.into(),
                         contact_id: CONTACT_ID.into(),
                         last_inbound_at: Some(now_s - 25 * 3600),
+                        // The customer wrote last, as the processor leaves it.
+                        awaiting_reply: true,
                         window_expires_at: Some(if window_open {
                             now_s + 3600
                         } else {
@@ -841,6 +844,30 @@ async fn a_token_accepted_after_re_reading_the_secret_sends_the_command() {
 }
 
 // ---- once ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_agents_reply_clears_awaiting_reply_so_a_later_window_alert_says_so() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    sender.receives(vec![record(&text("c-reply"))]).await;
+
+    // Assert
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    let conversation = sender
+        .state
+        .store
+        .load_contact(PN, CONTACT_ID)
+        .await
+        .expect("the contact loads")
+        .conversation
+        .expect("the conversation is kept")
+        .record;
+    assert!(!conversation.awaiting_reply);
+    assert!(conversation.last_outbound_at.is_some());
+}
 
 #[tokio::test]
 async fn the_same_command_processed_twice_is_sent_once_and_its_outcome_repeated_with_the_same_event_id(
