@@ -31,6 +31,10 @@ use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::visibility::{backoff, MAX_VISIBILITY};
 use crate::State;
 
+mod defer;
+
+use defer::{Deadline, Wait, WaitReason};
+
 /// 131049: Meta's per-user marketing cap; retrying earlier extends the block.
 const MARKETING_CAP_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// How long the attempt item outlives the command (beyond SQS's 4-day retention).
@@ -163,6 +167,14 @@ where
 
     // May a send start?
     let attempt = state.sender_store.load_attempt(command.id.as_str()).await?;
+    let deadline = Deadline::of(
+        &command,
+        record,
+        attempt.as_ref().map(|a| a.record.first_seen_ms),
+        state.config.max_age,
+        now_ms,
+    );
+    let attempts = attempt.as_ref().map_or(1, |a| a.record.attempts());
     if let Some(a) = &attempt {
         if a.record.state == AttemptState::Sending {
             let lease_end = a.record.started_at_ms + millis(state.config.send_lease);
@@ -173,12 +185,38 @@ where
             return finish(state, &out, contact, out.outcome_unknown(&a.record)).await;
         }
         if let Some(nb) = a.record.not_before_ms.filter(|nb| *nb > now_ms) {
-            return Ok(Disposition::Defer(ms(nb - now_ms)));
+            let reason = if a.record.cap_hits > 0 {
+                WaitReason::MarketingCap
+            } else {
+                WaitReason::Retry
+            };
+            let wait = Wait {
+                delay: ms(nb - now_ms),
+                reason,
+                error: a.record.last_error.clone(),
+            };
+            return defer::wait(state, record, &out, contact, wait, deadline, attempts).await;
         }
     }
+    if deadline.passed(now_ms) {
+        let error = MetaApiError {
+            code: 0,
+            subcode: None,
+            title: "the command's deadline (expires_at, or COMMAND_MAX_AGE_SECONDS) passed before it could be sent".into(),
+            details: None,
+            fbtrace_id: None,
+        };
+        return finish(
+            state,
+            &out,
+            contact,
+            out.failed_after("expired", &error, attempts),
+        )
+        .await;
+    }
 
-    if let Some(d) = admit(state, &command, now_ms).await? {
-        return Ok(Disposition::Defer(d));
+    if let Some(wait) = admit(state, &command, now_ms).await? {
+        return defer::wait(state, record, &out, contact, wait, deadline, attempts).await;
     }
 
     if started.elapsed() > state.config.claim_cutoff {
@@ -220,18 +258,34 @@ where
 
     let to = who.wa_id.as_ref().map(|w| format!("+{w}"));
     let mut body = command.send_body(template.filter(|_| fallback_used), to.as_deref());
-    let mut result = send(state, &command, &body, &mut claim).await?;
-    if let SendResult::Refused(e) = &result {
+    let mut result = send(state, &command, &body, &mut claim).await;
+    if let Ok(SendResult::Refused(e)) = &result {
         if e.class() == ErrorClass::WindowClosed && !fallback_used {
             if let Some(fallback) = &command.fallback {
                 tracing::info!(command_id = %command.id, "Meta says the window is closed; sending the fallback template");
                 fallback_used = true;
                 body = command.send_body(Some(fallback), to.as_deref());
-                result = send(state, &command, &body, &mut claim).await?;
+                result = send(state, &command, &body, &mut claim).await;
             }
         }
     }
-    let age = age(record, &claim.attempt, now_ms);
+    let result = match result {
+        Ok(r) => r,
+        // No usable token: treated as Meta refusing it (alarmed); the command waits for an
+        // operator out of the queue.
+        Err(SenderError::Secrets(SecretsError::Unset { what })) => {
+            metrics::access_token_unset();
+            tracing::error!(
+                missing = what,
+                "the sender's secret has no usable access token; command kept waiting"
+            );
+            let wait = Wait::new(state.config.credential_retry, WaitReason::Credentials);
+            let attempts = claim.attempt.attempts();
+            return defer::wait(state, record, &out, contact, wait, deadline, attempts).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let waiting = Waiting { record, deadline };
     match result {
         SendResult::Accepted { wamid, wa_id } => {
             accept(state, &out, &who, &body, wamid, wa_id, fallback_used).await?;
@@ -243,7 +297,7 @@ where
         }
         SendResult::NotSent(err) => {
             tracing::warn!(command_id = %command.id, error = %err, "Graph API unreachable; nothing was sent");
-            retry(state, &out, contact, claim, None, age).await
+            retry(state, &out, contact, claim, None, waiting).await
         }
         SendResult::NotProcessed { status } => {
             tracing::warn!(command_id = %command.id, status, "Graph API answered without processing the request; nothing was sent");
@@ -254,13 +308,20 @@ where
                 details: None,
                 fbtrace_id: None,
             };
-            retry(state, &out, contact, claim, Some(error), age).await
+            retry(state, &out, contact, claim, Some(error), waiting).await
         }
         SendResult::Refused(e) => {
             tracing::warn!(command_id = %command.id, code = e.code, title = %e.title, "Meta refused the send");
-            refused(state, &command, &out, contact, claim, e, age).await
+            refused(state, &command, &out, contact, claim, e, waiting).await
         }
     }
+}
+
+/// What a wait after a send needs to know about the delivery.
+#[derive(Clone, Copy)]
+struct Waiting<'a> {
+    record: &'a SqsMessage,
+    deadline: Deadline,
 }
 
 /// The attempt item as claimed, with the version the next write must find.
@@ -337,7 +398,7 @@ async fn refused<S, L, Q, G, V>(
     contact: Option<ContactRef>,
     mut claim: Claimed,
     error: MetaApiError,
-    age: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -346,17 +407,8 @@ where
 {
     let now_ms = shared::now_ms();
     match error.class() {
-        ErrorClass::Retryable => retry(state, out, contact, claim, Some(error), age).await,
+        ErrorClass::Retryable => retry(state, out, contact, claim, Some(error), waiting).await,
         ErrorClass::PairRate => {
-            if age > state.config.max_age {
-                return finish(
-                    state,
-                    out,
-                    contact,
-                    out.failed("retries_exhausted", &error, &claim.attempt),
-                )
-                .await;
-            }
             claim.attempt.pair_hits += 1;
             let hold = Duration::from_secs(4u64.saturating_pow(claim.attempt.pair_hits.min(8)))
                 .min(MAX_VISIBILITY);
@@ -372,16 +424,18 @@ where
                     )
                     .await?;
             }
-            claim.attempt.last_error = Some(error);
+            claim.attempt.last_error = Some(error.clone());
             claim.release(&state.sender_store).await?;
-            Ok(Disposition::Defer(hold))
+            let wait = Wait::after(hold, WaitReason::PairRate, error);
+            waiting.wait(state, out, contact, wait, &claim).await
         }
         ErrorClass::MarketingCap if claim.attempt.cap_hits == 0 => {
             claim.attempt.cap_hits = 1;
             claim.attempt.not_before_ms = Some(now_ms + millis(MARKETING_CAP_WAIT));
-            claim.attempt.last_error = Some(error);
+            claim.attempt.last_error = Some(error.clone());
             claim.release(&state.sender_store).await?;
-            Ok(Disposition::Defer(MAX_VISIBILITY))
+            let wait = Wait::after(MARKETING_CAP_WAIT, WaitReason::MarketingCap, error);
+            waiting.wait(state, out, contact, wait, &claim).await
         }
         ErrorClass::Credentials | ErrorClass::Account => {
             if error.class() == ErrorClass::Credentials {
@@ -389,10 +443,16 @@ where
             } else {
                 metrics::account_error(error.code);
             }
-            tracing::error!(code = error.code, title = %error.title, "Meta refused our credentials or account; command kept queued");
-            claim.attempt.last_error = Some(error);
+            tracing::error!(code = error.code, title = %error.title, "Meta refused our credentials or account; command kept waiting");
+            let reason = if error.class() == ErrorClass::Credentials {
+                WaitReason::Credentials
+            } else {
+                WaitReason::Account
+            };
+            claim.attempt.last_error = Some(error.clone());
             claim.release(&state.sender_store).await?;
-            Ok(Disposition::Defer(state.config.credential_retry))
+            let wait = Wait::after(state.config.credential_retry, reason, error);
+            waiting.wait(state, out, contact, wait, &claim).await
         }
         ErrorClass::MarketingCap | ErrorClass::WindowClosed | ErrorClass::Permanent => {
             finish(
@@ -413,7 +473,7 @@ async fn retry<S, L, Q, G, V>(
     contact: Option<ContactRef>,
     mut claim: Claimed,
     error: Option<MetaApiError>,
-    age: Duration,
+    waiting: Waiting<'_>,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -427,32 +487,51 @@ where
         details: None,
         fbtrace_id: None,
     });
-    if age > state.config.max_age {
-        return finish(
-            state,
-            out,
-            contact,
-            out.failed("retries_exhausted", &error, &claim.attempt),
-        )
-        .await;
-    }
     let delay = backoff(
         claim.attempt.retries,
         state.config.retry_base,
         state.config.retry_max,
     );
     claim.attempt.retries += 1;
-    claim.attempt.last_error = Some(error);
+    claim.attempt.last_error = Some(error.clone());
     claim.release(&state.sender_store).await?;
-    Ok(Disposition::Defer(delay))
+    let wait = Wait::after(delay, WaitReason::Retry, error);
+    waiting.wait(state, out, contact, wait, &claim).await
 }
 
-/// Rate limits: `None` to go now, `Some(delay)` to defer the command.
+impl Waiting<'_> {
+    async fn wait<S, L, Q, G, V>(
+        self,
+        state: &State<S, L, Q, G, V>,
+        out: &Outcome,
+        contact: Option<ContactRef>,
+        wait: Wait,
+        claim: &Claimed,
+    ) -> Result<Disposition, SenderError>
+    where
+        S: ProcessorStore,
+        Q: MessageSink,
+    {
+        let attempts = claim.attempt.attempts();
+        defer::wait(
+            state,
+            self.record,
+            out,
+            contact,
+            wait,
+            self.deadline,
+            attempts,
+        )
+        .await
+    }
+}
+
+/// Rate limits: `None` to go now, `Some(wait)` to defer the command.
 async fn admit<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     command: &Command,
     now_ms: i64,
-) -> Result<Option<Duration>, SenderError>
+) -> Result<Option<Wait>, SenderError>
 where
     L: SenderStore,
 {
@@ -477,7 +556,7 @@ where
                 }
                 Err(wait) => {
                     tracing::info!(to = %to.masked(), wait_ms = wait.as_millis() as u64, "pair rate: recipient deferred");
-                    return Ok(Some(wait));
+                    return Ok(Some(Wait::new(wait, WaitReason::PairRate)));
                 }
             }
         }
@@ -485,12 +564,9 @@ where
     if state.limiter.admit_now(&state.sender_store, pn).await? {
         return Ok(None);
     }
-    tracing::info!(phone_number_id = %pn, "throughput: the number is booked beyond the horizon; deferred");
-    Ok(Some(backoff(
-        0,
-        Duration::from_secs(2),
-        Duration::from_secs(2),
-    )))
+    let turn = state.limiter.line_up(&state.sender_store, pn).await?;
+    tracing::info!(phone_number_id = %pn, wait_ms = turn.as_millis() as u64, "throughput: the number is booked beyond the horizon; waits for its turn");
+    Ok(Some(Wait::new(turn, WaitReason::Throughput)))
 }
 
 /// Looks the recipient up with the processor's identity rules.
@@ -849,16 +925,22 @@ impl Outcome {
         e: &MetaApiError,
         a: &Attempt,
     ) -> (EventType, Map<String, Value>) {
+        self.failed_after(reason, e, a.attempts())
+    }
+
+    fn failed_after(
+        &self,
+        reason: &str,
+        e: &MetaApiError,
+        attempts: u32,
+    ) -> (EventType, Map<String, Value>) {
         let mut m = self.base();
         m.insert("reason".into(), reason.into());
         m.insert("code".into(), e.code.into());
         m.insert("title".into(), e.title.clone().into());
         m.insert("details".into(), e.details.clone().into());
         m.insert("fbtrace_id".into(), e.fbtrace_id.clone().into());
-        m.insert(
-            "attempts".into(),
-            (a.retries + a.pair_hits + a.cap_hits + 1).into(),
-        );
+        m.insert("attempts".into(), attempts.into());
         (EventType::CommandFailed, m)
     }
 
@@ -875,10 +957,7 @@ impl Outcome {
             "The answer to the send was lost (timeout or crash). If Meta accepted it, statuses will carry biz_opaque_callback_data = command_id.".into(),
         );
         m.insert("fbtrace_id".into(), Value::Null);
-        m.insert(
-            "attempts".into(),
-            (a.retries + a.pair_hits + a.cap_hits + 1).into(),
-        );
+        m.insert("attempts".into(), a.attempts().into());
         (EventType::CommandFailed, m)
     }
 
@@ -888,8 +967,19 @@ impl Outcome {
         contact: Option<ContactRef>,
         data: Map<String, Value>,
     ) -> Result<PendingEvent, serde_json::Error> {
+        self.keyed_event(&self.key, event_type, contact, data)
+    }
+
+    /// An event of this command under another outbox key (a deferral's).
+    fn keyed_event(
+        &self,
+        key: &str,
+        event_type: EventType,
+        contact: Option<ContactRef>,
+        data: Map<String, Value>,
+    ) -> Result<PendingEvent, serde_json::Error> {
         let source = EventSource {
-            update_key: self.key.clone(),
+            update_key: key.to_owned(),
             phone_number_id: (!self.phone_number_id.is_empty())
                 .then(|| self.phone_number_id.clone()),
             waba_id: None,
@@ -902,16 +992,6 @@ impl Outcome {
             events::data(data)?,
         )
     }
-}
-
-/// How old the command is: from SQS's `SentTimestamp`, else from when the sender first saw it.
-fn age(record: &SqsMessage, attempt: &Attempt, now_ms: i64) -> Duration {
-    let sent = record
-        .attributes
-        .get("SentTimestamp")
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(attempt.first_seen_ms);
-    ms(now_ms - sent)
 }
 
 fn ms(v: i64) -> Duration {

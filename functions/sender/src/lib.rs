@@ -52,6 +52,9 @@ pub struct Config {
     /// `MAX_IN_PROCESS_WAIT_SECONDS`: waits up to this long happen inside the invocation;
     /// longer ones defer the command through its visibility timeout.
     pub max_in_process_wait: Duration,
+    /// `MAX_IN_GROUP_WAIT_SECONDS` (30): waits up to this long keep the command in its FIFO group
+    /// (visibility timeout); longer ones schedule it out of the queue (`command.deferred`).
+    pub max_in_group_wait: Duration,
     /// `RETRY_BASE_SECONDS` / `RETRY_MAX_SECONDS`: exponential backoff of retryable errors.
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -117,6 +120,8 @@ impl Config {
             ),
             max_in_process_wait: env
                 .seconds_or("MAX_IN_PROCESS_WAIT_SECONDS", Duration::from_secs(5))?,
+            max_in_group_wait: env
+                .seconds_or("MAX_IN_GROUP_WAIT_SECONDS", Duration::from_secs(30))?,
             retry_base: env.seconds_or("RETRY_BASE_SECONDS", Duration::from_secs(2))?,
             retry_max: env.seconds_or("RETRY_MAX_SECONDS", Duration::from_secs(300))?,
             max_age: env.seconds_or("COMMAND_MAX_AGE_SECONDS", Duration::from_secs(3600))?,

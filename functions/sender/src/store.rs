@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`], versioned, TTL 5 days |
 //! | `RATE#<phone_number_id>` | `CLOCK` | `next_us`: the phone number's send clock (Unix µs), TTL 1 day |
+//! | `RATE#<phone_number_id>` | `LINE` | `next_us`: the time promised to the last command deferred for throughput (Unix µs), TTL 1 day |
 //! | `PAIR#<phone_number_id>#<recipient>` | `PAIR` | [`PairBucket`], versioned, TTL 1 day |
 //! | `TEMPLATE#<name>#<language>` | `CATEGORY` | `category` learned from template updates |
 
@@ -59,6 +60,13 @@ pub struct Attempt {
     pub ttl: i64,
 }
 
+impl Attempt {
+    /// Tries so far, this one included (`command.failed`'s `attempts`).
+    pub fn attempts(&self) -> u32 {
+        self.retries + self.pair_hits + self.cap_hits + 1
+    }
+}
+
 /// A per-recipient token bucket (pair rate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairBucket {
@@ -91,6 +99,15 @@ pub trait SenderStore: Send + Sync {
         take: ClockTake,
         span_us: i64,
     ) -> impl Future<Output = Result<Result<i64, Option<i64>>, StoreError>> + Send;
+
+    /// Takes the next place in the phone number's waiting line: the line's clock moves to
+    /// `max(clock, floor_us) + spacing_us` and that time is returned (Unix µs). Usually one write.
+    fn take_line_place(
+        &self,
+        phone_number_id: &str,
+        floor_us: i64,
+        spacing_us: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     fn load_bucket(
         &self,
@@ -131,6 +148,13 @@ const CLOCK_TTL_SECS: i64 = 86_400;
 pub fn clock_key(phone_number_id: &str) -> (String, String) {
     (format!("RATE#{phone_number_id}"), "CLOCK".into())
 }
+
+pub fn line_key(phone_number_id: &str) -> (String, String) {
+    (format!("RATE#{phone_number_id}"), "LINE".into())
+}
+
+/// Writes one place in the waiting line may take when other instances move it in between.
+const LINE_ATTEMPTS: usize = 4;
 
 pub fn bucket_key(phone_number_id: &str, recipient: &str) -> (String, String) {
     (format!("PAIR#{phone_number_id}#{recipient}"), "PAIR".into())
@@ -337,6 +361,87 @@ impl SenderStore for DynamoSenderStore {
         }
     }
 
+    async fn take_line_place(
+        &self,
+        phone_number_id: &str,
+        floor_us: i64,
+        spacing_us: i64,
+    ) -> Result<i64, StoreError> {
+        let (pk, sk) = line_key(phone_number_id);
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let ttl = n(floor_us / 1_000_000 + CLOCK_TTL_SECS);
+        let conditional_failed = |e: &aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            _,
+        >| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+        };
+        for _ in 0..LINE_ATTEMPTS {
+            // The line is ahead of the floor: one place more.
+            let extended = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(sk.clone()))
+                .update_expression("ADD #next :spacing SET #ttl = :ttl")
+                .condition_expression("#next >= :floor")
+                .expression_attribute_names("#next", "next_us")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":spacing", n(spacing_us))
+                .expression_attribute_values(":floor", n(floor_us))
+                .expression_attribute_values(":ttl", ttl.clone())
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match extended {
+                Ok(out) => {
+                    return match out.attributes().and_then(|a| a.get("next_us")) {
+                        Some(AttributeValue::N(v)) => {
+                            v.parse().map_err(|_| StoreError::Unstorable {
+                                key: shared::redact::item_key(&pk, &sk),
+                                reason: "the line's clock is not an integer".into(),
+                            })
+                        }
+                        _ => Err(StoreError::Unstorable {
+                            key: shared::redact::item_key(&pk, &sk),
+                            reason: "UpdateItem returned no clock".into(),
+                        }),
+                    }
+                }
+                Err(e) if conditional_failed(&e) => {}
+                Err(e) => return Err(aws("UpdateItem", e)),
+            }
+            // Nobody waits (or the line fell behind now): it restarts at the floor.
+            let target = floor_us.saturating_add(spacing_us);
+            let restarted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(sk.clone()))
+                .update_expression("SET #next = :target, #ttl = :ttl")
+                .condition_expression("attribute_not_exists(#next) OR #next < :floor")
+                .expression_attribute_names("#next", "next_us")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":target", n(target))
+                .expression_attribute_values(":floor", n(floor_us))
+                .expression_attribute_values(":ttl", ttl.clone())
+                .send()
+                .await;
+            match restarted {
+                Ok(_) => return Ok(target),
+                Err(e) if conditional_failed(&e) => {}
+                Err(e) => return Err(aws("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::Unstorable {
+            key: shared::redact::item_key(&pk, &sk),
+            reason: "the waiting line kept moving; try again".into(),
+        })
+    }
+
     async fn load_bucket(
         &self,
         phone_number_id: &str,
@@ -477,6 +582,25 @@ impl SenderStore for MemorySenderStore {
         };
         items.insert(key, (serde_json::json!({ "next_us": after }), 1));
         Ok(Ok(after))
+    }
+
+    async fn take_line_place(
+        &self,
+        phone_number_id: &str,
+        floor_us: i64,
+        spacing_us: i64,
+    ) -> Result<i64, StoreError> {
+        let mut items = self.lock();
+        let key = line_key(phone_number_id);
+        let current = items
+            .get(&key)
+            .and_then(|(v, _)| v.get("next_us").and_then(Value::as_i64));
+        let after = current
+            .unwrap_or(floor_us)
+            .max(floor_us)
+            .saturating_add(spacing_us);
+        items.insert(key, (serde_json::json!({ "next_us": after }), 1));
+        Ok(after)
     }
 
     async fn load_bucket(

@@ -13,7 +13,7 @@ use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
 use sender::limiter::{Limiter, Limits};
 use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
-use sender::visibility::{Visibility, VisibilityError, MAX_VISIBILITY};
+use sender::visibility::{Visibility, VisibilityError};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
 use shared::contract::EventContract;
@@ -166,6 +166,7 @@ fn config() -> Config {
         limits: Limits::new(80, 40, Duration::from_millis(6000), Duration::from_secs(5)),
         // Short, so a held recipient is deferred rather than waited for inside the test.
         max_in_process_wait: Duration::from_secs(1),
+        max_in_group_wait: Duration::from_secs(30),
         retry_base: Duration::from_secs(2),
         retry_max: Duration::from_secs(300),
         max_age: Duration::from_secs(3600),
@@ -311,6 +312,53 @@ impl Sender {
 /// Every event published so far matches its schema and the queue conventions.
 fn assert_contract(sender: &Sender) {
     EventContract::load().check_all(&sender.state.events.messages());
+}
+
+/// The command left the queue to wait `wait` (± 2 s): consumed without a visibility change,
+/// one `command.deferred` event (`reason`, `attempt` 1) and its scheduled item in the table.
+fn assert_scheduled(
+    sender: &Sender,
+    response: &SqsBatchResponse,
+    id: &str,
+    reason: &str,
+    wait: Duration,
+) {
+    assert!(
+        failures(response).is_empty(),
+        "{id}: consumed, not deferred in its group"
+    );
+    assert!(
+        sender.visibility_changes().is_empty(),
+        "{id}: no visibility change"
+    );
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.deferred", "{id}");
+    assert_eq!(event["data"]["command_id"], id);
+    assert_eq!(event["data"]["reason"], reason, "{id}");
+    assert_eq!(event["data"]["attempt"], 1, "{id}");
+    let item = sender
+        .state
+        .store
+        .get(&format!("CMD#{id}"), "SCHEDULED")
+        .expect("a scheduled item");
+    let due_at = item["due_at"].as_i64().unwrap_or(0);
+    let expected = shared::now_ms() / 1000 + i64::try_from(wait.as_secs()).unwrap_or(0);
+    assert!(
+        (due_at - expected).abs() <= 2,
+        "{id}: due {due_at}, expected ~{expected}"
+    );
+    assert_eq!(
+        event["data"]["not_before"],
+        shared::events::rfc3339(due_at),
+        "{id}"
+    );
+    assert_eq!(
+        item["group_id"],
+        format!("wa:{WA_ID}"),
+        "{id}: back into its own group"
+    );
+    assert_eq!(item["deferral"], 1);
+    assert_contract(sender);
 }
 
 /// A command record as SQS delivers it, sent to the queue `age` ago.
@@ -622,7 +670,8 @@ async fn a_throughput_error_past_the_maximum_age_fails_the_command_as_retries_ex
     // Arrange
     let sender = sender(vec![Answer::Refused(130429)]);
     sender.knows_the_contact(true, false).await;
-    let old = record_aged(&text("c-old"), Duration::from_secs(2 * 3600));
+    // Just inside its hour: it is sent, and the backoff (≥ 1 s) would end past the deadline.
+    let old = record_aged(&text("c-old"), Duration::from_millis(3_599_500));
 
     // Act
     let response = sender.receives(vec![old]).await;
@@ -674,29 +723,113 @@ async fn a_marketing_cap_error_defers_the_command_for_a_day_without_failing_it()
     let command = template("c-cap", "promo", Some("marketing"));
     let before = shared::now_ms();
 
+    // The CRM lets this campaign live two days, so the day's wait is worth it.
+    let mut command = command;
+    command["expires_at"] = shared::events::rfc3339(before / 1000 + 2 * 86_400).into();
+
     // Act
     let response = sender.receives(vec![record(&command)]).await;
     let redelivered = sender.receives(vec![record(&command)]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-cap".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes().first(),
-        Some(&("rh-c-cap".to_owned(), MAX_VISIBILITY))
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-cap",
+        "marketing_cap",
+        Duration::from_secs(86_400),
     );
+    assert_eq!(sender.only_event()["data"]["code"], 131049);
     let not_before = sender.attempt("c-cap").await.not_before_ms.unwrap_or(0);
     let day_ms = 24 * 3600 * 1000;
     assert!(
         not_before >= before + day_ms && not_before <= shared::now_ms() + day_ms,
         "not before 24 h from now: {not_before}"
     );
-    assert_eq!(failures(&redelivered), vec!["msg-c-cap".to_owned()]);
+    assert!(
+        failures(&redelivered).is_empty(),
+        "an early redelivery (the CRM sending it again) is consumed"
+    );
     assert_eq!(
         sender.requests().len(),
         1,
         "an early redelivery sends nothing"
     );
-    assert!(sender.events().is_empty());
+    assert_eq!(
+        sender.events().len(),
+        1,
+        "and publishes no second command.deferred"
+    );
+}
+
+#[tokio::test]
+async fn a_marketing_cap_error_past_the_commands_deadline_fails_it_with_metas_code() {
+    // Arrange: the default maximum age (an hour) is shorter than Meta's day.
+    let sender = sender(vec![Answer::Refused(131049)]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template(
+            "c-cap-1h",
+            "promo",
+            Some("marketing"),
+        ))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.failed");
+    assert_eq!(event["data"]["reason"], "expired");
+    assert_eq!(event["data"]["code"], 131049);
+    assert!(sender
+        .state
+        .store
+        .get("CMD#c-cap-1h", "SCHEDULED")
+        .is_none());
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_command_past_its_expires_at_fails_as_expired_without_a_request() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let mut command = text("c-late");
+    command["expires_at"] = "2026-01-01T00:00:00-03:00".into();
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.failed");
+    assert_eq!(event["data"]["reason"], "expired");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn an_expires_at_that_is_not_a_date_time_rejects_the_command() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let mut command = text("c-bad-expiry");
+    command["expires_at"] = "tomorrow at noon".into();
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "invalid_command");
+    assert_eq!(event["data"]["field"], "/expires_at");
+    assert_contract(&sender);
 }
 
 #[tokio::test]
@@ -731,10 +864,12 @@ async fn a_refused_access_token_is_re_read_once_and_the_command_stays_queued() {
     let response = sender.receives(vec![record(&text("c-190"))]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-190".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes(),
-        vec![("rh-c-190".to_owned(), Duration::from_secs(300))]
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-190",
+        "credentials",
+        Duration::from_secs(300),
     );
     assert_eq!(sender.requests().len(), 2, "one retry after the re-read");
     assert_eq!(
@@ -742,7 +877,6 @@ async fn a_refused_access_token_is_re_read_once_and_the_command_stays_queued() {
         2,
         "the first read and exactly one re-read"
     );
-    assert!(sender.events().is_empty(), "no failed event");
     assert_eq!(sender.attempt("c-190").await.state, AttemptState::Idle);
 }
 
@@ -761,20 +895,16 @@ async fn an_unset_access_token_is_re_read_once_and_the_command_stays_queued_unse
         // Act
         let response = sender.receives(vec![record(&text("c-unset"))]).await;
 
-        // Assert
-        assert_eq!(
-            failures(&response),
-            vec!["msg-c-unset".to_owned()],
-            "{secret}"
-        );
-        assert_eq!(
-            sender.visibility_changes(),
-            vec![("rh-c-unset".to_owned(), Duration::from_secs(300))],
-            "kept queued for CREDENTIAL_RETRY_SECONDS, like a refused token: {secret}"
+        // Assert: waits CREDENTIAL_RETRY_SECONDS out of the queue, like a refused token.
+        assert_scheduled(
+            &sender,
+            &response,
+            "c-unset",
+            "credentials",
+            Duration::from_secs(300),
         );
         assert!(sender.requests().is_empty(), "nothing sent: {secret}");
         assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 2, "{secret}");
-        assert!(sender.events().is_empty(), "no failed event: {secret}");
         assert_eq!(sender.attempt("c-unset").await.state, AttemptState::Idle);
     }
 }
@@ -789,14 +919,15 @@ async fn a_restricted_account_keeps_the_command_queued_without_re_reading_the_se
     let response = sender.receives(vec![record(&text("c-368"))]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-368".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes(),
-        vec![("rh-c-368".to_owned(), Duration::from_secs(300))]
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-368",
+        "account",
+        Duration::from_secs(300),
     );
     assert_eq!(sender.requests().len(), 1);
     assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 1);
-    assert!(sender.events().is_empty());
 }
 
 #[tokio::test]
@@ -1029,7 +1160,10 @@ async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_namin
 
     // Act
     let response = sender
-        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(7200))])
+        .receives(vec![record_aged(
+            &text("c-502"),
+            Duration::from_millis(3_599_500),
+        )])
         .await;
 
     // Assert
@@ -1058,15 +1192,10 @@ async fn a_spam_or_portfolio_limit_keeps_the_command_queued_like_an_account_rest
         let response = sender.receives(vec![record(&text(&id))]).await;
 
         // Assert
-        assert_eq!(failures(&response), vec![format!("msg-{id}")], "{code}");
-        assert_eq!(
-            sender.visibility_changes(),
-            vec![(format!("rh-{id}"), Duration::from_secs(300))],
-            "{code}"
-        );
+        assert_scheduled(&sender, &response, &id, "account", Duration::from_secs(300));
+        assert_eq!(sender.only_event()["data"]["code"], code);
         assert_eq!(sender.requests().len(), 1, "{code}: no second call");
         assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 1, "{code}");
-        assert!(sender.events().is_empty(), "{code}: no outcome yet");
         assert_eq!(sender.attempt(&id).await.state, AttemptState::Idle);
     }
 }

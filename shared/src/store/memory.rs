@@ -13,6 +13,7 @@ use super::{
 };
 
 mod due;
+mod scheduled;
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -91,7 +92,7 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
         Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => expect(e),
         Write::Alias { record, replace } => *replace || points_at(&record.contact_id),
         Write::RemoveAlias(record) => points_at(&record.contact_id),
-        Write::Consent(_) | Write::TemplateCategory(_) => true,
+        Write::Consent(_) | Write::TemplateCategory(_) | Write::Schedule(_) => true,
         Write::Park(p) => {
             !items.contains_key(&(keys::message_pk(&p.wamid), keys::MESSAGE.to_owned()))
         }

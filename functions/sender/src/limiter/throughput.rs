@@ -333,6 +333,14 @@ mod tests {
             tokio::time::sleep(Duration::from_micros(back)).await;
             answer
         }
+        async fn take_line_place(
+            &self,
+            pn: &str,
+            floor_us: i64,
+            spacing_us: i64,
+        ) -> Result<i64, StoreError> {
+            self.inner.take_line_place(pn, floor_us, spacing_us).await
+        }
         async fn load_bucket(
             &self,
             pn: &str,
