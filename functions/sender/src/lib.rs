@@ -212,9 +212,15 @@ where
         flow::process(state, record, started)
     })
     .await;
+    // SQS counts 12 h from the receive, which came before this invocation started.
+    let since_receive = started.elapsed() + visibility::RECEIVE_ALLOWANCE;
     let entries: Vec<(String, Duration)> = failed
         .iter()
-        .filter_map(|f| f.receipt_handle.clone().map(|r| (r, f.delay)))
+        .filter_map(|f| {
+            f.receipt_handle
+                .clone()
+                .map(|r| (r, visibility::allowed(f.delay, since_receive)))
+        })
         .collect();
     if !entries.is_empty() {
         if let Err(err) = state.visibility.defer(entries).await {

@@ -7,8 +7,18 @@ use std::time::Duration;
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use rand::Rng;
 
-/// SQS's maximum visibility timeout (12 h).
+/// SQS's maximum visibility timeout (12 h), counted from the message's receive: a change made
+/// later may only ask for what is left of it.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+
+/// How long before an invocation starts its records may have been received: the event source
+/// mapping's batching window (at most 300 s) plus delivery.
+pub const RECEIVE_ALLOWANCE: Duration = Duration::from_secs(310);
+
+/// The longest visibility SQS accepts for a record received at most `since_receive` ago.
+pub fn allowed(delay: Duration, since_receive: Duration) -> Duration {
+    delay.min(MAX_VISIBILITY.saturating_sub(since_receive))
+}
 
 /// Why a visibility change failed (the records still come back, after the queue's timeout).
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +125,24 @@ mod tests {
                 "{retries}: {d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_visibility_change_never_asks_beyond_12_hours_from_the_receive() {
+        let since = Duration::from_secs(1) + RECEIVE_ALLOWANCE;
+        let asked = allowed(Duration::from_secs(43_200), since);
+        assert!(
+            Duration::from_secs(u64::try_from(seconds(asked)).unwrap()) + since <= MAX_VISIBILITY,
+            "{asked:?}"
+        );
+        assert_eq!(
+            allowed(Duration::from_secs(30), since),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            allowed(Duration::from_secs(60), Duration::from_secs(50_000)),
+            Duration::ZERO
+        );
     }
 
     #[test]

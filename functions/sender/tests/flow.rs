@@ -792,6 +792,29 @@ async fn a_marketing_cap_error_past_the_commands_deadline_fails_it_with_metas_co
 }
 
 #[tokio::test]
+async fn a_short_wait_after_many_receives_leaves_the_queue_instead_of_reaching_the_dlq() {
+    // Arrange: the command has been deferred in its group 60 times already.
+    let sender = sender(vec![Answer::Refused(130429)]);
+    sender.knows_the_contact(true, false).await;
+    let mut worn = record(&text("c-worn"));
+    worn.attributes
+        .insert("ApproximateReceiveCount".into(), "60".into());
+
+    // Act
+    let response = sender.receives(vec![worn]).await;
+
+    // Assert: the backoff (1–2 s) is waited out of the queue.
+    assert!(failures(&response).is_empty());
+    assert!(sender.visibility_changes().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.deferred");
+    assert_eq!(event["data"]["reason"], "retry");
+    assert_eq!(event["data"]["code"], 130429);
+    assert!(sender.state.store.get("CMD#c-worn", "SCHEDULED").is_some());
+    assert_contract(&sender);
+}
+
+#[tokio::test]
 async fn a_command_past_its_expires_at_fails_as_expired_without_a_request() {
     // Arrange
     let sender = sender(vec![]);

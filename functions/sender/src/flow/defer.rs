@@ -179,7 +179,7 @@ where
         )
         .await;
     }
-    if wait.delay <= state.config.max_in_group_wait {
+    if wait.delay <= state.config.max_in_group_wait && receives(record) < IN_GROUP_RECEIVES {
         return Ok(Disposition::Defer(wait.delay));
     }
     schedule(state, record, out, contact, &wait, deadline, not_before_ms).await
@@ -249,6 +249,18 @@ where
         "command scheduled out of the queue"
     );
     Ok(Disposition::Done)
+}
+
+/// Each wait in the group is a receive, and the queue sends a message to its DLQ after 100:
+/// past this many, even a short wait leaves the queue (a put-back message starts from 1).
+pub const IN_GROUP_RECEIVES: u32 = 50;
+
+fn receives(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
 }
 
 /// A scheduled item outlives its due time by this much (then DynamoDB's TTL removes it).
