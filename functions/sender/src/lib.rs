@@ -26,7 +26,7 @@ use shared::store::ProcessorStore;
 use crate::command::{SchemaError, Validators};
 use crate::graph::{GraphApi, GraphClient};
 use crate::limiter::{Limiter, Limits};
-use crate::store::{DynamoSenderStore, SenderStore};
+use crate::store::SenderStore;
 use crate::visibility::{SqsVisibility, Visibility};
 
 /// The function's settings, read once at cold start.
@@ -161,7 +161,7 @@ pub enum StartError {
 /// The state wired to AWS and Meta.
 pub type LiveState = State<
     DynamoStore,
-    DynamoSenderStore,
+    DynamoStore,
     SqsSink,
     GraphClient<SecretsManagerSource<AccessTokens>>,
     SqsVisibility,
@@ -177,7 +177,7 @@ impl LiveState {
         );
         Ok(State {
             store: DynamoStore::new(dynamo.clone(), &config.table_name),
-            sender_store: DynamoSenderStore::new(dynamo, &config.table_name),
+            sender_store: DynamoStore::new(dynamo, &config.table_name),
             events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
             graph: GraphClient::new(
                 &config.graph_base_url,

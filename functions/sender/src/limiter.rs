@@ -212,7 +212,7 @@ fn bucket(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemorySenderStore;
+    use shared::store::memory::MemoryStore;
 
     fn limiter(rate: u32) -> Limiter {
         Limiter::new(Limits::new(
@@ -225,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn pair_rate_allows_a_burst_then_one_per_interval() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let l = limiter(80);
         for _ in 0..3 {
             assert_eq!(l.take_pair(&store, "pn", "wa:1", 0).await.unwrap(), Ok(()));
@@ -245,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hold_keeps_the_recipient_waiting() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let l = limiter(80);
         l.hold_pair(&store, "pn", "wa:1", 0, Duration::from_secs(16))
             .await

@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
 use sender::limiter::{Limiter, Limits};
-use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
+use sender::store::{Attempt, AttemptState, SenderStore};
 use sender::visibility::{Visibility, VisibilityError};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ use shared::secrets::{
 use shared::store::memory::MemoryStore;
 use shared::store::{
     AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore, ProcessorStore,
-    Write,
+    TemplateCategoryRecord, Write,
 };
 use shared::testkit::RecordingSink;
 
@@ -144,7 +144,7 @@ impl Visibility for FakeVisibility {
 
 // ---- arrangement -------------------------------------------------------------------------
 
-type TestState = State<MemoryStore, MemorySenderStore, RecordingSink, FakeGraph, FakeVisibility>;
+type TestState = State<MemoryStore, MemoryStore, RecordingSink, FakeGraph, FakeVisibility>;
 
 struct Sender {
     state: TestState,
@@ -199,7 +199,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
     Sender {
         state: State {
             store: MemoryStore::new(),
-            sender_store: MemorySenderStore::new(),
+            sender_store: MemoryStore::new(),
             events: RecordingSink::default(),
             graph: FakeGraph {
                 script: Mutex::new(script.into()),
@@ -296,6 +296,24 @@ impl Sender {
         let events = self.events();
         assert_eq!(events.len(), 1, "exactly one outcome event: {events:#?}");
         events.into_iter().next().unwrap_or_default()
+    }
+
+    /// Meta reported the template's category, as the processor stores it.
+    async fn learned_category(&self, name: &str, category: &str) {
+        let commit = Commit {
+            outbox: None,
+            writes: vec![Write::TemplateCategory(TemplateCategoryRecord {
+                name: name.into(),
+                language: "pt_BR".into(),
+                category: category.into(),
+                updated_at: shared::now_ms() / 1000,
+            })],
+        };
+        self.state
+            .sender_store
+            .commit(commit)
+            .await
+            .expect("category stored");
     }
 
     async fn attempt(&self, command_id: &str) -> Attempt {
@@ -598,10 +616,7 @@ async fn a_template_learned_as_marketing_to_an_opted_out_contact_is_rejected_wit
     // Arrange
     let sender = sender(vec![]);
     sender.knows_the_contact(true, true).await;
-    sender
-        .state
-        .sender_store
-        .set_template_category("promo", "pt_BR", "MARKETING");
+    sender.learned_category("promo", "marketing").await;
     let command = template("c-learned", "promo", None);
 
     // Act
@@ -621,10 +636,7 @@ async fn a_utility_template_to_an_opted_out_contact_is_sent() {
     // Arrange
     let sender = sender(vec![]);
     sender.knows_the_contact(true, true).await;
-    sender
-        .state
-        .sender_store
-        .set_template_category("receipt", "pt_BR", "UTILITY");
+    sender.learned_category("receipt", "utility").await;
     let command = template("c-receipt", "receipt", None);
 
     // Act

@@ -22,6 +22,7 @@ use super::{
 };
 
 pub mod due;
+mod items;
 mod scheduled;
 
 type Item = HashMap<String, AttributeValue>;

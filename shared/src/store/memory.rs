@@ -13,6 +13,7 @@ use super::{
 };
 
 mod due;
+mod items;
 mod scheduled;
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 
 pub mod due;
 pub mod dynamo;
+pub mod items;
 pub mod memory;
 pub mod scheduled;
 
