@@ -9,7 +9,8 @@ threads may write to the table ("dictionary changed size during iteration", answ
 - a transaction backs up only the items it touches and restores those if it is cancelled,
   which is the same all-or-nothing outcome at a cost independent of the table's size.
 
-Tests inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
+AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py), and
+tests inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
 
 Usage: python local_moto.py [-H HOST] [-p PORT]
 """
@@ -22,6 +23,7 @@ import types
 
 import moto.dynamodb.models as ddb_models
 
+from moto_local import dynamodb_limits, sqs_limits
 from moto_local.faults import PATH as FAULTS_PATH, Faults
 
 from werkzeug.serving import run_simple
@@ -88,6 +90,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
 
     _patch_transactions()
+    sqs_limits.install()
+    dynamodb_limits.install()
     app = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
 
