@@ -4,13 +4,14 @@
 //!
 //! | pk | sk | what |
 //! |---|---|---|
-//! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`], versioned, TTL 5 days |
+//! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`] (with Meta's acceptance once sent), versioned, TTL 5 days |
 //! | `RATE#<phone_number_id>` | `CLOCK` | `next_us`: the phone number's send clock (Unix µs), TTL 1 day |
 //! | `PAIR#<phone_number_id>#<recipient>` | `PAIR` | [`PairBucket`], versioned, TTL 1 day |
 //! | `TEMPLATE#<name>#<language>` | `CATEGORY` | `category` learned from template updates |
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use shared::store::dynamo::{from_attr, to_attr};
 use shared::store::{Expect, StoreError, Versioned};
 
+use crate::accept::Acceptance;
 use crate::graph::MetaApiError;
 
 /// Where a command's send stands.
@@ -56,6 +58,10 @@ pub struct Attempt {
     pub not_before_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<MetaApiError>,
+    /// Meta's answer to the send, written to the claim before anything else: a claim holding it
+    /// was sent, whatever its lease, and a redelivery finishes it as `command.accepted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
     pub ttl: i64,
 }
 
@@ -374,6 +380,9 @@ impl SenderStore for DynamoSenderStore {
 #[derive(Debug, Default)]
 pub struct MemorySenderStore {
     items: Mutex<HashMap<(String, String), (Value, u64)>>,
+    /// Attempt writes to let through before `failing_saves` start (see `fail_attempt_saves`).
+    passing_saves: AtomicUsize,
+    failing_saves: AtomicUsize,
 }
 
 impl MemorySenderStore {
@@ -383,6 +392,13 @@ impl MemorySenderStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Value, u64)>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After `pass` more attempt writes, the next `fail` ones fail with a store error and change
+    /// nothing, as a throttled table would.
+    pub fn fail_attempt_saves(&self, pass: usize, fail: usize) {
+        self.passing_saves.store(pass, Ordering::SeqCst);
+        self.failing_saves.store(fail, Ordering::SeqCst);
     }
 
     /// Declares a template's category, as the processor would from a template update.
@@ -451,6 +467,17 @@ impl SenderStore for MemorySenderStore {
     }
 
     async fn save_attempt(&self, attempt: &Attempt, expect: Expect) -> Result<bool, StoreError> {
+        let take = |n: &AtomicUsize| {
+            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+                .is_ok()
+        };
+        if !take(&self.passing_saves) && take(&self.failing_saves) {
+            let (pk, sk) = attempt_key(&attempt.command_id);
+            return Err(StoreError::Unstorable {
+                key: shared::redact::item_key(&pk, &sk),
+                reason: "injected fault: the write was refused".into(),
+            });
+        }
         self.put(attempt_key(&attempt.command_id), attempt, expect)
     }
 
