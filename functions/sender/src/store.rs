@@ -383,6 +383,17 @@ pub struct MemorySenderStore {
     /// Attempt writes to let through before `failing_saves` start (see `fail_attempt_saves`).
     passing_saves: AtomicUsize,
     failing_saves: AtomicUsize,
+    save_fault: Mutex<SaveFault>,
+}
+
+/// How an injected attempt-write failure shows (see [`MemorySenderStore::fail_attempt_saves`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SaveFault {
+    /// The table answers with an error (throttled, unavailable).
+    #[default]
+    Error,
+    /// Another writer changed the item first: the condition fails.
+    Conflict,
 }
 
 impl MemorySenderStore {
@@ -394,9 +405,10 @@ impl MemorySenderStore {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// After `pass` more attempt writes, the next `fail` ones fail with a store error and change
-    /// nothing, as a throttled table would.
-    pub fn fail_attempt_saves(&self, pass: usize, fail: usize) {
+    /// After `pass` more attempt writes, the next `fail` ones fail as `fault` says and change
+    /// nothing.
+    pub fn fail_attempt_saves(&self, pass: usize, fail: usize, fault: SaveFault) {
+        *self.save_fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
         self.passing_saves.store(pass, Ordering::SeqCst);
         self.failing_saves.store(fail, Ordering::SeqCst);
     }
@@ -472,11 +484,15 @@ impl SenderStore for MemorySenderStore {
                 .is_ok()
         };
         if !take(&self.passing_saves) && take(&self.failing_saves) {
+            let fault = *self.save_fault.lock().unwrap_or_else(|p| p.into_inner());
             let (pk, sk) = attempt_key(&attempt.command_id);
-            return Err(StoreError::Unstorable {
-                key: shared::redact::item_key(&pk, &sk),
-                reason: "injected fault: the write was refused".into(),
-            });
+            return match fault {
+                SaveFault::Conflict => Ok(false),
+                SaveFault::Error => Err(StoreError::Unstorable {
+                    key: shared::redact::item_key(&pk, &sk),
+                    reason: "injected fault: the write was refused".into(),
+                }),
+            };
         }
         self.put(attempt_key(&attempt.command_id), attempt, expect)
     }

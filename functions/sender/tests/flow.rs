@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
 use sender::limiter::{Limiter, Limits};
-use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
+use sender::store::{Attempt, AttemptState, MemorySenderStore, SaveFault, SenderStore};
 use sender::visibility::{Visibility, VisibilityError, MAX_VISIBILITY};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
@@ -1402,19 +1402,27 @@ async fn an_accepted_outcome_published_again_applies_the_statuses_still_parked()
 
 #[tokio::test]
 async fn a_claim_that_cannot_take_metas_answer_still_records_the_acceptance() {
-    // Arrange: the claim is written, then the state table refuses the write of the wamid.
-    let sender = sender(vec![]);
-    sender.knows_the_contact(true, false).await;
-    sender.state.sender_store.fail_attempt_saves(1, 1);
+    // The claim is written, then the write of the wamid is refused, or finds the claim changed.
+    for fault in [SaveFault::Error, SaveFault::Conflict] {
+        // Arrange
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, false).await;
+        sender.state.sender_store.fail_attempt_saves(1, 1, fault);
 
-    // Act
-    let response = sender.receives(vec![record(&text("c-no-claim"))]).await;
+        // Act
+        let response = sender.receives(vec![record(&text("c-no-claim"))]).await;
 
-    // Assert
-    assert!(failures(&response).is_empty());
-    let event = sender.only_event();
-    assert_eq!(event["type"], "command.accepted");
-    assert_eq!(event["data"]["wamid"], "wamid.OUT1");
-    assert!(sender.message("wamid.OUT1").is_some());
-    assert_contract(&sender);
+        // Assert
+        assert!(failures(&response).is_empty(), "{fault:?}");
+        assert_eq!(sender.requests().len(), 1, "{fault:?}");
+        assert!(
+            sender.attempt("c-no-claim").await.accepted.is_none(),
+            "{fault:?}: the answer did not reach the claim"
+        );
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.accepted", "{fault:?}");
+        assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+        assert!(sender.message("wamid.OUT1").is_some(), "{fault:?}");
+        assert_contract(&sender);
+    }
 }
