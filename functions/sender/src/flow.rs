@@ -1,8 +1,10 @@
 //! What happens to one command, start to outcome.
 //!
 //! 1. A command whose outcome is in the outbox (`cmd:<command_id>`) is a repeat: its outcome
-//!    events are published again with their `event_id`s, nothing is sent.
-//! 2. Checks that need no call: schema and limits, known phone number, window, consent.
+//!    events are published again with their `event_id`s, nothing is sent. A command whose claim
+//!    holds Meta's answer was sent: it finishes as `command.accepted` ([`crate::accept`]).
+//! 2. Checks that need no call: schema and limits, known phone number, window, consent
+//!    ([`crate::consent`]).
 //! 3. The attempt item says whether a send may start. A send left `Sending` past its lease by a
 //!    crash or a lost answer is "maybe sent": it ends as `command.failed` (`outcome_unknown`),
 //!    never as a second send.
