@@ -1,8 +1,10 @@
 //! What happens to one command, start to outcome.
 //!
 //! 1. A command whose outcome is in the outbox (`cmd:<command_id>`) is a repeat: its outcome
-//!    events are published again with their `event_id`s, nothing is sent.
-//! 2. Checks that need no call: schema and limits, known phone number, window, consent.
+//!    events are published again with their `event_id`s, nothing is sent. A command whose claim
+//!    holds Meta's answer was sent: it finishes as `command.accepted` ([`crate::accept`]).
+//! 2. Checks that need no call: schema and limits, known phone number, window, consent
+//!    ([`crate::consent`]).
 //! 3. The attempt item says whether a send may start. A send left `Sending` past its lease by a
 //!    crash or a lost answer is "maybe sent": it ends as `command.failed` (`outcome_unknown`),
 //!    never as a second send.
@@ -13,17 +15,15 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::{Map, Value};
-use shared::delivery::{self, StatusContext};
 use shared::events::{self, ContactRef, EventSource, EventType, PendingEvent};
 use shared::outbox::{self, OutboxError};
 use shared::queue::{MessageSink, QueueError};
 use shared::secrets::SecretsError;
-use shared::store::{
-    Commit, ContactState, Direction, Expect, MessageRecord, OutboxRecord, ProcessorStore,
-    StoreError, Versioned, Write,
-};
+use shared::store::{Commit, ContactState, Expect, ProcessorStore, StoreError, Versioned};
 
-use crate::command::{Command, CommandType, Invalid, Payload, RejectReason, Rejection, Template};
+use crate::accept::{self, Acceptance};
+use crate::command::{Command, CommandType, Invalid, Payload, RejectReason, Rejection};
+use crate::consent;
 use crate::fifo::Disposition;
 use crate::graph::{ErrorClass, GraphApi, MetaApiError, SendResult};
 use crate::metrics;
@@ -86,9 +86,9 @@ where
 }
 
 /// Everything known about the command's recipient.
-struct Recipient {
-    contact: Option<ContactRef>,
-    contact_id: Option<String>,
+pub(crate) struct Recipient {
+    pub(crate) contact: Option<ContactRef>,
+    pub(crate) contact_id: Option<String>,
     /// The wa_id Meta gave us for this person: what we send to.
     wa_id: Option<String>,
     window_open: bool,
@@ -114,7 +114,7 @@ where
     tracing::info!(command_id = %command.id, kind = command.kind.as_str(), "command received");
     let out = Outcome::new(&command, now_ms);
     if let Some(existing) = state.store.load_outbox(&out.key).await? {
-        repeat(state, &existing).await?;
+        accept::repeat(state, &out, &existing).await?;
         tracing::info!(command_id = %command.id, "repeat of a finished command; outcome published again");
         return Ok(Disposition::Done);
     }
@@ -135,6 +135,13 @@ where
     }
     let who = recipient(state, &command, now_ms).await?;
     let contact = who.contact.clone();
+    let attempt = state.sender_store.load_attempt(command.id.as_str()).await?;
+    // Meta accepted it before: it went out, whatever changed since (window, consent, lease).
+    if let Some(acceptance) = attempt.as_ref().and_then(|a| a.record.accepted.as_ref()) {
+        tracing::info!(command_id = %command.id, "Meta accepted this command before; finishing it as accepted");
+        accept::finish(state, &out, &who, acceptance).await?;
+        return Ok(Disposition::Done);
+    }
 
     let mut fallback_used = false;
     if command.is_free_form() && !who.window_open {
@@ -152,21 +159,13 @@ where
     } else {
         command.template.as_ref()
     };
-    if let Some(t) = template {
-        if who.opted_out && is_marketing(state, t).await? {
-            let r = Rejection::new(
-                RejectReason::OptedOut,
-                format!(
-                    "template {} is marketing and the contact opted out of marketing messages",
-                    t.name()
-                ),
-            );
+    if let Some(t) = template.filter(|_| who.opted_out) {
+        if let Some(r) = consent::opted_out_refusal(&state.sender_store, t).await? {
             return finish(state, &out, contact, out.rejected(&r)).await;
         }
     }
 
     // May a send start?
-    let attempt = state.sender_store.load_attempt(command.id.as_str()).await?;
     let deadline = Deadline::of(
         &command,
         record,
@@ -238,6 +237,7 @@ where
                 cap_hits: 0,
                 not_before_ms: None,
                 last_error: None,
+                accepted: None,
                 ttl: now_ms / 1000 + ATTEMPT_TTL_SECS,
             },
             Expect::Absent,
@@ -288,7 +288,8 @@ where
     let waiting = Waiting { record, deadline };
     match result {
         SendResult::Accepted { wamid, wa_id } => {
-            accept(state, &out, &who, &body, wamid, wa_id, fallback_used).await?;
+            let answer = Acceptance::of(&body, wamid, wa_id, fallback_used, shared::now_ms());
+            accept::record(state, &out, &who, claim, answer).await?;
             Ok(Disposition::Done)
         }
         SendResult::Unknown(reason) => {
@@ -325,9 +326,9 @@ struct Waiting<'a> {
 }
 
 /// The attempt item as claimed, with the version the next write must find.
-struct Claimed {
-    attempt: Attempt,
-    version: u64,
+pub(crate) struct Claimed {
+    pub(crate) attempt: Attempt,
+    pub(crate) version: u64,
 }
 
 impl Claimed {
@@ -628,160 +629,6 @@ where
     })
 }
 
-async fn is_marketing<S, L: SenderStore, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    t: &Template,
-) -> Result<bool, SenderError> {
-    if let Some(c) = &t.declared_category {
-        return Ok(c == "marketing");
-    }
-    Ok(state
-        .sender_store
-        .template_category(t.name(), t.language())
-        .await?
-        .is_some_and(|c| c == "marketing"))
-}
-
-/// Records a sent message (wamid ↔ command_id) with `command.accepted`, then applies statuses
-/// that arrived before it was stored.
-#[allow(clippy::too_many_arguments)]
-async fn accept<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    out: &Outcome,
-    who: &Recipient,
-    body: &Value,
-    wamid: Option<String>,
-    wa_id: Option<String>,
-    fallback_used: bool,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
-    let now_ms = shared::now_ms();
-    let retention = i64::from(state.config.retention_days) * 86_400;
-    let message_type = body
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("read")
-        .to_owned();
-    let mut data = out.base();
-    data.insert("wamid".into(), wamid.clone().into());
-    data.insert("message_type".into(), message_type.clone().into());
-    data.insert(
-        "to".into(),
-        body.get("to")
-            .or_else(|| body.get("recipient"))
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
-    data.insert("wa_id".into(), wa_id.into());
-    data.insert("fallback_used".into(), fallback_used.into());
-    if fallback_used {
-        data.insert(
-            "template".into(),
-            body.pointer("/template/name")
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
-    }
-    if let Some(id) = body.get("message_id") {
-        data.insert("message_id".into(), id.clone());
-    }
-    let event = out.event(EventType::CommandAccepted, who.contact.clone(), data)?;
-    let record = outbox::outbox(&out.key, vec![event], now_ms, now_ms / 1000 + retention);
-    outbox::apply_once(&state.store, &state.events, &out.key, || {
-        plan_accept(
-            state,
-            out,
-            who,
-            &record,
-            wamid.as_deref(),
-            &message_type,
-            now_ms,
-            retention,
-        )
-    })
-    .await?;
-    if let Some(wamid) = &wamid {
-        tracing::info!(command_id = %out.command_id, wamid = %shared::telemetry::mask_wamid(wamid), fallback_used, "command accepted by Meta");
-        parked(state, out, wamid).await?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn plan_accept<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    out: &Outcome,
-    who: &Recipient,
-    record: &OutboxRecord,
-    wamid: Option<&str>,
-    message_type: &str,
-    now_ms: i64,
-    retention: i64,
-) -> Result<Option<Commit>, OutboxError>
-where
-    S: ProcessorStore,
-{
-    let mut writes = Vec::new();
-    if let Some(wamid) = wamid {
-        writes.push(Write::Message(
-            MessageRecord {
-                wamid: wamid.to_owned(),
-                business: out.phone_number_id.clone(),
-                direction: Direction::Outbound,
-                contact_id: who.contact_id.clone(),
-                message_type: message_type.to_owned(),
-                timestamp: now_ms / 1000,
-                status: None,
-                status_at: None,
-                command_id: Some(out.command_id.clone()),
-                raw: None,
-                ttl: Some(now_ms / 1000 + retention),
-            },
-            Expect::Absent,
-        ));
-        if let Some(id) = &who.contact_id {
-            let current = state.store.load_contact(&out.phone_number_id, id).await?;
-            if let Some(conv) = current.conversation {
-                let mut c = conv.record;
-                c.last_outbound_at = Some(now_ms / 1000);
-                // The agent answered: window alerts stop saying the customer waits.
-                c.awaiting_reply = false;
-                writes.push(Write::Conversation(c, Expect::Version(conv.version)));
-            }
-        }
-    }
-    Ok(Some(Commit {
-        outbox: Some(record.clone()),
-        writes,
-    }))
-}
-
-/// Applies statuses the processor parked before the wamid was stored.
-async fn parked<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    out: &Outcome,
-    wamid: &str,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
-    let ctx = StatusContext {
-        business: out.phone_number_id.clone(),
-        waba_id: None,
-        now_ms: shared::now_ms(),
-        retention_secs: i64::from(state.config.retention_days) * 86_400,
-    };
-    let applied = delivery::apply_parked(&state.store, &state.events, &ctx, wamid).await?;
-    if applied > 0 {
-        tracing::info!(wamid = %shared::telemetry::mask_wamid(wamid), applied, "parked statuses applied");
-    }
-    Ok(())
-}
-
 /// Records a final outcome (rejected or failed) and publishes it.
 async fn finish<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
@@ -843,42 +690,21 @@ where
         now_ms,
     };
     if let Some(existing) = state.store.load_outbox(&out.key).await? {
-        repeat(state, &existing).await?;
+        accept::repeat(state, &out, &existing).await?;
         return Ok(Disposition::Done);
     }
     let rejected = out.rejected(&invalid.rejection);
     finish(state, &out, None, rejected).await
 }
 
-/// Publishes a finished command's events again, with their original `event_id`s.
-async fn repeat<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    existing: &OutboxRecord,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
-    let messages = existing
-        .events
-        .iter()
-        .map(PendingEvent::to_message)
-        .collect();
-    state.events.send_all(messages).await?;
-    if !existing.published {
-        state.store.mark_published(&existing.key).await?;
-    }
-    Ok(())
-}
-
 /// Builds a command's outcome events; one outcome per command, keyed `cmd:<command_id>`.
-struct Outcome {
-    key: String,
-    command_id: String,
+pub(crate) struct Outcome {
+    pub(crate) key: String,
+    pub(crate) command_id: String,
     /// False when the body carried no usable `command_id` (then `command_id` is the SQS id).
     known_id: bool,
     kind: Option<CommandType>,
-    phone_number_id: String,
+    pub(crate) phone_number_id: String,
     now_ms: i64,
 }
 
@@ -894,7 +720,7 @@ impl Outcome {
         }
     }
 
-    fn base(&self) -> Map<String, Value> {
+    pub(crate) fn base(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert(
             "command_id".into(),
@@ -961,7 +787,7 @@ impl Outcome {
         (EventType::CommandFailed, m)
     }
 
-    fn event(
+    pub(crate) fn event(
         &self,
         event_type: EventType,
         contact: Option<ContactRef>,

@@ -5,7 +5,9 @@
 //! The design (idempotency, "maybe sent", limiter, backoff) is in `docs/crm-contract.md`,
 //! section "Commands"; [`flow`] is the one place that decides what happens to a command.
 
+pub mod accept;
 pub mod command;
+pub mod consent;
 pub mod fifo;
 pub mod flow;
 pub mod graph;

@@ -6,7 +6,7 @@
 //!
 //! | pk | sk | what |
 //! |---|---|---|
-//! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`], versioned, TTL 5 days |
+//! | `CMD#<command_id>` | `ATTEMPT` | [`Attempt`] (with Meta's acceptance once sent), versioned, TTL 5 days |
 //! | `RATE#<phone_number_id>` | `CLOCK` | `next_us`: the phone number's send clock (Unix µs), TTL 1 day |
 //! | `RATE#<phone_number_id>` | `LINE` | `next_us`: the time promised to the last command deferred for throughput (Unix µs), TTL 1 day |
 //! | `PAIR#<phone_number_id>#<recipient>` | `PAIR` | [`PairBucket`], versioned, TTL 1 day |
@@ -19,6 +19,7 @@ pub use shared::store::items::ClockTake;
 use shared::store::items::ItemStore;
 use shared::store::{Expect, StoreError, Versioned};
 
+use crate::accept::Acceptance;
 use crate::graph::MetaApiError;
 
 /// Where a command's send stands.
@@ -55,6 +56,10 @@ pub struct Attempt {
     pub not_before_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<MetaApiError>,
+    /// Meta's answer to the send, written to the claim before anything else: a claim holding it
+    /// was sent, whatever its lease, and a redelivery finishes it as `command.accepted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
     pub ttl: i64,
 }
 

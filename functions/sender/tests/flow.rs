@@ -17,14 +17,16 @@ use sender::visibility::{Visibility, VisibilityError};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
 use shared::contract::EventContract;
+use shared::delivery::{apply_status, StatusContext, StatusUpdate};
 use shared::secrets::{
     parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
     StaticSecrets, Version,
 };
+use shared::store::items::{ClockTake, ItemStore};
 use shared::store::memory::MemoryStore;
 use shared::store::{
-    AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore, ProcessorStore,
-    TemplateCategoryRecord, Write,
+    keys, AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore,
+    ProcessorStore, StoreError, TemplateCategoryRecord, Versioned, Write,
 };
 use shared::testkit::RecordingSink;
 
@@ -142,9 +144,93 @@ impl Visibility for FakeVisibility {
     }
 }
 
+/// How an injected attempt-write failure shows (see [`SenderItems::fail_attempt_saves`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum SaveFault {
+    /// The table answers with an error (throttled, unavailable).
+    #[default]
+    Error,
+    /// Another writer changed the item first: the condition fails.
+    Conflict,
+}
+
+/// The sender's items in memory (the state table's in-memory adapter), with injectable
+/// failures of the attempt writes.
+#[derive(Default)]
+struct SenderItems {
+    inner: MemoryStore,
+    /// Attempt writes to let through before `failing_saves` start.
+    passing_saves: AtomicUsize,
+    failing_saves: AtomicUsize,
+    save_fault: Mutex<SaveFault>,
+}
+
+impl SenderItems {
+    /// After `pass` more attempt writes, the next `fail` ones fail as `fault` says and change
+    /// nothing.
+    fn fail_attempt_saves(&self, pass: usize, fail: usize, fault: SaveFault) {
+        *self.save_fault.lock().unwrap() = fault;
+        self.passing_saves.store(pass, Ordering::SeqCst);
+        self.failing_saves.store(fail, Ordering::SeqCst);
+    }
+}
+
+impl ItemStore for SenderItems {
+    async fn load_item<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        self.inner.load_item(pk, sk).await
+    }
+
+    async fn save_item<T: serde::Serialize + Sync>(
+        &self,
+        pk: &str,
+        sk: &str,
+        record: &T,
+        expect: Expect,
+    ) -> Result<bool, StoreError> {
+        let take = |n: &AtomicUsize| {
+            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+                .is_ok()
+        };
+        if sk == "ATTEMPT" && !take(&self.passing_saves) && take(&self.failing_saves) {
+            return match *self.save_fault.lock().unwrap() {
+                SaveFault::Conflict => Ok(false),
+                SaveFault::Error => Err(StoreError::Unstorable {
+                    key: shared::redact::item_key(pk, sk),
+                    reason: "injected fault: the write was refused".into(),
+                }),
+            };
+        }
+        self.inner.save_item(pk, sk, record, expect).await
+    }
+
+    async fn take_clock_span(
+        &self,
+        pk: &str,
+        sk: &str,
+        take: ClockTake,
+        span_us: i64,
+    ) -> Result<Result<i64, Option<i64>>, StoreError> {
+        self.inner.take_clock_span(pk, sk, take, span_us).await
+    }
+
+    async fn take_line_place(
+        &self,
+        pk: &str,
+        sk: &str,
+        floor_us: i64,
+        spacing_us: i64,
+    ) -> Result<i64, StoreError> {
+        ItemStore::take_line_place(&self.inner, pk, sk, floor_us, spacing_us).await
+    }
+}
+
 // ---- arrangement -------------------------------------------------------------------------
 
-type TestState = State<MemoryStore, MemoryStore, RecordingSink, FakeGraph, FakeVisibility>;
+type TestState = State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility>;
 
 struct Sender {
     state: TestState,
@@ -199,7 +285,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
     Sender {
         state: State {
             store: MemoryStore::new(),
-            sender_store: MemoryStore::new(),
+            sender_store: SenderItems::default(),
             events: RecordingSink::default(),
             graph: FakeGraph {
                 script: Mutex::new(script.into()),
@@ -311,6 +397,7 @@ impl Sender {
         };
         self.state
             .sender_store
+            .inner
             .commit(commit)
             .await
             .expect("category stored");
@@ -641,6 +728,107 @@ async fn a_utility_template_to_an_opted_out_contact_is_sent() {
 
     // Act
     let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_template_whose_category_was_never_learned_counts_as_marketing_for_an_opted_out_contact()
+{
+    // Arrange: no template update ever named `promo`, and the CRM declared nothing.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, true).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template("c-unknown", "promo", None))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "consumed, not retried");
+    assert!(sender.requests().is_empty(), "nothing sent");
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "opted_out");
+    let message = event["data"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("never learned") && message.contains("counts as marketing"),
+        "the message says why: {message}"
+    );
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_category_declared_by_the_crm_cannot_make_a_template_less_strict_than_meta_says() {
+    for (id, learned) in [
+        ("c-declared-learned", Some("MARKETING")),
+        ("c-declared-unknown", None),
+    ] {
+        // Arrange: the CRM declares `utility`; Meta says marketing, or nothing yet.
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, true).await;
+        if let Some(category) = learned {
+            sender.learned_category("promo", category).await;
+        }
+
+        // Act
+        let response = sender
+            .receives(vec![record(&template(id, "promo", Some("utility")))])
+            .await;
+
+        // Assert
+        assert!(failures(&response).is_empty(), "{id}");
+        assert!(sender.requests().is_empty(), "{id}: nothing sent");
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.rejected", "{id}");
+        assert_eq!(event["data"]["reason"], "opted_out", "{id}");
+        assert_contract(&sender);
+    }
+}
+
+#[tokio::test]
+async fn a_template_declared_marketing_is_marketing_even_if_meta_says_utility() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, true).await;
+    sender.learned_category("receipt", "UTILITY").await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template(
+            "c-stricter",
+            "receipt",
+            Some("marketing"),
+        ))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["data"]["reason"], "opted_out");
+    assert!(
+        event["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("declared marketing")),
+        "{event}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_whose_category_was_never_learned_is_sent_to_a_contact_who_did_not_opt_out() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template("c-unknown-ok", "promo", None))])
+        .await;
 
     // Assert
     assert!(failures(&response).is_empty());
@@ -1100,6 +1288,7 @@ async fn a_claim_left_sending_past_its_lease_ends_as_outcome_unknown_without_a_r
         cap_hits: 0,
         not_before_ms: None,
         last_error: None,
+        accepted: None,
         ttl: long_ago / 1000 + 86_400,
     };
     assert!(sender
@@ -1137,6 +1326,7 @@ async fn a_claim_still_within_its_lease_defers_the_redelivery_without_a_request(
         cap_hits: 0,
         not_before_ms: None,
         last_error: None,
+        accepted: None,
         ttl: now / 1000 + 86_400,
     };
     assert!(sender
@@ -1253,6 +1443,230 @@ async fn a_request_or_product_refusal_fails_the_command_with_its_code() {
         assert_eq!(event["type"], "command.failed", "{code}");
         assert_eq!(event["data"]["reason"], "meta_error", "{code}");
         assert_eq!(event["data"]["code"], code);
+        assert_contract(&sender);
+    }
+}
+
+// ---- a send Meta accepted is never reported lost -----------------------------------------
+
+/// Meta's status object for `wamid`, as the processor receives it.
+fn status(wamid: &str, status: &str) -> Box<serde_json::value::RawValue> {
+    let object = json!({"id": wamid, "status": status, "timestamp": (shared::now_ms() / 1000).to_string(),
+        "recipient_id": WA_ID, "biz_opaque_callback_data": "c-any"});
+    serde_json::value::RawValue::from_string(object.to_string()).expect("a JSON object")
+}
+
+impl Sender {
+    /// A status reaches the processor: stored on its message, or parked while there is none.
+    async fn status_arrives(&self, wamid: &str, value: &str) {
+        let update = StatusUpdate::parse(&status(wamid, value), shared::now_ms() / 1000)
+            .expect("a valid status");
+        let ctx = StatusContext {
+            business: PN.into(),
+            waba_id: None,
+            now_ms: shared::now_ms(),
+            retention_secs: 90 * 86_400,
+        };
+        apply_status(&self.state.store, &self.state.events, &ctx, &update)
+            .await
+            .expect("the status is stored or parked");
+    }
+
+    /// The outbound message item, if stored.
+    fn message(&self, wamid: &str) -> Option<Value> {
+        self.state
+            .store
+            .get(&keys::message_pk(wamid), keys::MESSAGE)
+    }
+
+    async fn conversation(&self) -> ConversationRecord {
+        self.state
+            .store
+            .load_contact(PN, CONTACT_ID)
+            .await
+            .expect("the contact loads")
+            .conversation
+            .expect("the conversation is kept")
+            .record
+    }
+}
+
+#[tokio::test]
+async fn a_send_meta_accepted_whose_outcome_commit_failed_is_accepted_with_its_wamid_on_redelivery()
+{
+    // Within the lease and long after it: the wamid on the claim decides, not the clock.
+    for lease in [Duration::from_secs(40), Duration::ZERO] {
+        // Arrange
+        let mut sender = sender(vec![]);
+        sender.state.config.send_lease = lease;
+        sender.knows_the_contact(true, false).await;
+        let command = text("c-commit-lost");
+        sender.state.store.fail_next_commits(1);
+
+        // Act
+        let first = sender.receives(vec![record(&command)]).await;
+        let claim = sender.attempt("c-commit-lost").await;
+        let redelivered = sender.receives(vec![record(&command)]).await;
+
+        // Assert
+        assert_eq!(
+            failures(&first),
+            vec!["msg-c-commit-lost".to_owned()],
+            "{lease:?}"
+        );
+        assert_eq!(
+            claim.accepted.as_ref().and_then(|a| a.wamid.as_deref()),
+            Some("wamid.OUT1"),
+            "{lease:?}: the wamid is on the claim before the outcome commit"
+        );
+        assert!(failures(&redelivered).is_empty(), "{lease:?}");
+        assert_eq!(sender.requests().len(), 1, "{lease:?}: never a second send");
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.accepted", "{lease:?}");
+        assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+        assert_eq!(event["data"]["command_id"], "c-commit-lost");
+        assert_eq!(event["data"]["to"], format!("+{WA_ID}"));
+        assert_eq!(event["data"]["wa_id"], WA_ID);
+        assert_eq!(event["data"]["message_type"], "text");
+        let message = sender.message("wamid.OUT1").expect("the message is stored");
+        assert_eq!(message["command_id"], "c-commit-lost");
+        assert_eq!(message["direction"], "outbound");
+        let conversation = sender.conversation().await;
+        assert!(!conversation.awaiting_reply, "{lease:?}");
+        assert!(conversation.last_outbound_at.is_some());
+        assert_contract(&sender);
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_of_an_accepted_send_is_accepted_even_if_the_window_closed_and_the_contact_opted_out(
+) {
+    // Arrange: the template went out; before the redelivery the contact opts out and the
+    // window closes, which would refuse a new send but cannot undo this one.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = template("c-sent-before", "promo", Some("marketing"));
+    sender.state.store.fail_next_commits(1);
+    sender.receives(vec![record(&command)]).await;
+    let now_ms = shared::now_ms();
+    let current = sender
+        .state
+        .store
+        .load_contact(PN, CONTACT_ID)
+        .await
+        .expect("the contact loads");
+    let (profile, conversation) = (
+        current.contact.expect("a contact"),
+        current.conversation.expect("a conversation"),
+    );
+    let mut opted_out = profile.record.clone();
+    opted_out.marketing_opt_out = true;
+    let mut closed = conversation.record.clone();
+    closed.window_expires_at = Some(now_ms / 1000 - 60);
+    sender
+        .state
+        .store
+        .commit(Commit {
+            outbox: None,
+            writes: vec![
+                Write::Contact(opted_out, Expect::Version(profile.version)),
+                Write::Conversation(closed, Expect::Version(conversation.version)),
+            ],
+        })
+        .await
+        .expect("the contact changes");
+
+    // Act
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.accepted");
+    assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn statuses_parked_while_the_outcome_commit_failed_reach_the_crm_when_the_redelivery_accepts()
+{
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = text("c-parked");
+    sender.state.store.fail_next_commits(1);
+    sender.receives(vec![record(&command)]).await;
+    // Meta delivers while the message is not stored: the processor parks the status.
+    sender.status_arrives("wamid.OUT1", "delivered").await;
+    assert!(sender.events().is_empty(), "parked, not published");
+
+    // Act
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    let events = sender.events();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["command.accepted", "message.status"], "{events:#?}");
+    assert_eq!(events[1]["data"]["status"], "delivered");
+    assert_eq!(events[1]["data"]["wamid"], "wamid.OUT1");
+    assert_eq!(events[1]["data"]["command_id"], "c-parked");
+    let message = sender.message("wamid.OUT1").expect("stored");
+    assert_eq!(message["status"], "delivered");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn an_accepted_outcome_published_again_applies_the_statuses_still_parked() {
+    // Arrange: the status arrives before the answer is recorded (parked); the outcome commits
+    // but its publication fails, so nothing after it ran.
+    let mut sender = sender(vec![]);
+    sender.state.events = RecordingSink::failing(1);
+    sender.knows_the_contact(true, false).await;
+    sender.status_arrives("wamid.OUT1", "read").await;
+    let command = text("c-repeat-parked");
+    let first = sender.receives(vec![record(&command)]).await;
+    assert_eq!(failures(&first), vec!["msg-c-repeat-parked".to_owned()]);
+    assert!(sender.events().is_empty());
+
+    // Act: the redelivery finds the outcome in the outbox.
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    let events = sender.events();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["command.accepted", "message.status"], "{events:#?}");
+    assert_eq!(events[1]["data"]["status"], "read");
+    assert_eq!(events[1]["data"]["command_id"], "c-repeat-parked");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_claim_that_cannot_take_metas_answer_still_records_the_acceptance() {
+    // The claim is written, then the write of the wamid is refused, or finds the claim changed.
+    for fault in [SaveFault::Error, SaveFault::Conflict] {
+        // Arrange
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, false).await;
+        sender.state.sender_store.fail_attempt_saves(1, 1, fault);
+
+        // Act
+        let response = sender.receives(vec![record(&text("c-no-claim"))]).await;
+
+        // Assert
+        assert!(failures(&response).is_empty(), "{fault:?}");
+        assert_eq!(sender.requests().len(), 1, "{fault:?}");
+        assert!(
+            sender.attempt("c-no-claim").await.accepted.is_none(),
+            "{fault:?}: the answer did not reach the claim"
+        );
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.accepted", "{fault:?}");
+        assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+        assert!(sender.message("wamid.OUT1").is_some(), "{fault:?}");
         assert_contract(&sender);
     }
 }
