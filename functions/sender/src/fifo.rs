@@ -1,13 +1,26 @@
 //! Consuming a FIFO batch: records of one message group run in order, groups run concurrently
 //! (bounded). Once a record of a group fails or is deferred, it and every later record of the same
-//! group are reported as failures, unprocessed, so SQS keeps the group's order.
+//! group are reported as failures, unprocessed, so SQS keeps the group's order. A record starts
+//! only while the invocation's time left covers it (`shared::budget`); one that could not start
+//! comes back after [`NOT_STARTED_DELAY`], to a fresh invocation.
+//!
+//! Unlike the processor's consumer, a record that started is never stopped: past its claim a
+//! command is sending, and only its own cut-off (`crate::budget::may_claim`) keeps it in time.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use futures::stream::{self, StreamExt};
+use shared::budget::{Deadline, RecordBudget};
+use tokio::time::Instant;
 use tracing::Instrument;
+
+/// When a record the time left could not cover comes back. Short, because it waits for nothing
+/// but a fresh invocation; reporting it without a visibility change would hold its message group
+/// for the queue's whole visibility timeout (minutes).
+pub const NOT_STARTED_DELAY: Duration = Duration::from_secs(1);
 
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +39,15 @@ pub struct Failed {
     pub delay: Duration,
 }
 
-/// Runs `handle` over the batch group by group; returns the records to report as failures.
-pub async fn process<F, Fut>(records: Vec<SqsMessage>, concurrency: usize, handle: F) -> Vec<Failed>
+/// Runs `handle` over the batch group by group within `deadline`; returns the records to report
+/// as failures. The batch's first record always starts: no invocation could give it more time.
+pub async fn process<F, Fut>(
+    records: Vec<SqsMessage>,
+    concurrency: usize,
+    deadline: &Deadline,
+    budget: &RecordBudget,
+    handle: F,
+) -> Vec<Failed>
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Disposition>,
@@ -46,18 +66,28 @@ where
         }
     }
     let handle = &handle;
-    stream::iter(groups)
+    let started_one = &AtomicBool::new(false);
+    let not_started = &std::sync::atomic::AtomicUsize::new(0);
+    let failed: Vec<Failed> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut failed = Vec::new();
             let mut blocked: Option<Duration> = None;
             for record in records {
                 let message_id = record.message_id.clone().unwrap_or_default();
                 let receipt_handle = record.receipt_handle.clone();
+                let first = !started_one.swap(true, Ordering::Relaxed);
                 let delay = match blocked {
                     Some(d) => Some(d),
+                    None if !first && !budget.covers_one_more(deadline) => {
+                        not_started.fetch_add(1, Ordering::Relaxed);
+                        Some(NOT_STARTED_DELAY)
+                    }
                     None => {
                         let span = tracing::info_span!("record", message_id = %message_id);
-                        match handle(record).instrument(span).await {
+                        let began = Instant::now();
+                        let disposition = handle(record).instrument(span).await;
+                        budget.observe(began.elapsed());
+                        match disposition {
                             Disposition::Done => None,
                             Disposition::Defer(d) => Some(d),
                         }
@@ -77,7 +107,16 @@ where
         .buffer_unordered(concurrency.max(1))
         .flat_map(stream::iter)
         .collect()
-        .await
+        .await;
+    let not_started = not_started.load(Ordering::Relaxed);
+    if not_started > 0 {
+        tracing::warn!(
+            not_started,
+            per_record_ms = u64::try_from(budget.per_record().as_millis()).unwrap_or(u64::MAX),
+            "the invocation's time left could not cover every command; the rest come back in a moment"
+        );
+    }
+    failed
 }
 
 #[cfg(test)]
@@ -92,6 +131,62 @@ mod tests {
         m
     }
 
+    fn roomy() -> Deadline {
+        Deadline::after(Duration::from_secs(3600))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn commands_the_time_left_cannot_cover_come_back_soon_and_hold_the_rest_of_their_group() {
+        // Arrange: 10 s left, at least 3 s a record (+1 s reserve); a's take 4 s, b1 takes 1 s.
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let budget = RecordBudget::new(Duration::from_secs(3));
+        let records = vec![
+            record("a1", "a"),
+            record("b1", "b"),
+            record("a2", "a"),
+            record("a3", "a"),
+            record("a4", "a"),
+        ];
+        let finished = std::sync::Mutex::new(Vec::new());
+
+        // Act
+        let failed = process(records, 2, &deadline, &budget, |r| {
+            let id = r.body.clone().unwrap_or_default();
+            let finished = &finished;
+            async move {
+                let secs = if id.starts_with('a') { 4 } else { 1 };
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                finished.lock().unwrap().push(id);
+                Disposition::Done
+            }
+        })
+        .await;
+
+        // Assert: a3 would start at 8 s with 2 s left, less than a's measured 4 s + 1 s.
+        let ids: Vec<_> = failed.iter().map(|f| f.message_id.as_str()).collect();
+        assert_eq!(ids, ["a3", "a4"]);
+        assert!(failed.iter().all(|f| f.delay == NOT_STARTED_DELAY));
+        let mut done = finished.lock().unwrap().clone();
+        done.sort();
+        assert_eq!(done, ["a1", "a2", "b1"]);
+        assert!(deadline.remaining() >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_command_of_a_batch_starts_even_when_its_budget_exceeds_the_invocation() {
+        let deadline = Deadline::after(Duration::from_secs(2));
+        let budget = RecordBudget::new(Duration::from_secs(5));
+        let records = vec![record("a1", "a"), record("b1", "b")];
+
+        let failed = process(records, 1, &deadline, &budget, |_| async {
+            Disposition::Done
+        })
+        .await;
+
+        let ids: Vec<_> = failed.iter().map(|f| f.message_id.as_str()).collect();
+        assert_eq!(ids, ["b1"]);
+    }
+
     #[tokio::test]
     async fn a_deferred_record_fails_the_rest_of_its_group_but_not_other_groups() {
         let records = vec![
@@ -102,7 +197,7 @@ mod tests {
             record("b2", "b"),
         ];
         let seen = std::sync::Mutex::new(Vec::new());
-        let failed = process(records, 4, |r| {
+        let failed = process(records, 4, &roomy(), &RecordBudget::default(), |r| {
             let id = r.body.clone().unwrap_or_default();
             seen.lock().unwrap().push(id.clone());
             async move {

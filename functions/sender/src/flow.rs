@@ -29,7 +29,8 @@ use crate::graph::{ErrorClass, GraphApi, MetaApiError, SendResult};
 use crate::metrics;
 use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::visibility::{backoff, MAX_VISIBILITY};
-use crate::State;
+use crate::{budget, State};
+use shared::budget::Deadline;
 
 /// 131049: Meta's per-user marketing cap; retrying earlier extends the block.
 const MARKETING_CAP_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -55,7 +56,7 @@ pub enum SenderError {
 pub async fn process<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: SqsMessage,
-    started: std::time::Instant,
+    deadline: &Deadline,
 ) -> Disposition
 where
     S: ProcessorStore,
@@ -63,7 +64,7 @@ where
     Q: MessageSink,
     G: GraphApi,
 {
-    match run(state, &record, started).await {
+    match run(state, &record, deadline).await {
         Ok(d) => d,
         // Treated as Meta refusing the token: alarm, keep the command queued.
         Err(SenderError::Secrets(SecretsError::Unset { what })) => {
@@ -94,7 +95,7 @@ struct Recipient {
 async fn run<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: &SqsMessage,
-    started: std::time::Instant,
+    deadline: &Deadline,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -165,7 +166,7 @@ where
     let attempt = state.sender_store.load_attempt(command.id.as_str()).await?;
     if let Some(a) = &attempt {
         if a.record.state == AttemptState::Sending {
-            let lease_end = a.record.started_at_ms + millis(state.config.send_lease);
+            let lease_end = a.record.started_at_ms + millis(budget::send_lease(deadline));
             if now_ms < lease_end {
                 return Ok(Disposition::Defer(ms(lease_end - now_ms)));
             }
@@ -181,7 +182,7 @@ where
         return Ok(Disposition::Defer(d));
     }
 
-    if started.elapsed() > state.config.claim_cutoff {
+    if !budget::may_claim(&state.config, deadline) {
         tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
         return Ok(Disposition::Defer(Duration::from_secs(1)));
     }

@@ -5,6 +5,7 @@
 //! The design (idempotency, "maybe sent", limiter, backoff) is in `docs/crm-contract.md`,
 //! section "Commands"; [`flow`] is the one place that decides what happens to a command.
 
+pub mod budget;
 pub mod command;
 pub mod fifo;
 pub mod flow;
@@ -17,6 +18,7 @@ pub mod visibility;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::budget::{Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::queue::{MessageSink, SqsSink};
 use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
@@ -59,12 +61,12 @@ pub struct Config {
     pub max_age: Duration,
     /// `CREDENTIAL_RETRY_SECONDS`: how long a command waits after a credential error.
     pub credential_retry: Duration,
-    /// How long a send may be in flight before a redelivery treats it as "maybe sent".
-    pub send_lease: Duration,
-    /// `CLAIM_CUTOFF_SECONDS` (10): past this much of an invocation no new send starts (the
-    /// record is deferred), so the Lambda timeout never cuts a send between claim and outcome,
-    /// which would leave it "maybe sent".
-    pub claim_cutoff: Duration,
+    /// `OUTCOME_COMMIT_SECONDS` (5): the time a send's outcome commit (transaction, events,
+    /// parked statuses) is given in [`budget::send_budget`]; a send is claimed only while the
+    /// invocation's time left covers two Graph calls and this.
+    pub outcome_commit: Duration,
+    /// `MIN_RECORD_BUDGET_MS`: the least time a command is expected to take (`shared::budget`).
+    pub min_record_budget: Duration,
     /// Message groups processed at once within a batch.
     pub concurrency: usize,
 }
@@ -122,9 +124,8 @@ impl Config {
             max_age: env.seconds_or("COMMAND_MAX_AGE_SECONDS", Duration::from_secs(3600))?,
             credential_retry: env
                 .seconds_or("CREDENTIAL_RETRY_SECONDS", Duration::from_secs(300))?,
-            // The Lambda timeout (30 s) plus the Graph timeout: no invocation is still sending.
-            send_lease: Duration::from_secs(30) + graph_timeout,
-            claim_cutoff: env.seconds_or("CLAIM_CUTOFF_SECONDS", Duration::from_secs(10))?,
+            outcome_commit: env.seconds_or("OUTCOME_COMMIT_SECONDS", Duration::from_secs(5))?,
+            min_record_budget: shared::budget::min_record_budget(env)?,
             concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
         })
     }
@@ -142,6 +143,8 @@ pub struct State<S, L, Q, G, V> {
     pub visibility: V,
     pub limiter: Limiter,
     pub validators: Validators,
+    /// How long a command takes, measured across this environment's invocations.
+    pub budget: RecordBudget,
 }
 
 /// Why the function could not start.
@@ -183,16 +186,19 @@ impl LiveState {
             visibility: SqsVisibility::new(sqs, &config.commands_queue_url),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load()?,
+            budget: RecordBudget::new(config.min_record_budget),
             config: config.clone(),
         })
     }
 }
 
-/// The Lambda handler (also called by the local runner): every record is consumed or deferred;
-/// deferred records get their visibility timeout set and are reported as batch failures.
+/// The Lambda handler (also called by the local runner, with its own deadline): every record is
+/// consumed or deferred before `deadline`; deferred records, and those the time left could not
+/// cover, get their visibility timeout set and are reported as batch failures.
 pub async fn handler<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     event: SqsEvent,
+    deadline: &Deadline,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: ProcessorStore,
@@ -202,10 +208,13 @@ where
     V: Visibility,
 {
     let total = event.records.len();
-    let started = std::time::Instant::now();
-    let failed = fifo::process(event.records, state.config.concurrency, |record| {
-        flow::process(state, record, started)
-    })
+    let failed = fifo::process(
+        event.records,
+        state.config.concurrency,
+        deadline,
+        &state.budget,
+        |record| flow::process(state, record, deadline),
+    )
     .await;
     let entries: Vec<(String, Duration)> = failed
         .iter()

@@ -16,6 +16,7 @@ use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
 use sender::visibility::{Visibility, VisibilityError, MAX_VISIBILITY};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
+use shared::budget::{Deadline, RecordBudget};
 use shared::contract::EventContract;
 use shared::secrets::{
     parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
@@ -170,8 +171,8 @@ fn config() -> Config {
         retry_max: Duration::from_secs(300),
         max_age: Duration::from_secs(3600),
         credential_retry: Duration::from_secs(300),
-        send_lease: Duration::from_secs(40),
-        claim_cutoff: Duration::from_secs(10),
+        outcome_commit: Duration::from_secs(5),
+        min_record_budget: Duration::from_secs(1),
         concurrency: 10,
     }
 }
@@ -208,6 +209,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
             visibility: FakeVisibility::default(),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load().expect("command schemas compile"),
+            budget: RecordBudget::default(),
             config,
         },
         secret_reads: reads,
@@ -270,10 +272,20 @@ impl Sender {
             .expect("the contact is stored");
     }
 
+    /// One invocation of the template's 30 s `Timeout`.
     async fn receives(&self, records: Vec<SqsMessage>) -> SqsBatchResponse {
+        self.receives_within(records, Duration::from_secs(30)).await
+    }
+
+    /// One invocation with `time_left` until its deadline.
+    async fn receives_within(
+        &self,
+        records: Vec<SqsMessage>,
+        time_left: Duration,
+    ) -> SqsBatchResponse {
         let mut event = SqsEvent::default();
         event.records = records;
-        handler(&self.state, event)
+        handler(&self.state, event, &Deadline::after(time_left))
             .await
             .expect("the handler never fails a batch")
     }
@@ -992,6 +1004,90 @@ async fn a_claim_still_within_its_lease_defers_the_redelivery_without_a_request(
     );
     assert!(sender.requests().is_empty());
     assert!(sender.events().is_empty());
+}
+
+/// A `Sending` attempt claimed `age` ago by an invocation that never finished.
+async fn claimed_ago(sender: &Sender, command_id: &str, age: Duration) {
+    let started = shared::now_ms() - i64::try_from(age.as_millis()).expect("a short age");
+    let claim = Attempt {
+        command_id: command_id.into(),
+        state: AttemptState::Sending,
+        started_at_ms: started,
+        first_seen_ms: started,
+        retries: 0,
+        pair_hits: 0,
+        cap_hits: 0,
+        not_before_ms: None,
+        last_error: None,
+        ttl: started / 1000 + 86_400,
+    };
+    assert!(sender
+        .state
+        .sender_store
+        .save_attempt(&claim, Expect::Absent)
+        .await
+        .expect("the sender store answers"));
+}
+
+#[tokio::test]
+async fn the_lease_of_a_claim_is_as_long_as_the_invocation_the_deadline_describes() {
+    // Arrange: two claims made 45 s ago, read by invocations of 30 s and of 60 s.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    claimed_ago(&sender, "c-short", Duration::from_secs(45)).await;
+    claimed_ago(&sender, "c-long", Duration::from_secs(45)).await;
+
+    // Act
+    let short = sender
+        .receives_within(vec![record(&text("c-short"))], Duration::from_secs(30))
+        .await;
+    let long = sender
+        .receives_within(vec![record(&text("c-long"))], Duration::from_secs(60))
+        .await;
+
+    // Assert: a 30 s invocation cannot still be sending after 45 s; a 60 s one may be.
+    assert!(failures(&short).is_empty());
+    assert_eq!(sender.only_event()["data"]["reason"], "outcome_unknown");
+    assert_eq!(failures(&long), vec!["msg-c-long".to_owned()]);
+    let delay = sender.visibility_changes().first().map(|(_, d)| *d);
+    assert!(
+        delay.is_some_and(|d| d > Duration::from_secs(14) && d <= Duration::from_secs(16)),
+        "waits out the rest of 60 s + the clock allowance: {delay:?}"
+    );
+    assert!(sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_send_is_claimed_when_the_time_left_cannot_cover_two_graph_calls_and_the_commit() {
+    // Arrange: Graph timeout 10 s and commit 5 s: a send needs 2 × 10 + 5 + 1 = 26 s.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let late = sender
+        .receives_within(vec![record(&text("c-late"))], Duration::from_secs(25))
+        .await;
+    let claims_after_late = sender.state.sender_store.load_attempt("c-late").await;
+    let in_time = sender
+        .receives_within(vec![record(&text("c-late"))], Duration::from_secs(27))
+        .await;
+
+    // Assert
+    assert_eq!(failures(&late), vec!["msg-c-late".to_owned()]);
+    assert!(
+        claims_after_late
+            .expect("the sender store answers")
+            .is_none(),
+        "nothing was claimed"
+    );
+    assert_eq!(
+        sender.visibility_changes().first().map(|(_, d)| *d),
+        Some(Duration::from_secs(1)),
+        "back in a moment, to an invocation with time"
+    );
+    assert!(failures(&in_time).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
 }
 
 #[tokio::test]

@@ -153,6 +153,7 @@ pub struct RunningStack {
     pub model: Model,
     pub provisioned: Provisioned,
     pub simulator: graph_sim::Simulator,
+    timeouts: esm::Timeouts,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -161,6 +162,12 @@ impl RunningStack {
     /// The URL Meta would call: `<api_url>/webhook`.
     pub fn webhook_url(&self) -> String {
         format!("{}/webhook", self.api_url)
+    }
+
+    /// How many invocations of `function` (binary name: `sender`, `processor`) the runner cut at
+    /// the template's `Timeout` so far.
+    pub fn timed_out_invocations(&self, function: &str) -> usize {
+        self.timeouts.of(function)
     }
 
     /// Stops every task and waits for in-flight invocations to finish.
@@ -239,6 +246,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
 
     // SQS event source mappings, as the template declares them.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let timeouts = esm::Timeouts::default();
     let region = sdk
         .region()
         .map(|r| r.to_string())
@@ -250,6 +258,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     {
         let mapping = esm::Mapping {
             name: format!("{}<-{}", source.binary, source.queue_logical_id),
+            function: source.binary.clone(),
             queue_url: provisioned.queue_url(&source.queue_logical_id)?.to_owned(),
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
@@ -260,6 +269,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
                 .unwrap_or(Duration::from_secs(30)),
             pollers: 5,
             region: region.clone(),
+            timeouts: timeouts.clone(),
         };
         let env = function_env(&model, &provisioned, &opts.function_env, &source.binary)?;
         handlers::spawn_consumer(
@@ -298,6 +308,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         model,
         provisioned,
         simulator,
+        timeouts,
         shutdown,
         tasks,
     })

@@ -1,0 +1,84 @@
+//! The sender's time budgets, from the invocation's deadline (`shared::budget`): when a send may
+//! still be claimed, and how long a redelivery treats a claim as possibly in flight.
+
+use std::time::Duration;
+
+use shared::budget::{Deadline, FINISH_RESERVE};
+
+use crate::Config;
+
+/// How far the wall clocks of two execution environments may disagree: a claim's `started_at_ms`
+/// was read on another machine's clock.
+pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// What a claimed send may still need: the call to Meta, a second one (the fallback template after
+/// Meta says the window closed, or the re-send after re-reading a refused token), then the
+/// outcome commit, and the handler's own ending.
+pub fn send_budget(config: &Config) -> Duration {
+    config.graph_timeout * 2 + config.outcome_commit + FINISH_RESERVE
+}
+
+/// A send is claimed only while the time left covers [`send_budget`], so Lambda's timeout never
+/// cuts a send between its claim and its outcome (which would leave it "maybe sent").
+pub fn may_claim(config: &Config, deadline: &Deadline) -> bool {
+    deadline.remaining() >= send_budget(config)
+}
+
+/// How long after its claim a `Sending` attempt may still be in flight: no claim outlives the
+/// invocation that made it, and that invocation lasted at most as long as this one may (same
+/// function, same timeout, read from the deadline rather than copied from the template).
+pub fn send_lease(deadline: &Deadline) -> Duration {
+    deadline.length() + CLOCK_ALLOWANCE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn config(graph_timeout: u64, commit: u64) -> Config {
+        let env = shared::config::Env::from_map(BTreeMap::from(
+            [
+                ("PHONE_NUMBER_IDS", "106540352242922"),
+                ("TABLE_NAME", "t"),
+                ("CRM_EVENTS_QUEUE_URL", "e"),
+                ("COMMANDS_QUEUE_URL", "c"),
+                ("SECRET_ID", "s"),
+                ("GRAPH_API_BASE_URL", "http://graph.invalid"),
+                ("GRAPH_API_VERSION", "v23.0"),
+                ("GRAPH_TIMEOUT_SECONDS", &graph_timeout.to_string()),
+                ("OUTCOME_COMMIT_SECONDS", &commit.to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        ));
+        Config::from_env(&env).expect("a valid sender environment")
+    }
+
+    #[test]
+    fn a_send_budgets_two_graph_calls_the_commit_and_the_reserve() {
+        assert_eq!(send_budget(&config(10, 5)), Duration::from_secs(26));
+        assert_eq!(send_budget(&config(3, 2)), Duration::from_secs(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_is_claimed_only_while_the_time_left_covers_its_budget() {
+        let config = config(10, 5);
+        let deadline = Deadline::after(Duration::from_secs(30));
+        assert!(may_claim(&config, &deadline));
+        tokio::time::sleep(Duration::from_secs(4)).await; // 26 s left
+        assert!(may_claim(&config, &deadline));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!may_claim(&config, &deadline));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lease_is_the_whole_invocation_plus_the_clock_allowance_however_late_it_is_read() {
+        let deadline = Deadline::after(Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(send_lease(&deadline), Duration::from_secs(31));
+        assert_eq!(
+            send_lease(&Deadline::after(Duration::from_secs(900))),
+            Duration::from_secs(901)
+        );
+    }
+}
