@@ -9,6 +9,9 @@ threads may write to the table ("dictionary changed size during iteration", answ
 - a transaction backs up only the items it touches and restores those if it is cancelled,
   which is the same all-or-nothing outcome at a cost independent of the table's size.
 
+AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py), and
+tests inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
+
 Usage: python local_moto.py [-H HOST] [-p PORT]
 """
 import argparse
@@ -19,6 +22,9 @@ import threading
 import types
 
 import moto.dynamodb.models as ddb_models
+
+from moto_local import dynamodb_limits, sqs_limits
+from moto_local.faults import PATH as FAULTS_PATH, Faults
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import (
@@ -84,6 +90,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
 
     _patch_transactions()
+    sqs_limits.install()
+    dynamodb_limits.install()
     app = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
 
@@ -95,7 +103,16 @@ def main() -> None:
             # Materialise the body inside the lock: the work happens while it is produced.
             return list(app(environ, start_response))
 
-    run_simple(args.host, args.port, serialised, threaded=True, request_handler=MotoRequestHandler)
+    # Injected latency waits outside the DynamoDB lock, so a slow table slows only its callers.
+    faults = Faults()
+    with_faults = faults.wrap(serialised)
+
+    def local(environ, start_response):
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return faults.admin(environ, start_response)
+        return with_faults(environ, start_response)
+
+    run_simple(args.host, args.port, local, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

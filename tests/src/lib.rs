@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod faults;
 pub mod log_scan;
 
 pub use local_runner::{RunningStack, StackOptions};

@@ -7,8 +7,15 @@ use std::time::Duration;
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use rand::Rng;
 
-/// SQS's maximum visibility timeout (12 h).
+/// SQS's maximum visibility timeout (12 h), counted from the message's receive.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+
+/// The longest visibility a deferral asks for. SQS refuses a visibility that ends more than
+/// 12 h after the receive, and the event source mapping received the batch up to 20 min
+/// before the handler defers (5 min, the longest batching window, plus 15 min, the longest
+/// Lambda timeout), so asking for the full 12 h would be refused and the command would come
+/// back after the queue's timeout instead.
+pub const MAX_DEFER: Duration = Duration::from_secs(12 * 3600 - 20 * 60);
 
 /// Why a visibility change failed (the records still come back, after the queue's timeout).
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +92,9 @@ impl Visibility for SqsVisibility {
     }
 }
 
-/// Whole seconds for SQS, at least 1 and at most 12 h.
+/// Whole seconds for SQS, at least 1 and at most [`MAX_DEFER`].
 pub fn seconds(delay: Duration) -> i32 {
-    let s = delay.min(MAX_VISIBILITY).as_secs_f64().ceil() as i32;
+    let s = delay.min(MAX_DEFER).as_secs_f64().ceil() as i32;
     s.max(1)
 }
 
@@ -118,9 +125,10 @@ mod tests {
     }
 
     #[test]
-    fn visibility_is_whole_seconds_between_1_and_12_hours() {
+    fn visibility_is_whole_seconds_between_1_and_the_longest_deferral() {
         assert_eq!(seconds(Duration::from_millis(10)), 1);
         assert_eq!(seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(seconds(Duration::from_secs(86_400)), 43_200);
+        assert_eq!(seconds(MAX_VISIBILITY), 42_000);
+        assert_eq!(seconds(Duration::from_secs(86_400)), 42_000);
     }
 }

@@ -1,0 +1,544 @@
+//! AWS's limits on the local moto, seen through the real SDK clients: each test makes the
+//! request AWS refuses and checks AWS's error (moto 5.2.5 alone accepts it, or refuses it
+//! differently). `infra/python/moto_local/{sqs,dynamodb}_limits.py` enforce them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
+    ScalarAttributeType, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+
+const MIB: usize = 1_048_576;
+
+fn prefix() -> String {
+    format!("l{}-", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+// --- SQS ------------------------------------------------------------------------------------
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    let mut req = sqs.create_queue().queue_name(name);
+    if name.ends_with(".fifo") {
+        req = req.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    req.send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned()
+}
+
+/// Sends one message and receives it; returns its receipt handle.
+async fn send_and_receive(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    wait_before_receive: Duration,
+) -> String {
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("m")
+        .send()
+        .await
+        .expect("SendMessage");
+    tokio::time::sleep(wait_before_receive).await;
+    receive_one(sqs, url)
+        .await
+        .expect("the message is received")
+}
+
+async fn receive_one(sqs: &aws_sdk_sqs::Client, url: &str) -> Option<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("ReceiveMessage");
+    out.messages()
+        .first()
+        .and_then(|m| m.receipt_handle())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn twelve_hours_of_visibility_on_a_message_received_a_second_ago_is_refused() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+    let receipt = send_and_receive(&sqs, &url, Duration::ZERO).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let err = sqs
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&receipt)
+        .visibility_timeout(43_200)
+        .send()
+        .await
+        .expect_err("12 h from now ends a second past 12 h from the receive")
+        .into_service_error();
+
+    assert_eq!(err.code(), Some("InvalidParameterValue"), "{err:?}");
+    assert_eq!(
+        err.message(),
+        Some("Value 43200 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds].")
+    );
+}
+
+#[tokio::test]
+async fn the_twelve_hours_count_from_the_receive_not_from_the_send() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+    // Sent 3 s before it is received: 43,198 s from now is within 12 h of the receive
+    // (moto alone counts from the send and refuses).
+    let receipt = send_and_receive(&sqs, &url, Duration::from_secs(3)).await;
+
+    sqs.change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&receipt)
+        .visibility_timeout(43_198)
+        .send()
+        .await
+        .expect("within 12 h of the receive");
+}
+
+#[tokio::test]
+async fn a_batch_visibility_change_beyond_the_limit_fails_that_entry_only() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+    let first = send_and_receive(&sqs, &url, Duration::ZERO).await;
+    let second = send_and_receive(&sqs, &url, Duration::ZERO).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let out = sqs
+        .change_message_visibility_batch()
+        .queue_url(&url)
+        .entries(visibility_entry("ok", &first, 60))
+        .entries(visibility_entry("beyond", &second, 43_200))
+        .send()
+        .await
+        .expect("the request succeeds; one entry fails");
+
+    let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
+    assert_eq!(ok, ["ok"]);
+    let failed = out.failed();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].id(), "beyond");
+    assert_eq!(failed[0].code(), "InvalidParameterValue");
+    assert!(failed[0].sender_fault());
+    assert!(
+        failed[0].message().is_some_and(|m| m.contains(
+            "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+        )),
+        "{failed:?}"
+    );
+}
+
+fn visibility_entry(
+    id: &str,
+    receipt: &str,
+    seconds: i32,
+) -> ChangeMessageVisibilityBatchRequestEntry {
+    ChangeMessageVisibilityBatchRequestEntry::builder()
+        .id(id)
+        .receipt_handle(receipt)
+        .visibility_timeout(seconds)
+        .build()
+        .expect("entry")
+}
+
+#[tokio::test]
+async fn every_batch_action_takes_at_most_ten_entries() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+    let receipt = send_and_receive(&sqs, &url, Duration::ZERO).await;
+
+    let err = sqs
+        .change_message_visibility_batch()
+        .queue_url(&url)
+        .set_entries(Some(
+            (0..11)
+                .map(|i| visibility_entry(&format!("e{i}"), &receipt, 30))
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect_err("11 entries")
+        .into_service_error();
+    assert!(err.is_too_many_entries_in_batch_request(), "{err:?}");
+
+    let err = sqs
+        .delete_message_batch()
+        .queue_url(&url)
+        .set_entries(Some(
+            (0..11)
+                .map(|i| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("e{i}"))
+                        .receipt_handle(format!("{receipt}{i}"))
+                        .build()
+                        .expect("entry")
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect_err("11 entries")
+        .into_service_error();
+    assert!(err.is_too_many_entries_in_batch_request(), "{err:?}");
+
+    let err = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .set_entries(Some(
+            (0..11).map(|i| send_entry(&format!("e{i}"), "x")).collect(),
+        ))
+        .send()
+        .await
+        .expect_err("11 entries")
+        .into_service_error();
+    assert!(err.is_too_many_entries_in_batch_request(), "{err:?}");
+}
+
+fn send_entry(id: &str, body: &str) -> SendMessageBatchRequestEntry {
+    SendMessageBatchRequestEntry::builder()
+        .id(id)
+        .message_body(body)
+        .build()
+        .expect("entry")
+}
+
+#[tokio::test]
+async fn a_message_is_at_most_one_mib_in_utf8_bytes_attributes_included() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(MIB))
+        .send()
+        .await
+        .expect("exactly 1 MiB is allowed");
+
+    // 600,000 characters, 1,200,000 bytes (moto alone counts characters).
+    let multibyte = "é".repeat(600_000);
+    // 1 MiB of body plus an attribute.
+    let with_attribute = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(MIB - 4))
+        .message_attributes(
+            "type",
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("message.received")
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await;
+    let multibyte = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(multibyte)
+        .send()
+        .await;
+
+    for result in [with_attribute.map(|_| ()), multibyte.map(|_| ())] {
+        let err = result.expect_err("over 1 MiB").into_service_error();
+        assert_eq!(err.code(), Some("InvalidParameterValue"), "{err:?}");
+        assert_eq!(
+            err.message(),
+            Some("One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_send_batch_is_at_most_one_mib_in_total() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q", prefix())).await;
+    // Two entries of 600,000 bytes (300,000 characters each).
+    let half = "é".repeat(300_000);
+
+    let err = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(send_entry("a", &half))
+        .entries(send_entry("b", &half))
+        .send()
+        .await
+        .expect_err("1,200,000 bytes in one batch")
+        .into_service_error();
+
+    assert!(err.is_batch_request_too_long(), "{err:?}");
+    assert_eq!(
+        e2e_tests::depth(&sqs, &url).await,
+        0,
+        "nothing was enqueued"
+    );
+}
+
+#[tokio::test]
+async fn a_fifo_deduplication_id_is_remembered_after_its_message_was_deleted() {
+    let sqs = e2e_tests::sqs().await;
+    let url = queue(&sqs, &format!("{}q.fifo", prefix())).await;
+    let send = || {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body("command")
+            .message_group_id("g")
+            .message_deduplication_id("command-1")
+            .send()
+    };
+    send().await.expect("first send");
+    let receipt = receive_one(&sqs, &url).await.expect("delivered once");
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(receipt)
+        .send()
+        .await
+        .expect("DeleteMessage");
+
+    send().await.expect("a duplicate is accepted, as SQS does");
+
+    assert_eq!(
+        receive_one(&sqs, &url).await,
+        None,
+        "but not delivered within 5 minutes"
+    );
+}
+
+// --- DynamoDB -------------------------------------------------------------------------------
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_aws::local_sdk_config().await)
+}
+
+async fn table(ddb: &aws_sdk_dynamodb::Client) -> String {
+    let name = format!("{}items", prefix());
+    ddb.create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+    name
+}
+
+fn item(pk: &str, extra: Option<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
+    let mut item: HashMap<String, AttributeValue> =
+        [("pk".to_owned(), AttributeValue::S(pk.to_owned()))].into();
+    if let Some((name, value)) = extra {
+        item.insert(name.to_owned(), value);
+    }
+    item
+}
+
+fn validation(err: &dyn ProvideErrorMetadata) -> (Option<String>, String) {
+    (
+        err.code().map(str::to_owned),
+        err.message().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn an_item_over_400_kb_by_awss_size_rules_is_refused() {
+    let ddb = dynamodb().await;
+    let name = table(&ddb).await;
+    // A list of short strings: 3 + (1 + 3) bytes per element by AWS's rules. 102,000 elements
+    // make 408,003 bytes (under 409,600); 103,000 make 412,003 (moto alone counts 309,000).
+    let list = |n: usize| AttributeValue::L(vec![AttributeValue::S("abc".to_owned()); n]);
+
+    ddb.put_item()
+        .table_name(&name)
+        .set_item(Some(item("under", Some(("l", list(102_000))))))
+        .send()
+        .await
+        .expect("under 400 KB");
+    let err = ddb
+        .put_item()
+        .table_name(&name)
+        .set_item(Some(item("over", Some(("l", list(103_000))))))
+        .send()
+        .await
+        .expect_err("over 400 KB")
+        .into_service_error();
+    assert_eq!(
+        validation(&err),
+        (
+            Some("ValidationException".to_owned()),
+            "Item size has exceeded the maximum allowed size".to_owned()
+        )
+    );
+
+    let batch = ddb
+        .batch_write_item()
+        .request_items(
+            &name,
+            vec![put_request(item("over", Some(("l", list(103_000)))))],
+        )
+        .send()
+        .await
+        .expect_err("over 400 KB in a batch")
+        .into_service_error();
+    assert_eq!(
+        validation(&batch).1,
+        "Item size has exceeded the maximum allowed size"
+    );
+}
+
+fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("put"),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn batch_write_item_takes_at_most_25_requests() {
+    let ddb = dynamodb().await;
+    let (a, b) = (table(&ddb).await, table(&ddb).await);
+    let puts = |n: usize, tag: &str| {
+        (0..n)
+            .map(|i| put_request(item(&format!("{tag}{i}"), None)))
+            .collect::<Vec<_>>()
+    };
+
+    ddb.batch_write_item()
+        .request_items(&a, puts(25, "a"))
+        .send()
+        .await
+        .expect("25 requests");
+    let one_table = ddb
+        .batch_write_item()
+        .request_items(&a, puts(26, "b"))
+        .send()
+        .await
+        .expect_err("26 requests")
+        .into_service_error();
+    let (code, message) = validation(&one_table);
+    assert_eq!(code.as_deref(), Some("ValidationException"));
+    assert!(
+        message.contains("Member must have length less than or equal to 25"),
+        "{message}"
+    );
+
+    let two_tables = ddb
+        .batch_write_item()
+        .request_items(&a, puts(13, "c"))
+        .request_items(&b, puts(13, "d"))
+        .send()
+        .await
+        .expect_err("26 requests over two tables")
+        .into_service_error();
+    assert_eq!(
+        validation(&two_tables),
+        (
+            Some("ValidationException".to_owned()),
+            "Too many items requested for the BatchWriteItem call".to_owned()
+        )
+    );
+    let count = ddb
+        .scan()
+        .table_name(&a)
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .expect("Scan");
+    assert_eq!(count.count(), 25, "the refused batches wrote nothing");
+}
+
+#[tokio::test]
+async fn a_transaction_is_at_most_100_actions_and_4_mb() {
+    let ddb = dynamodb().await;
+    let name = table(&ddb).await;
+    let put = |pk: String, bytes: usize| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&name)
+                    .set_item(Some(item(
+                        &pk,
+                        Some(("body", AttributeValue::S("x".repeat(bytes)))),
+                    )))
+                    .build()
+                    .expect("put"),
+            )
+            .build()
+    };
+
+    let too_many = ddb
+        .transact_write_items()
+        .set_transact_items(Some((0..101).map(|i| put(format!("n{i}"), 1)).collect()))
+        .send()
+        .await
+        .expect_err("101 actions")
+        .into_service_error();
+    let (code, message) = validation(&too_many);
+    assert_eq!(code.as_deref(), Some("ValidationException"));
+    assert!(
+        message.contains("Member must have length less than or equal to 100"),
+        "{message}"
+    );
+
+    // 390,000-byte items: 10 make 3.9 MB, 11 make 4.29 MB (over 4 MiB).
+    ddb.transact_write_items()
+        .set_transact_items(Some(
+            (0..10).map(|i| put(format!("ok{i}"), 390_000)).collect(),
+        ))
+        .send()
+        .await
+        .expect("3.9 MB");
+    let too_big = ddb
+        .transact_write_items()
+        .set_transact_items(Some(
+            (0..11).map(|i| put(format!("big{i}"), 390_000)).collect(),
+        ))
+        .send()
+        .await
+        .expect_err("4.29 MB")
+        .into_service_error();
+    let (code, message) = validation(&too_big);
+    assert_eq!(code.as_deref(), Some("ValidationException"));
+    assert!(
+        message.starts_with("Transaction request cannot be larger than 4 MB"),
+        "{message}"
+    );
+    let stored = ddb
+        .get_item()
+        .table_name(&name)
+        .set_key(Some(item("big0", None)))
+        .send()
+        .await
+        .expect("GetItem");
+    assert!(
+        stored.item().is_none(),
+        "the refused transaction wrote nothing"
+    );
+}
