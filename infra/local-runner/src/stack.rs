@@ -43,6 +43,9 @@ pub struct StackOptions {
     /// ([`PASSED_TO_FUNCTIONS`] from the runner's own environment), so a rotation can be tried
     /// in seconds: `SECRETS_REFRESH_SECONDS=2 PREVIOUS_SECRET_GRACE_SECONDS=20 make run`.
     pub function_env: BTreeMap<String, String>,
+    /// Timeouts (by binary) in place of the template's `Timeout`, for tests that need a deadline
+    /// reached in seconds; empty for `make run`.
+    pub function_timeouts: BTreeMap<String, Duration>,
 }
 
 /// What `make run` passes from its own environment to every function when set.
@@ -83,6 +86,7 @@ impl StackOptions {
                     (!value.is_empty()).then(|| ((*name).to_owned(), value))
                 })
                 .collect(),
+            function_timeouts: BTreeMap::new(),
         })
     }
 
@@ -263,10 +267,13 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
             // The template's Timeout: past it Lambda would kill the invocation and SQS redeliver.
-            function_timeout: model
-                .function_by_binary(&source.binary)
-                .map(|f| f.timeout)
-                .unwrap_or(Duration::from_secs(30)),
+            function_timeout: match opts.function_timeouts.get(&source.binary) {
+                Some(shorter) => *shorter,
+                None => model
+                    .function_by_binary(&source.binary)
+                    .map(|f| f.timeout)
+                    .ok_or_else(|| StackError::MissingFunction(source.binary.clone()))?,
+            },
             pollers: 5,
             region: region.clone(),
             timeouts: timeouts.clone(),
