@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::budget::{Deadline, FINISH_RESERVE};
 
+use crate::fifo::RecordTime;
 use crate::Config;
 
 /// How far the wall clocks of two execution environments may disagree: a claim's `started_at_ms`
@@ -22,6 +23,16 @@ pub fn send_budget(config: &Config) -> Duration {
 /// cuts a send between its claim and its outcome (which would leave it "maybe sent").
 pub fn may_claim(config: &Config, deadline: &Deadline) -> bool {
     deadline.remaining() >= send_budget(config)
+}
+
+/// Whether this command may claim a send now ([`may_claim`]); if so it is committed: from here
+/// the consumer lets it run to its outcome rather than stop it at the deadline.
+pub fn start_send(config: &Config, time: &RecordTime) -> bool {
+    let ok = may_claim(config, time.deadline());
+    if ok {
+        time.commit();
+    }
+    ok
 }
 
 /// How long after its claim a `Sending` attempt may still be in flight: no claim outlives the

@@ -1,14 +1,14 @@
 //! Consuming a FIFO batch: records of one message group run in order, groups run concurrently
 //! (bounded). Once a record of a group fails or is deferred, it and every later record of the same
 //! group are reported as failures, unprocessed, so SQS keeps the group's order. A record starts
-//! only while the invocation's time left covers it (`shared::budget`); one that could not start
-//! comes back after [`NOT_STARTED_DELAY`], to a fresh invocation.
-//!
-//! Unlike the processor's consumer, a record that started is never stopped: past its claim a
-//! command is sending, and only its own cut-off (`crate::budget::may_claim`) keeps it in time.
+//! only while the invocation's time left covers it (`shared::budget`), and one still running one
+//! reserve before the deadline is stopped unless it has [committed](RecordTime::commit) (a
+//! claimed send must reach its outcome; its own cut-off, `crate::budget::start_send`, keeps it in
+//! time). Either comes back after [`NOT_STARTED_DELAY`], to a fresh invocation.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
@@ -31,6 +31,37 @@ pub enum Disposition {
     Defer(Duration),
 }
 
+/// One record's view of the invocation's time: the deadline, and whether the record has reached
+/// work that must not be stopped.
+#[derive(Debug)]
+pub struct RecordTime {
+    deadline: Deadline,
+    committed: AtomicBool,
+}
+
+impl RecordTime {
+    pub fn new(deadline: Deadline) -> Self {
+        Self {
+            deadline,
+            committed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// From now on the consumer lets the record run to its end (it must end before the deadline
+    /// by its own budget).
+    pub fn commit(&self) {
+        self.committed.store(true, Ordering::Relaxed);
+    }
+
+    fn committed(&self) -> bool {
+        self.committed.load(Ordering::Relaxed)
+    }
+}
+
 /// A record to report as a batch item failure, and when it should come back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
@@ -49,7 +80,7 @@ pub async fn process<F, Fut>(
     handle: F,
 ) -> Vec<Failed>
 where
-    F: Fn(SqsMessage) -> Fut,
+    F: Fn(SqsMessage, Arc<RecordTime>) -> Fut,
     Fut: Future<Output = Disposition>,
 {
     let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
@@ -67,7 +98,9 @@ where
     }
     let handle = &handle;
     let started_one = &AtomicBool::new(false);
-    let not_started = &std::sync::atomic::AtomicUsize::new(0);
+    let not_started = &AtomicUsize::new(0);
+    let stopped = &AtomicUsize::new(0);
+    let stop_at = deadline.cutoff();
     let failed: Vec<Failed> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut failed = Vec::new();
@@ -84,12 +117,24 @@ where
                     }
                     None => {
                         let span = tracing::info_span!("record", message_id = %message_id);
+                        let time = Arc::new(RecordTime::new(*deadline));
                         let began = Instant::now();
-                        let disposition = handle(record).instrument(span).await;
+                        let run = handle(record, Arc::clone(&time)).instrument(span);
+                        tokio::pin!(run);
+                        let disposition = tokio::select! {
+                            d = &mut run => Some(d),
+                            () = tokio::time::sleep_until(stop_at) => {
+                                if time.committed() { Some(run.await) } else { None }
+                            }
+                        };
                         budget.observe(began.elapsed());
                         match disposition {
-                            Disposition::Done => None,
-                            Disposition::Defer(d) => Some(d),
+                            Some(Disposition::Done) => None,
+                            Some(Disposition::Defer(d)) => Some(d),
+                            None => {
+                                stopped.fetch_add(1, Ordering::Relaxed);
+                                Some(NOT_STARTED_DELAY)
+                            }
                         }
                     }
                 };
@@ -109,9 +154,11 @@ where
         .collect()
         .await;
     let not_started = not_started.load(Ordering::Relaxed);
-    if not_started > 0 {
+    let stopped = stopped.load(Ordering::Relaxed);
+    if not_started > 0 || stopped > 0 {
         tracing::warn!(
             not_started,
+            stopped,
             per_record_ms = u64::try_from(budget.per_record().as_millis()).unwrap_or(u64::MAX),
             "the invocation's time left could not cover every command; the rest come back in a moment"
         );
@@ -150,7 +197,7 @@ mod tests {
         let finished = std::sync::Mutex::new(Vec::new());
 
         // Act
-        let failed = process(records, 2, &deadline, &budget, |r| {
+        let failed = process(records, 2, &deadline, &budget, |r, _| {
             let id = r.body.clone().unwrap_or_default();
             let finished = &finished;
             async move {
@@ -178,13 +225,47 @@ mod tests {
         let budget = RecordBudget::new(Duration::from_secs(5));
         let records = vec![record("a1", "a"), record("b1", "b")];
 
-        let failed = process(records, 1, &deadline, &budget, |_| async {
+        let failed = process(records, 1, &deadline, &budget, |_, _| async {
             Disposition::Done
         })
         .await;
 
         let ids: Vec<_> = failed.iter().map(|f| f.message_id.as_str()).collect();
         assert_eq!(ids, ["b1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_command_still_running_before_the_deadline_is_stopped_unless_it_committed() {
+        // Arrange: 10 s; group a would take a minute before committing, group b commits at
+        // once and then takes 8.5 s (its own budget said it would end in time).
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let budget = RecordBudget::new(Duration::from_millis(10));
+        let records = vec![record("a1", "a"), record("a2", "a"), record("b1", "b")];
+        let finished = std::sync::Mutex::new(Vec::new());
+
+        // Act
+        let failed = process(records, 2, &deadline, &budget, |r, time| {
+            let id = r.body.clone().unwrap_or_default();
+            let finished = &finished;
+            async move {
+                if id == "b1" {
+                    time.commit();
+                    tokio::time::sleep(Duration::from_millis(8500)).await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                finished.lock().unwrap().push(id);
+                Disposition::Done
+            }
+        })
+        .await;
+
+        // Assert: a1 stopped at 9 s, a2 held behind it; b1 ran to its end.
+        let ids: Vec<_> = failed.iter().map(|f| f.message_id.as_str()).collect();
+        assert_eq!(ids, ["a1", "a2"]);
+        assert!(failed.iter().all(|f| f.delay == NOT_STARTED_DELAY));
+        assert_eq!(*finished.lock().unwrap(), ["b1"]);
+        assert_eq!(deadline.remaining(), shared::budget::FINISH_RESERVE);
     }
 
     #[tokio::test]
@@ -197,7 +278,7 @@ mod tests {
             record("b2", "b"),
         ];
         let seen = std::sync::Mutex::new(Vec::new());
-        let failed = process(records, 4, &roomy(), &RecordBudget::default(), |r| {
+        let failed = process(records, 4, &roomy(), &RecordBudget::default(), |r, _| {
             let id = r.body.clone().unwrap_or_default();
             seen.lock().unwrap().push(id.clone());
             async move {

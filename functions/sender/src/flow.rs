@@ -25,12 +25,12 @@ use shared::store::{
 
 use crate::command::{Command, CommandType, Invalid, Payload, RejectReason, Rejection, Template};
 use crate::fifo::Disposition;
+use crate::fifo::RecordTime;
 use crate::graph::{ErrorClass, GraphApi, MetaApiError, SendResult};
 use crate::metrics;
 use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::visibility::{backoff, MAX_VISIBILITY};
 use crate::{budget, State};
-use shared::budget::Deadline;
 
 /// 131049: Meta's per-user marketing cap; retrying earlier extends the block.
 const MARKETING_CAP_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -56,7 +56,7 @@ pub enum SenderError {
 pub async fn process<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: SqsMessage,
-    deadline: &Deadline,
+    time: &RecordTime,
 ) -> Disposition
 where
     S: ProcessorStore,
@@ -64,7 +64,7 @@ where
     Q: MessageSink,
     G: GraphApi,
 {
-    match run(state, &record, deadline).await {
+    match run(state, &record, time).await {
         Ok(d) => d,
         // Treated as Meta refusing the token: alarm, keep the command queued.
         Err(SenderError::Secrets(SecretsError::Unset { what })) => {
@@ -95,7 +95,7 @@ struct Recipient {
 async fn run<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: &SqsMessage,
-    deadline: &Deadline,
+    time: &RecordTime,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -166,7 +166,7 @@ where
     let attempt = state.sender_store.load_attempt(command.id.as_str()).await?;
     if let Some(a) = &attempt {
         if a.record.state == AttemptState::Sending {
-            let lease_end = a.record.started_at_ms + millis(budget::send_lease(deadline));
+            let lease_end = a.record.started_at_ms + millis(budget::send_lease(time.deadline()));
             if now_ms < lease_end {
                 return Ok(Disposition::Defer(ms(lease_end - now_ms)));
             }
@@ -182,7 +182,7 @@ where
         return Ok(Disposition::Defer(d));
     }
 
-    if !budget::may_claim(&state.config, deadline) {
+    if !budget::start_send(&state.config, time) {
         tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
         return Ok(Disposition::Defer(Duration::from_secs(1)));
     }

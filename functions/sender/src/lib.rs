@@ -213,7 +213,7 @@ where
         state.config.concurrency,
         deadline,
         &state.budget,
-        |record| flow::process(state, record, deadline),
+        |record, time| async move { flow::process(state, record, &time).await },
     )
     .await;
     let entries: Vec<(String, Duration)> = failed
