@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::budget::{Deadline, FINISH_RESERVE};
+use shared::budget::{Deadline, RecordBudget, FINISH_RESERVE};
 
 use crate::fifo::RecordTime;
 use crate::Config;
@@ -12,23 +12,44 @@ use crate::Config;
 /// was read on another machine's clock.
 pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
 
+/// The sender's measured budgets, kept across the invocations of one execution environment.
+#[derive(Debug)]
+pub struct Budgets {
+    /// One command, start to end.
+    pub record: RecordBudget,
+    /// From a send's claim to the command's end: the Graph call(s) as they went and the outcome
+    /// commit, at least `OUTCOME_COMMIT_SECONDS`. Measured for the same reason as a record: the
+    /// commit is store calls, as slow as the store is now.
+    pub outcome: RecordBudget,
+}
+
+impl Budgets {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            record: RecordBudget::new(config.min_record_budget),
+            outcome: RecordBudget::new(config.outcome_commit),
+        }
+    }
+}
+
 /// What a claimed send may still need: the call to Meta, a second one (the fallback template after
-/// Meta says the window closed, or the re-send after re-reading a refused token), then the
-/// outcome commit, and the handler's own ending.
-pub fn send_budget(config: &Config) -> Duration {
-    config.graph_timeout * 2 + config.outcome_commit + FINISH_RESERVE
+/// Meta says the window closed, or the re-send after re-reading a refused token), each up to
+/// the Graph timeout, then the outcome commit (`outcome`: measured, at least the configured
+/// figure), and the handler's own ending.
+pub fn send_budget(config: &Config, outcome: Duration) -> Duration {
+    config.graph_timeout * 2 + outcome + FINISH_RESERVE
 }
 
 /// A send is claimed only while the time left covers [`send_budget`], so Lambda's timeout never
 /// cuts a send between its claim and its outcome (which would leave it "maybe sent").
-pub fn may_claim(config: &Config, deadline: &Deadline) -> bool {
-    deadline.remaining() >= send_budget(config)
+pub fn may_claim(config: &Config, deadline: &Deadline, outcome: Duration) -> bool {
+    deadline.remaining() >= send_budget(config, outcome)
 }
 
 /// Whether this command may claim a send now ([`may_claim`]); if so it is committed: from here
 /// the consumer lets it run to its outcome rather than stop it at the deadline.
 pub fn start_send(config: &Config, time: &RecordTime) -> bool {
-    let ok = may_claim(config, time.deadline());
+    let ok = may_claim(config, time.deadline(), time.outcome_estimate());
     if ok {
         time.commit();
     }
@@ -46,6 +67,10 @@ pub fn send_lease(deadline: &Deadline) -> Duration {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    fn config_for(graph_timeout: u64, commit: u64) -> Config {
+        config(graph_timeout, commit)
+    }
 
     fn config(graph_timeout: u64, commit: u64) -> Config {
         let env = shared::config::Env::from_map(BTreeMap::from(
@@ -67,19 +92,41 @@ mod tests {
 
     #[test]
     fn a_send_budgets_two_graph_calls_the_commit_and_the_reserve() {
-        assert_eq!(send_budget(&config(10, 5)), Duration::from_secs(26));
-        assert_eq!(send_budget(&config(3, 2)), Duration::from_secs(9));
+        let config = config(10, 5);
+        let budgets = Budgets::new(&config);
+        let outcome = budgets.outcome.per_record();
+        assert_eq!(send_budget(&config, outcome), Duration::from_secs(26));
+        let config = config_for(3, 2);
+        assert_eq!(
+            send_budget(&config, Budgets::new(&config).outcome.per_record()),
+            Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn a_commit_measured_slower_than_configured_widens_the_send_budget() {
+        let config = config(10, 2);
+        let budgets = Budgets::new(&config);
+        budgets.outcome.observe(Duration::from_millis(4500));
+        assert_eq!(
+            send_budget(&config, budgets.outcome.per_record()),
+            Duration::from_millis(25_500)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_send_is_claimed_only_while_the_time_left_covers_its_budget() {
         let config = config(10, 5);
-        let deadline = Deadline::after(Duration::from_secs(30));
-        assert!(may_claim(&config, &deadline));
+        let time = RecordTime::new(
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(5),
+        );
+        assert!(may_claim(&config, time.deadline(), Duration::from_secs(5)));
         tokio::time::sleep(Duration::from_secs(4)).await; // 26 s left
-        assert!(may_claim(&config, &deadline));
+        assert!(start_send(&config, &time), "26 s cover 10 + 10 + 5 + 1");
         tokio::time::sleep(Duration::from_millis(1)).await;
-        assert!(!may_claim(&config, &deadline));
+        let late = RecordTime::new(*time.deadline(), Duration::from_secs(5));
+        assert!(!start_send(&config, &late));
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,14 +8,16 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use futures::stream::{self, StreamExt};
-use shared::budget::{Deadline, RecordBudget};
+use shared::budget::Deadline;
 use tokio::time::Instant;
 use tracing::Instrument;
+
+use crate::budget::Budgets;
 
 /// When a record the time left could not cover comes back. Short, because it waits for nothing
 /// but a fresh invocation; reporting it without a visibility change would hold its message group
@@ -36,14 +38,17 @@ pub enum Disposition {
 #[derive(Debug)]
 pub struct RecordTime {
     deadline: Deadline,
-    committed: AtomicBool,
+    outcome_estimate: Duration,
+    committed_at: OnceLock<Instant>,
 }
 
 impl RecordTime {
-    pub fn new(deadline: Deadline) -> Self {
+    /// `outcome_estimate`: how long the record is expected to need once committed.
+    pub fn new(deadline: Deadline, outcome_estimate: Duration) -> Self {
         Self {
             deadline,
-            committed: AtomicBool::new(false),
+            outcome_estimate,
+            committed_at: OnceLock::new(),
         }
     }
 
@@ -51,14 +56,18 @@ impl RecordTime {
         &self.deadline
     }
 
-    /// From now on the consumer lets the record run to its end (it must end before the deadline
-    /// by its own budget).
-    pub fn commit(&self) {
-        self.committed.store(true, Ordering::Relaxed);
+    pub fn outcome_estimate(&self) -> Duration {
+        self.outcome_estimate
     }
 
-    fn committed(&self) -> bool {
-        self.committed.load(Ordering::Relaxed)
+    /// From now on the consumer lets the record run to its end (it must end before the deadline
+    /// by its own budget), and measures how long that took.
+    pub fn commit(&self) {
+        let _ = self.committed_at.set(Instant::now());
+    }
+
+    fn committed_for(&self) -> Option<Duration> {
+        self.committed_at.get().map(Instant::elapsed)
     }
 }
 
@@ -76,7 +85,7 @@ pub async fn process<F, Fut>(
     records: Vec<SqsMessage>,
     concurrency: usize,
     deadline: &Deadline,
-    budget: &RecordBudget,
+    budgets: &Budgets,
     handle: F,
 ) -> Vec<Failed>
 where
@@ -101,6 +110,7 @@ where
     let not_started = &AtomicUsize::new(0);
     let stopped = &AtomicUsize::new(0);
     let stop_at = deadline.cutoff();
+    let budget = &budgets.record;
     let failed: Vec<Failed> = stream::iter(groups)
         .map(|(_, records)| async move {
             let mut failed = Vec::new();
@@ -117,17 +127,21 @@ where
                     }
                     None => {
                         let span = tracing::info_span!("record", message_id = %message_id);
-                        let time = Arc::new(RecordTime::new(*deadline));
+                        let time =
+                            Arc::new(RecordTime::new(*deadline, budgets.outcome.per_record()));
                         let began = Instant::now();
                         let run = handle(record, Arc::clone(&time)).instrument(span);
                         tokio::pin!(run);
                         let disposition = tokio::select! {
                             d = &mut run => Some(d),
                             () = tokio::time::sleep_until(stop_at) => {
-                                if time.committed() { Some(run.await) } else { None }
+                                if time.committed_for().is_some() { Some(run.await) } else { None }
                             }
                         };
                         budget.observe(began.elapsed());
+                        if let Some(took) = time.committed_for() {
+                            budgets.outcome.observe(took);
+                        }
                         match disposition {
                             Some(Disposition::Done) => None,
                             Some(Disposition::Defer(d)) => Some(d),
@@ -178,6 +192,13 @@ mod tests {
         m
     }
 
+    fn budgets(record: Duration) -> Budgets {
+        Budgets {
+            record: shared::budget::RecordBudget::new(record),
+            outcome: shared::budget::RecordBudget::new(Duration::from_secs(1)),
+        }
+    }
+
     fn roomy() -> Deadline {
         Deadline::after(Duration::from_secs(3600))
     }
@@ -186,7 +207,7 @@ mod tests {
     async fn commands_the_time_left_cannot_cover_come_back_soon_and_hold_the_rest_of_their_group() {
         // Arrange: 10 s left, at least 3 s a record (+1 s reserve); a's take 4 s, b1 takes 1 s.
         let deadline = Deadline::after(Duration::from_secs(10));
-        let budget = RecordBudget::new(Duration::from_secs(3));
+        let budget = budgets(Duration::from_secs(3));
         let records = vec![
             record("a1", "a"),
             record("b1", "b"),
@@ -222,7 +243,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_first_command_of_a_batch_starts_even_when_its_budget_exceeds_the_invocation() {
         let deadline = Deadline::after(Duration::from_secs(2));
-        let budget = RecordBudget::new(Duration::from_secs(5));
+        let budget = budgets(Duration::from_secs(5));
         let records = vec![record("a1", "a"), record("b1", "b")];
 
         let failed = process(records, 1, &deadline, &budget, |_, _| async {
@@ -239,7 +260,7 @@ mod tests {
         // Arrange: 10 s; group a would take a minute before committing, group b commits at
         // once and then takes 8.5 s (its own budget said it would end in time).
         let deadline = Deadline::after(Duration::from_secs(10));
-        let budget = RecordBudget::new(Duration::from_millis(10));
+        let budget = budgets(Duration::from_millis(10));
         let records = vec![record("a1", "a"), record("a2", "a"), record("b1", "b")];
         let finished = std::sync::Mutex::new(Vec::new());
 
@@ -266,6 +287,11 @@ mod tests {
         assert!(failed.iter().all(|f| f.delay == NOT_STARTED_DELAY));
         assert_eq!(*finished.lock().unwrap(), ["b1"]);
         assert_eq!(deadline.remaining(), shared::budget::FINISH_RESERVE);
+        assert_eq!(
+            budget.outcome.per_record(),
+            Duration::from_millis(8500),
+            "b1's time from its commit is measured"
+        );
     }
 
     #[tokio::test]
@@ -278,17 +304,23 @@ mod tests {
             record("b2", "b"),
         ];
         let seen = std::sync::Mutex::new(Vec::new());
-        let failed = process(records, 4, &roomy(), &RecordBudget::default(), |r, _| {
-            let id = r.body.clone().unwrap_or_default();
-            seen.lock().unwrap().push(id.clone());
-            async move {
-                if id == "a2" {
-                    Disposition::Defer(Duration::from_secs(3))
-                } else {
-                    Disposition::Done
+        let failed = process(
+            records,
+            4,
+            &roomy(),
+            &budgets(Duration::from_secs(1)),
+            |r, _| {
+                let id = r.body.clone().unwrap_or_default();
+                seen.lock().unwrap().push(id.clone());
+                async move {
+                    if id == "a2" {
+                        Disposition::Defer(Duration::from_secs(3))
+                    } else {
+                        Disposition::Done
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         let mut ids: Vec<_> = failed.iter().map(|f| f.message_id.as_str()).collect();
         ids.sort_unstable();

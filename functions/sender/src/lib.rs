@@ -18,7 +18,7 @@ pub mod visibility;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::budget::{Deadline, RecordBudget};
+use shared::budget::Deadline;
 use shared::config::{ConfigError, Env};
 use shared::queue::{MessageSink, SqsSink};
 use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
@@ -61,9 +61,9 @@ pub struct Config {
     pub max_age: Duration,
     /// `CREDENTIAL_RETRY_SECONDS`: how long a command waits after a credential error.
     pub credential_retry: Duration,
-    /// `OUTCOME_COMMIT_SECONDS` (5): the time a send's outcome commit (transaction, events,
-    /// parked statuses) is given in [`budget::send_budget`]; a send is claimed only while the
-    /// invocation's time left covers two Graph calls and this.
+    /// `OUTCOME_COMMIT_SECONDS` (5): the least time a send's outcome commit (transaction,
+    /// events, parked statuses) is given in [`budget::send_budget`] (the measured time when
+    /// longer); a send is claimed only while the time left covers two Graph calls and this.
     pub outcome_commit: Duration,
     /// `MIN_RECORD_BUDGET_MS`: the least time a command is expected to take (`shared::budget`).
     pub min_record_budget: Duration,
@@ -143,8 +143,9 @@ pub struct State<S, L, Q, G, V> {
     pub visibility: V,
     pub limiter: Limiter,
     pub validators: Validators,
-    /// How long a command takes, measured across this environment's invocations.
-    pub budget: RecordBudget,
+    /// How long a command and a send's outcome take, measured across this environment's
+    /// invocations.
+    pub budgets: budget::Budgets,
 }
 
 /// Why the function could not start.
@@ -186,7 +187,7 @@ impl LiveState {
             visibility: SqsVisibility::new(sqs, &config.commands_queue_url),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load()?,
-            budget: RecordBudget::new(config.min_record_budget),
+            budgets: budget::Budgets::new(config),
             config: config.clone(),
         })
     }
@@ -212,7 +213,7 @@ where
         event.records,
         state.config.concurrency,
         deadline,
-        &state.budget,
+        &state.budgets,
         |record, time| async move { flow::process(state, record, &time).await },
     )
     .await;

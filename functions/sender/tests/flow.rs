@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use sender::budget::Budgets;
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
 use sender::limiter::{Limiter, Limits};
@@ -16,7 +17,7 @@ use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
 use sender::visibility::{Visibility, VisibilityError, MAX_VISIBILITY};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
-use shared::budget::{Deadline, RecordBudget};
+use shared::budget::Deadline;
 use shared::contract::EventContract;
 use shared::secrets::{
     parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
@@ -209,7 +210,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
             visibility: FakeVisibility::default(),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load().expect("command schemas compile"),
-            budget: RecordBudget::default(),
+            budgets: Budgets::new(&config),
             config,
         },
         secret_reads: reads,
