@@ -15,6 +15,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
 use shared::delivery::{self, StatusContext, StatusParseError, StatusUpdate};
@@ -42,6 +43,8 @@ pub struct Config {
     pub consent_words: ConsentWords,
     /// Records processed at once within a batch.
     pub concurrency: usize,
+    /// `MIN_RECORD_BUDGET_MS`: the least time a record is expected to take (`shared::budget`).
+    pub min_record_budget: Duration,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             retention_days: 90,
             consent_words: ConsentWords::default(),
             concurrency: 10,
+            min_record_budget: Duration::from_secs(1),
         }
     }
 }
@@ -88,6 +92,7 @@ impl Config {
             retention_days,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
+            min_record_budget: budget::min_record_budget(env)?,
         })
     }
 
@@ -113,6 +118,8 @@ pub struct State<S, Q> {
     pub store: S,
     pub events: Q,
     pub config: Config,
+    /// How long a record takes, measured across this environment's invocations.
+    pub budget: RecordBudget,
 }
 
 /// The state wired to AWS: DynamoDB and the CRM events FIFO queue.
@@ -123,6 +130,7 @@ impl LiveState {
         State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
             events: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+            budget: RecordBudget::new(config.min_record_budget),
             config,
         }
     }
@@ -162,24 +170,32 @@ impl Classify for ProcessError {
     }
 }
 
-/// The Lambda handler (also called by the local runner): the batch, with partial failures.
+/// The Lambda handler: the batch, with partial failures, within the invocation's deadline.
 pub async fn handler<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    Ok(process_event(state, event.payload).await)
+    Ok(process_event(state, event.payload, &Deadline::of(&event.context)).await)
 }
 
-/// Processes a batch; the ids of failed records come back for SQS to redeliver.
+/// Processes a batch before `deadline` (the local runner calls this with its own); the ids of
+/// failed records, and of records the time left could not cover, come back for SQS to redeliver.
 pub async fn process_event<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     event: SqsEvent,
+    deadline: &Deadline,
 ) -> SqsBatchResponse {
-    sqs_consumer::process_batch(event, state.config.concurrency, |record| async move {
-        process_record(state, &record, shared::now_ms())
-            .await
-            .map(|_| ())
-    })
+    sqs_consumer::process_batch(
+        event,
+        state.config.concurrency,
+        deadline,
+        &state.budget,
+        |record| async move {
+            process_record(state, &record, shared::now_ms())
+                .await
+                .map(|_| ())
+        },
+    )
     .await
 }
 

@@ -228,7 +228,7 @@ async fn a_poison_record_fails_alone() {
     let mut bodies = bodies(&fixture("text"));
     bodies.insert(0, "not json".into());
     bodies.push(r#"{"kind":"message"}"#.into());
-    let response = processor::process_event(&state, sqs_event(&bodies)).await;
+    let response = processor::process_event(&state, sqs_event(&bodies), &lambda_timeout()).await;
     let mut failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -843,6 +843,7 @@ async fn a_crash_after_the_publish_sends_the_event_again_with_the_same_event_id(
         store: ForgetfulStore::default(),
         events: Sink::default(),
         config: processor::Config::default(),
+        budget: Default::default(),
     };
     assert_eq!(run(&state, &fixture("text")).await, ["msg-0"]);
     assert!(run(&state, &fixture("text")).await.is_empty());

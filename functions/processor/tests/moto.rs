@@ -66,6 +66,7 @@ impl Env {
             store: self.store(),
             events: SqsSink::new(self.clients.sqs.clone(), self.events_url()),
             config: Config::default(),
+            budget: Default::default(),
         }
     }
 
@@ -74,6 +75,7 @@ impl Env {
             store: self.store(),
             events: sink,
             config: Config::default(),
+            budget: Default::default(),
         }
     }
 
@@ -382,7 +384,7 @@ async fn a_poison_record_ends_in_the_dlq_after_the_redrive_count_without_blockin
             );
             event.records.push(r);
         }
-        let response = processor::process_event(&state, event).await;
+        let response = processor::process_event(&state, event, &common::lambda_timeout()).await;
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()

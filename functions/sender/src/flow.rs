@@ -25,11 +25,12 @@ use crate::accept::{self, Acceptance};
 use crate::command::{Command, CommandType, Invalid, Payload, RejectReason, Rejection};
 use crate::consent;
 use crate::fifo::Disposition;
+use crate::fifo::RecordTime;
 use crate::graph::{ErrorClass, GraphApi, MetaApiError, SendResult};
 use crate::metrics;
 use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::visibility::{backoff, MAX_VISIBILITY};
-use crate::State;
+use crate::{budget, State};
 
 mod defer;
 
@@ -59,7 +60,7 @@ pub enum SenderError {
 pub async fn process<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: SqsMessage,
-    started: std::time::Instant,
+    time: &RecordTime,
 ) -> Disposition
 where
     S: ProcessorStore,
@@ -67,7 +68,7 @@ where
     Q: MessageSink,
     G: GraphApi,
 {
-    match run(state, &record, started).await {
+    match run(state, &record, time).await {
         Ok(d) => d,
         // Treated as Meta refusing the token: alarm, keep the command queued.
         Err(SenderError::Secrets(SecretsError::Unset { what })) => {
@@ -98,7 +99,7 @@ pub(crate) struct Recipient {
 async fn run<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     record: &SqsMessage,
-    started: std::time::Instant,
+    time: &RecordTime,
 ) -> Result<Disposition, SenderError>
 where
     S: ProcessorStore,
@@ -176,7 +177,7 @@ where
     let attempts = attempt.as_ref().map_or(1, |a| a.record.attempts());
     if let Some(a) = &attempt {
         if a.record.state == AttemptState::Sending {
-            let lease_end = a.record.started_at_ms + millis(state.config.send_lease);
+            let lease_end = a.record.started_at_ms + millis(budget::send_lease(time.deadline()));
             if now_ms < lease_end {
                 return Ok(Disposition::Defer(ms(lease_end - now_ms)));
             }
@@ -218,7 +219,7 @@ where
         return defer::wait(state, record, &out, contact, wait, deadline, attempts).await;
     }
 
-    if started.elapsed() > state.config.claim_cutoff {
+    if !budget::start_send(&state.config, time) {
         tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
         return Ok(Disposition::Defer(Duration::from_secs(1)));
     }

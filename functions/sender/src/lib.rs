@@ -6,6 +6,7 @@
 //! section "Commands"; [`flow`] is the one place that decides what happens to a command.
 
 pub mod accept;
+pub mod budget;
 pub mod command;
 pub mod consent;
 pub mod fifo;
@@ -19,6 +20,7 @@ pub mod visibility;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::budget::Deadline;
 use shared::config::{ConfigError, Env};
 use shared::queue::{MessageSink, SqsSink};
 use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
@@ -64,12 +66,12 @@ pub struct Config {
     pub max_age: Duration,
     /// `CREDENTIAL_RETRY_SECONDS`: how long a command waits after a credential error.
     pub credential_retry: Duration,
-    /// How long a send may be in flight before a redelivery treats it as "maybe sent".
-    pub send_lease: Duration,
-    /// `CLAIM_CUTOFF_SECONDS` (10): past this much of an invocation no new send starts (the
-    /// record is deferred), so the Lambda timeout never cuts a send between claim and outcome,
-    /// which would leave it "maybe sent".
-    pub claim_cutoff: Duration,
+    /// `OUTCOME_COMMIT_SECONDS` (5): the least time a send's outcome commit (transaction,
+    /// events, parked statuses) is given in [`budget::send_budget`] (the measured time when
+    /// longer); a send is claimed only while the time left covers two Graph calls and this.
+    pub outcome_commit: Duration,
+    /// `MIN_RECORD_BUDGET_MS`: the least time a command is expected to take (`shared::budget`).
+    pub min_record_budget: Duration,
     /// Message groups processed at once within a batch.
     pub concurrency: usize,
 }
@@ -129,9 +131,8 @@ impl Config {
             max_age: env.seconds_or("COMMAND_MAX_AGE_SECONDS", Duration::from_secs(3600))?,
             credential_retry: env
                 .seconds_or("CREDENTIAL_RETRY_SECONDS", Duration::from_secs(300))?,
-            // The Lambda timeout (30 s) plus the Graph timeout: no invocation is still sending.
-            send_lease: Duration::from_secs(30) + graph_timeout,
-            claim_cutoff: env.seconds_or("CLAIM_CUTOFF_SECONDS", Duration::from_secs(10))?,
+            outcome_commit: env.seconds_or("OUTCOME_COMMIT_SECONDS", Duration::from_secs(5))?,
+            min_record_budget: shared::budget::min_record_budget(env)?,
             concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
         })
     }
@@ -149,6 +150,9 @@ pub struct State<S, L, Q, G, V> {
     pub visibility: V,
     pub limiter: Limiter,
     pub validators: Validators,
+    /// How long a command and a send's outcome take, measured across this environment's
+    /// invocations.
+    pub budgets: budget::Budgets,
 }
 
 /// Why the function could not start.
@@ -190,16 +194,19 @@ impl LiveState {
             visibility: SqsVisibility::new(sqs, &config.commands_queue_url),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load()?,
+            budgets: budget::Budgets::new(config),
             config: config.clone(),
         })
     }
 }
 
-/// The Lambda handler (also called by the local runner): every record is consumed or deferred;
-/// deferred records get their visibility timeout set and are reported as batch failures.
+/// The Lambda handler (also called by the local runner, with its own deadline): every record is
+/// consumed or deferred before `deadline`; deferred records, and those the time left could not
+/// cover, get their visibility timeout set and are reported as batch failures.
 pub async fn handler<S, L, Q, G, V>(
     state: &State<S, L, Q, G, V>,
     event: SqsEvent,
+    deadline: &Deadline,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: ProcessorStore,
@@ -210,9 +217,13 @@ where
 {
     let total = event.records.len();
     let started = std::time::Instant::now();
-    let failed = fifo::process(event.records, state.config.concurrency, |record| {
-        flow::process(state, record, started)
-    })
+    let failed = fifo::process(
+        event.records,
+        state.config.concurrency,
+        deadline,
+        &state.budgets,
+        |record, time| async move { flow::process(state, record, &time).await },
+    )
     .await;
     // SQS counts 12 h from the receive, which came before this invocation started.
     let since_receive = started.elapsed() + visibility::RECEIVE_ALLOWANCE;

@@ -6,9 +6,10 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = sender::Config::from_env(&shared::config::Env::process())?;
     let aws = shared::aws::sdk_config().await;
-    let state = sender::LiveState::live(&config, &aws)?;
+    let state = &sender::LiveState::live(&config, &aws)?;
     run(service_fn(|ev: LambdaEvent<SqsEvent>| {
-        sender::handler(&state, ev.payload)
+        let deadline = shared::budget::Deadline::of(&ev.context);
+        async move { sender::handler(state, ev.payload, &deadline).await }
     }))
     .await
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use sender::budget::Budgets;
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
 use sender::limiter::{Limiter, Limits};
@@ -16,6 +17,7 @@ use sender::store::{Attempt, AttemptState, SenderStore};
 use sender::visibility::{Visibility, VisibilityError};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
+use shared::budget::Deadline;
 use shared::contract::EventContract;
 use shared::delivery::{apply_status, StatusContext, StatusUpdate};
 use shared::secrets::{
@@ -257,8 +259,8 @@ fn config() -> Config {
         retry_max: Duration::from_secs(300),
         max_age: Duration::from_secs(3600),
         credential_retry: Duration::from_secs(300),
-        send_lease: Duration::from_secs(40),
-        claim_cutoff: Duration::from_secs(10),
+        outcome_commit: Duration::from_secs(5),
+        min_record_budget: Duration::from_secs(1),
         concurrency: 10,
     }
 }
@@ -295,6 +297,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
             visibility: FakeVisibility::default(),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load().expect("command schemas compile"),
+            budgets: Budgets::new(&config),
             config,
         },
         secret_reads: reads,
@@ -357,10 +360,20 @@ impl Sender {
             .expect("the contact is stored");
     }
 
+    /// One invocation of the template's 30 s `Timeout`.
     async fn receives(&self, records: Vec<SqsMessage>) -> SqsBatchResponse {
+        self.receives_within(records, Duration::from_secs(30)).await
+    }
+
+    /// One invocation with `time_left` until its deadline.
+    async fn receives_within(
+        &self,
+        records: Vec<SqsMessage>,
+        time_left: Duration,
+    ) -> SqsBatchResponse {
         let mut event = SqsEvent::default();
         event.records = records;
-        handler(&self.state, event)
+        handler(&self.state, event, &Deadline::after(time_left))
             .await
             .expect("the handler never fails a batch")
     }
@@ -401,6 +414,25 @@ impl Sender {
             .commit(commit)
             .await
             .expect("category stored");
+    }
+
+    /// Moves the claim's start `by` into the past, as if its invocation had ended long ago.
+    async fn age_claim(&self, command_id: &str, by: Duration) {
+        let current = self
+            .state
+            .sender_store
+            .load_attempt(command_id)
+            .await
+            .expect("the sender store answers")
+            .expect("an attempt was recorded");
+        let mut aged = current.record;
+        aged.started_at_ms -= i64::try_from(by.as_millis()).expect("a short age");
+        assert!(self
+            .state
+            .sender_store
+            .save_attempt(&aged, Expect::Version(current.version))
+            .await
+            .expect("the sender store answers"));
     }
 
     async fn attempt(&self, command_id: &str) -> Attempt {
@@ -1350,6 +1382,91 @@ async fn a_claim_still_within_its_lease_defers_the_redelivery_without_a_request(
     assert!(sender.events().is_empty());
 }
 
+/// A `Sending` attempt claimed `age` ago by an invocation that never finished.
+async fn claimed_ago(sender: &Sender, command_id: &str, age: Duration) {
+    let started = shared::now_ms() - i64::try_from(age.as_millis()).expect("a short age");
+    let claim = Attempt {
+        command_id: command_id.into(),
+        state: AttemptState::Sending,
+        started_at_ms: started,
+        first_seen_ms: started,
+        retries: 0,
+        pair_hits: 0,
+        cap_hits: 0,
+        not_before_ms: None,
+        last_error: None,
+        accepted: None,
+        ttl: started / 1000 + 86_400,
+    };
+    assert!(sender
+        .state
+        .sender_store
+        .save_attempt(&claim, Expect::Absent)
+        .await
+        .expect("the sender store answers"));
+}
+
+#[tokio::test]
+async fn the_lease_of_a_claim_is_as_long_as_the_invocation_the_deadline_describes() {
+    // Arrange: two claims made 45 s ago, read by invocations of 30 s and of 60 s.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    claimed_ago(&sender, "c-short", Duration::from_secs(45)).await;
+    claimed_ago(&sender, "c-long", Duration::from_secs(45)).await;
+
+    // Act
+    let short = sender
+        .receives_within(vec![record(&text("c-short"))], Duration::from_secs(30))
+        .await;
+    let long = sender
+        .receives_within(vec![record(&text("c-long"))], Duration::from_secs(60))
+        .await;
+
+    // Assert: a 30 s invocation cannot still be sending after 45 s; a 60 s one may be.
+    assert!(failures(&short).is_empty());
+    assert_eq!(sender.only_event()["data"]["reason"], "outcome_unknown");
+    assert_eq!(failures(&long), vec!["msg-c-long".to_owned()]);
+    let delay = sender.visibility_changes().first().map(|(_, d)| *d);
+    assert!(
+        delay.is_some_and(|d| d > Duration::from_secs(14) && d <= Duration::from_secs(16)),
+        "waits out the rest of 60 s + the clock allowance: {delay:?}"
+    );
+    assert!(sender.requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_send_is_claimed_when_the_time_left_cannot_cover_two_graph_calls_and_the_commit() {
+    // Arrange: Graph timeout 10 s and commit 5 s: a send needs 2 × 10 + 5 + 1 = 26 s.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let late = sender
+        .receives_within(vec![record(&text("c-late"))], Duration::from_secs(25))
+        .await;
+    let claims_after_late = sender.state.sender_store.load_attempt("c-late").await;
+    let in_time = sender
+        .receives_within(vec![record(&text("c-late"))], Duration::from_secs(27))
+        .await;
+
+    // Assert
+    assert_eq!(failures(&late), vec!["msg-c-late".to_owned()]);
+    assert!(
+        claims_after_late
+            .expect("the sender store answers")
+            .is_none(),
+        "nothing was claimed"
+    );
+    assert_eq!(
+        sender.visibility_changes().first().map(|(_, d)| *d),
+        Some(Duration::from_secs(1)),
+        "back in a moment, to an invocation with time"
+    );
+    assert!(failures(&in_time).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+}
+
 #[tokio::test]
 async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_backoff() {
     // Arrange
@@ -1495,10 +1612,9 @@ impl Sender {
 async fn a_send_meta_accepted_whose_outcome_commit_failed_is_accepted_with_its_wamid_on_redelivery()
 {
     // Within the lease and long after it: the wamid on the claim decides, not the clock.
-    for lease in [Duration::from_secs(40), Duration::ZERO] {
+    for aged in [false, true] {
         // Arrange
-        let mut sender = sender(vec![]);
-        sender.state.config.send_lease = lease;
+        let sender = sender(vec![]);
         sender.knows_the_contact(true, false).await;
         let command = text("c-commit-lost");
         sender.state.store.fail_next_commits(1);
@@ -1506,23 +1622,28 @@ async fn a_send_meta_accepted_whose_outcome_commit_failed_is_accepted_with_its_w
         // Act
         let first = sender.receives(vec![record(&command)]).await;
         let claim = sender.attempt("c-commit-lost").await;
+        if aged {
+            sender
+                .age_claim("c-commit-lost", Duration::from_secs(3600))
+                .await;
+        }
         let redelivered = sender.receives(vec![record(&command)]).await;
 
         // Assert
         assert_eq!(
             failures(&first),
             vec!["msg-c-commit-lost".to_owned()],
-            "{lease:?}"
+            "{aged}"
         );
         assert_eq!(
             claim.accepted.as_ref().and_then(|a| a.wamid.as_deref()),
             Some("wamid.OUT1"),
-            "{lease:?}: the wamid is on the claim before the outcome commit"
+            "{aged}: the wamid is on the claim before the outcome commit"
         );
-        assert!(failures(&redelivered).is_empty(), "{lease:?}");
-        assert_eq!(sender.requests().len(), 1, "{lease:?}: never a second send");
+        assert!(failures(&redelivered).is_empty(), "{aged}");
+        assert_eq!(sender.requests().len(), 1, "{aged}: never a second send");
         let event = sender.only_event();
-        assert_eq!(event["type"], "command.accepted", "{lease:?}");
+        assert_eq!(event["type"], "command.accepted", "{aged}");
         assert_eq!(event["data"]["wamid"], "wamid.OUT1");
         assert_eq!(event["data"]["command_id"], "c-commit-lost");
         assert_eq!(event["data"]["to"], format!("+{WA_ID}"));
@@ -1532,7 +1653,7 @@ async fn a_send_meta_accepted_whose_outcome_commit_failed_is_accepted_with_its_w
         assert_eq!(message["command_id"], "c-commit-lost");
         assert_eq!(message["direction"], "outbound");
         let conversation = sender.conversation().await;
-        assert!(!conversation.awaiting_reply, "{lease:?}");
+        assert!(!conversation.awaiting_reply, "{aged}");
         assert!(conversation.last_outbound_at.is_some());
         assert_contract(&sender);
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::budget::Deadline;
 use shared::config::Env;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -29,8 +30,12 @@ impl HttpHandler for Webhook {
 pub struct Processor(pub processor::LiveState);
 
 impl SqsHandler for Processor {
-    async fn call(&self, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-        Ok(processor::process_event(&self.0, event).await)
+    async fn call(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        Ok(processor::process_event(&self.0, event, &deadline).await)
     }
 }
 
@@ -38,8 +43,12 @@ impl SqsHandler for Processor {
 pub struct Sender(pub sender::LiveState);
 
 impl SqsHandler for Sender {
-    async fn call(&self, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-        sender::handler(&self.0, event).await
+    async fn call(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        sender::handler(&self.0, event, &deadline).await
     }
 }
 

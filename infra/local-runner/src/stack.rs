@@ -43,6 +43,9 @@ pub struct StackOptions {
     /// ([`PASSED_TO_FUNCTIONS`] from the runner's own environment), so a rotation can be tried
     /// in seconds: `SECRETS_REFRESH_SECONDS=2 PREVIOUS_SECRET_GRACE_SECONDS=20 make run`.
     pub function_env: BTreeMap<String, String>,
+    /// Timeouts (by binary) in place of the template's `Timeout`, for tests that need a deadline
+    /// reached in seconds; empty for `make run`.
+    pub function_timeouts: BTreeMap<String, Duration>,
 }
 
 /// What `make run` passes from its own environment to every function when set.
@@ -83,6 +86,7 @@ impl StackOptions {
                     (!value.is_empty()).then(|| ((*name).to_owned(), value))
                 })
                 .collect(),
+            function_timeouts: BTreeMap::new(),
         })
     }
 
@@ -153,6 +157,7 @@ pub struct RunningStack {
     pub model: Model,
     pub provisioned: Provisioned,
     pub simulator: graph_sim::Simulator,
+    timeouts: esm::Timeouts,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -161,6 +166,12 @@ impl RunningStack {
     /// The URL Meta would call: `<api_url>/webhook`.
     pub fn webhook_url(&self) -> String {
         format!("{}/webhook", self.api_url)
+    }
+
+    /// How many invocations of `function` (binary name: `sender`, `processor`) the runner cut at
+    /// the template's `Timeout` so far.
+    pub fn timed_out_invocations(&self, function: &str) -> usize {
+        self.timeouts.of(function)
     }
 
     /// Stops every task and waits for in-flight invocations to finish.
@@ -239,6 +250,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
 
     // SQS event source mappings, as the template declares them.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let timeouts = esm::Timeouts::default();
     let region = sdk
         .region()
         .map(|r| r.to_string())
@@ -250,16 +262,21 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     {
         let mapping = esm::Mapping {
             name: format!("{}<-{}", source.binary, source.queue_logical_id),
+            function: source.binary.clone(),
             queue_url: provisioned.queue_url(&source.queue_logical_id)?.to_owned(),
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
             // The template's Timeout: past it Lambda would kill the invocation and SQS redeliver.
-            function_timeout: model
-                .function_by_binary(&source.binary)
-                .map(|f| f.timeout)
-                .unwrap_or(Duration::from_secs(30)),
+            function_timeout: match opts.function_timeouts.get(&source.binary) {
+                Some(shorter) => *shorter,
+                None => model
+                    .function_by_binary(&source.binary)
+                    .map(|f| f.timeout)
+                    .ok_or_else(|| StackError::MissingFunction(source.binary.clone()))?,
+            },
             pollers: 5,
             region: region.clone(),
+            timeouts: timeouts.clone(),
         };
         let env = function_env(&model, &provisioned, &opts.function_env, &source.binary)?;
         handlers::spawn_consumer(
@@ -298,6 +315,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         model,
         provisioned,
         simulator,
+        timeouts,
         shutdown,
         tasks,
     })

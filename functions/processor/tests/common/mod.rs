@@ -16,6 +16,11 @@ pub use shared::testkit::RecordingSink as Sink;
 
 pub type TestState = State<MemoryStore, Sink>;
 
+/// The deadline Lambda gives an invocation of the template's 30 s `Timeout`.
+pub fn lambda_timeout() -> shared::budget::Deadline {
+    shared::budget::Deadline::after(std::time::Duration::from_secs(30))
+}
+
 pub fn state() -> TestState {
     state_with(Sink::default())
 }
@@ -25,6 +30,7 @@ pub fn state_with(sink: Sink) -> TestState {
         store: MemoryStore::new(),
         events: sink,
         config: Config::default(),
+        budget: Default::default(),
     }
 }
 
@@ -81,7 +87,8 @@ pub async fn run<S: shared::store::ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     webhook_body: &str,
 ) -> Vec<String> {
-    let response = processor::process_event(state, sqs_event(&bodies(webhook_body))).await;
+    let response =
+        processor::process_event(state, sqs_event(&bodies(webhook_body)), &lambda_timeout()).await;
     response
         .batch_item_failures
         .into_iter()
