@@ -122,23 +122,27 @@ async fn a_batch_visibility_change_beyond_the_limit_fails_that_entry_only() {
         .queue_url(&url)
         .entries(visibility_entry("ok", &first, 60))
         .entries(visibility_entry("beyond", &second, 43_200))
+        .entries(visibility_entry("unknown", "not-a-receipt-handle", 60))
+        .entries(visibility_entry("out-of-range", &second, 50_000))
         .send()
         .await
-        .expect("the request succeeds; one entry fails");
+        .expect("the request succeeds; the entries fail one by one");
 
     let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
     assert_eq!(ok, ["ok"]);
-    let failed = out.failed();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].id(), "beyond");
-    assert_eq!(failed[0].code(), "InvalidParameterValue");
-    assert!(failed[0].sender_fault());
-    assert!(
-        failed[0].message().is_some_and(|m| m.contains(
-            "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]"
-        )),
-        "{failed:?}"
+    let failed: HashMap<&str, (&str, Option<&str>)> = out
+        .failed()
+        .iter()
+        .inspect(|f| assert!(f.sender_fault(), "{f:?}"))
+        .map(|f| (f.id(), (f.code(), f.message())))
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(
+        failed["beyond"],
+        ("InvalidParameterValue", Some("Value 43200 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."))
     );
+    assert_eq!(failed["unknown"].0, "ReceiptHandleIsInvalid");
+    assert_eq!(failed["out-of-range"].0, "InvalidParameterValue");
 }
 
 fn visibility_entry(
@@ -262,6 +266,43 @@ async fn a_message_is_at_most_one_mib_in_utf8_bytes_attributes_included() {
 }
 
 #[tokio::test]
+async fn a_queue_with_a_smaller_maximum_counts_it_in_bytes_too() {
+    let sqs = e2e_tests::sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}q", prefix()))
+        .attributes(QueueAttributeName::MaximumMessageSize, "1024")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(1024))
+        .send()
+        .await
+        .expect("exactly the queue's maximum");
+    // 600 characters, 1,200 bytes.
+    let err = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("é".repeat(600))
+        .send()
+        .await
+        .expect_err("over the queue's maximum in bytes")
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some(
+            "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_send_batch_is_at_most_one_mib_in_total() {
     let sqs = e2e_tests::sqs().await;
     let url = queue(&sqs, &format!("{}q", prefix())).await;
@@ -314,6 +355,53 @@ async fn a_fifo_deduplication_id_is_remembered_after_its_message_was_deleted() {
         None,
         "but not delivered within 5 minutes"
     );
+}
+
+#[tokio::test]
+async fn a_deduplication_id_scoped_to_the_message_group_is_remembered_per_group() {
+    let sqs = e2e_tests::sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}q.fifo", prefix()))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let mut delivered = Vec::new();
+    for group in ["a", "b", "a"] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(group)
+            .message_group_id(group)
+            .message_deduplication_id("same-id")
+            .send()
+            .await
+            .expect("accepted");
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for m in out.messages() {
+            delivered.push(m.body().unwrap_or_default().to_owned());
+            sqs.delete_message()
+                .queue_url(&url)
+                .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+
+    assert_eq!(delivered, ["a", "b"], "the repeat in group a is dropped");
 }
 
 // --- DynamoDB -------------------------------------------------------------------------------
@@ -534,6 +622,41 @@ async fn a_transaction_is_at_most_100_actions_and_4_mb() {
         .get_item()
         .table_name(&name)
         .set_key(Some(item("big0", None)))
+        .send()
+        .await
+        .expect("GetItem");
+    assert!(
+        stored.item().is_none(),
+        "the refused transaction wrote nothing"
+    );
+
+    // One put over 400 KB by AWS's rules (a list of 103,000 short strings, as above).
+    let list = AttributeValue::L(vec![AttributeValue::S("abc".to_owned()); 103_000]);
+    let over = TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(&name)
+                .set_item(Some(item("over", Some(("l", list)))))
+                .build()
+                .expect("put"),
+        )
+        .build();
+    let err = ddb
+        .transact_write_items()
+        .transact_items(put("small".to_owned(), 1))
+        .transact_items(over)
+        .send()
+        .await
+        .expect_err("an item over 400 KB")
+        .into_service_error();
+    assert_eq!(
+        validation(&err).1,
+        "Item size has exceeded the maximum allowed size"
+    );
+    let stored = ddb
+        .get_item()
+        .table_name(&name)
+        .set_key(Some(item("small", None)))
         .send()
         .await
         .expect("GetItem");
