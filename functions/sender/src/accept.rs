@@ -18,12 +18,12 @@ use shared::events::EventType;
 use shared::outbox::{self, OutboxError};
 use shared::queue::MessageSink;
 use shared::store::{
-    Commit, Direction, Expect, MessageRecord, OutboxRecord, ProcessorStore, Write,
+    Commit, Direction, Expect, MessageRecord, OutboxRecord, OutboxStore, ProcessorStore, Write,
 };
 
 use crate::flow::{Claimed, Outcome, Recipient, SenderError};
 use crate::store::SenderStore;
-use crate::State;
+use crate::Ports;
 
 /// Meta's answer to a send and what was sent, kept on the claim so that a redelivery finishes
 /// the command with the very answer Meta gave.
@@ -98,21 +98,16 @@ impl Acceptance {
 /// Meta accepted the send: its answer goes to the claim first, then the outcome is recorded.
 /// A claim that cannot take the answer (refused or changed) does not stop the outcome commit:
 /// that commit is what the CRM hears, and the claim only matters if it fails too.
-pub(crate) async fn record<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub(crate) async fn record(
+    state: &impl Ports,
     out: &Outcome,
     who: &Recipient,
     mut claim: Claimed,
     acceptance: Acceptance,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    L: SenderStore,
-    Q: MessageSink,
-{
+) -> Result<(), SenderError> {
     claim.attempt.accepted = Some(acceptance.clone());
     match state
-        .sender_store
+        .items()
         .save_attempt(&claim.attempt, Expect::Version(claim.version))
         .await
     {
@@ -132,25 +127,21 @@ where
 
 /// Records the accepted outcome (outbox, message, conversation) once, publishes it and applies
 /// the parked statuses. A redelivery of an accepted claim calls it again with the stored answer.
-pub(crate) async fn finish<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub(crate) async fn finish(
+    state: &impl Ports,
     out: &Outcome,
     who: &Recipient,
     acceptance: &Acceptance,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
+) -> Result<(), SenderError> {
     let now_ms = shared::now_ms();
-    let retention = i64::from(state.config.retention_days) * 86_400;
+    let retention = i64::from(state.config().retention_days) * 86_400;
     let event = out.event(
         EventType::CommandAccepted,
         who.contact.clone(),
         acceptance.event_data(out),
     )?;
     let record = outbox::outbox(&out.key, vec![event], now_ms, now_ms / 1000 + retention);
-    outbox::apply_once(&state.store, &state.events, &out.key, || {
+    outbox::apply_once(state.store(), state.events(), &out.key, || {
         plan(state, out, who, &record, acceptance, retention)
     })
     .await?;
@@ -167,17 +158,14 @@ where
 }
 
 /// The outcome commit: outbox, the outbound message, and the conversation an agent answered.
-async fn plan<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+async fn plan(
+    state: &impl Ports,
     out: &Outcome,
     who: &Recipient,
     record: &OutboxRecord,
     acceptance: &Acceptance,
     retention: i64,
-) -> Result<Option<Commit>, OutboxError>
-where
-    S: ProcessorStore,
-{
+) -> Result<Option<Commit>, OutboxError> {
     let sent_at = acceptance.at_ms / 1000;
     let mut writes = Vec::new();
     if let Some(wamid) = &acceptance.wamid {
@@ -198,7 +186,7 @@ where
             Expect::Absent,
         ));
         if let Some(id) = &who.contact_id {
-            let current = state.store.load_contact(&out.phone_number_id, id).await?;
+            let current = state.store().load_contact(&out.phone_number_id, id).await?;
             if let Some(conv) = current.conversation {
                 let mut c = conv.record;
                 c.last_outbound_at = Some(c.last_outbound_at.map_or(sent_at, |t| t.max(sent_at)));
@@ -219,19 +207,15 @@ where
 /// Publishes a finished command's events again, with their original `event_id`s; an accepted
 /// outcome also applies the statuses still parked for its message (the first pass may have
 /// stopped before it did).
-pub(crate) async fn repeat<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub(crate) async fn repeat(
+    state: &impl Ports,
     out: &Outcome,
     existing: &OutboxRecord,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
+) -> Result<(), SenderError> {
     let messages = existing.events.iter().map(|e| e.to_message()).collect();
-    state.events.send_all(messages).await?;
+    state.events().send_all(messages).await?;
     if !existing.published {
-        state.store.mark_published(&existing.key).await?;
+        state.store().mark_published(&existing.key).await?;
     }
     for wamid in accepted_wamids(existing) {
         parked(state, out, &wamid).await?;
@@ -255,22 +239,14 @@ fn accepted_wamids(existing: &OutboxRecord) -> Vec<String> {
 }
 
 /// Applies statuses the processor parked before the wamid was stored.
-async fn parked<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
-    out: &Outcome,
-    wamid: &str,
-) -> Result<(), SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
+async fn parked(state: &impl Ports, out: &Outcome, wamid: &str) -> Result<(), SenderError> {
     let ctx = StatusContext {
         business: out.phone_number_id.clone(),
         waba_id: None,
         now_ms: shared::now_ms(),
-        retention_secs: i64::from(state.config.retention_days) * 86_400,
+        retention_secs: i64::from(state.config().retention_days) * 86_400,
     };
-    let applied = delivery::apply_parked(&state.store, &state.events, &ctx, wamid).await?;
+    let applied = delivery::apply_parked(state.store(), state.events(), &ctx, wamid).await?;
     if applied > 0 {
         tracing::info!(wamid = %shared::telemetry::mask_wamid(wamid), applied, "parked statuses applied");
     }

@@ -155,6 +155,61 @@ pub struct State<S, L, Q, G, V> {
     pub budgets: budget::Budgets,
 }
 
+/// The state as the flow sees it: the ports' types named once, so each step of the flow takes
+/// `&impl Ports` rather than five type parameters.
+pub trait Ports: Sync {
+    type Store: ProcessorStore;
+    type Items: SenderStore;
+    type Events: MessageSink;
+    type Graph: GraphApi;
+
+    /// The shared state table: contacts, conversations, messages, outbox.
+    fn store(&self) -> &Self::Store;
+    /// The sender's own items: attempts, limiter clocks, template categories.
+    fn items(&self) -> &Self::Items;
+    fn events(&self) -> &Self::Events;
+    fn graph(&self) -> &Self::Graph;
+    fn config(&self) -> &Config;
+    fn limiter(&self) -> &Limiter;
+    fn validators(&self) -> &Validators;
+}
+
+impl<S, L, Q, G, V> Ports for State<S, L, Q, G, V>
+where
+    S: ProcessorStore,
+    L: SenderStore,
+    Q: MessageSink,
+    G: GraphApi,
+    V: Sync,
+{
+    type Store = S;
+    type Items = L;
+    type Events = Q;
+    type Graph = G;
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+    fn items(&self) -> &L {
+        &self.sender_store
+    }
+    fn events(&self) -> &Q {
+        &self.events
+    }
+    fn graph(&self) -> &G {
+        &self.graph
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+    fn validators(&self) -> &Validators {
+        &self.validators
+    }
+}
+
 /// Why the function could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use sender::budget::Budgets;
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
+use sender::limiter::throughput::Clock;
 use sender::limiter::{Limiter, Limits};
 use sender::store::{Attempt, AttemptState, SenderStore};
 use sender::visibility::{Visibility, VisibilityError};
@@ -230,6 +231,24 @@ impl ItemStore for SenderItems {
     }
 }
 
+/// The limiter's clock, stopped at its creation: every send time it hands out is on time
+/// however late a busy test machine wakes the record (the limiter's own timing is tested in
+/// `limiter::throughput` and measured by its bench; these tests are about the flow).
+#[derive(Debug)]
+struct FrozenClock(i64);
+
+impl Default for FrozenClock {
+    fn default() -> Self {
+        Self(shared::now_ms() * 1000)
+    }
+}
+
+impl Clock for FrozenClock {
+    fn now_us(&self) -> i64 {
+        self.0
+    }
+}
+
 // ---- arrangement -------------------------------------------------------------------------
 
 type TestState = State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility>;
@@ -295,7 +314,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
                 secrets: CachedSecrets::new(secrets, Duration::from_secs(300)),
             },
             visibility: FakeVisibility::default(),
-            limiter: Limiter::new(config.limits.clone()),
+            limiter: Limiter::with_clock(config.limits.clone(), Arc::new(FrozenClock::default())),
             validators: Validators::load().expect("command schemas compile"),
             budgets: Budgets::new(&config),
             config,
@@ -900,10 +919,11 @@ async fn a_throughput_error_defers_the_record_with_backoff_and_publishes_nothing
 #[tokio::test]
 async fn a_throughput_error_past_the_maximum_age_fails_the_command_as_retries_exhausted() {
     // Arrange
-    let sender = sender(vec![Answer::Refused(130429)]);
+    let mut sender = sender(vec![Answer::Refused(130429)]);
+    sender.state.config.retry_base = Duration::from_secs(10);
     sender.knows_the_contact(true, false).await;
-    // Just inside its hour: it is sent, and the backoff (≥ 1 s) would end past the deadline.
-    let old = record_aged(&text("c-old"), Duration::from_millis(3_599_500));
+    // 3 s inside its hour: it is sent, and the backoff (5–10 s) would end past the deadline.
+    let old = record_aged(&text("c-old"), Duration::from_secs(3597));
 
     // Act
     let response = sender.receives(vec![old]).await;
@@ -1497,15 +1517,14 @@ async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_back
 #[tokio::test]
 async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_naming_the_status() {
     // Arrange
-    let sender = sender(vec![Answer::NotProcessed(502)]);
+    // Backoffs of 5–10 s, so the next try of a command 3 s short of its hour comes too late.
+    let mut sender = sender(vec![Answer::NotProcessed(502)]);
+    sender.state.config.retry_base = Duration::from_secs(10);
     sender.knows_the_contact(true, false).await;
 
     // Act
     let response = sender
-        .receives(vec![record_aged(
-            &text("c-502"),
-            Duration::from_millis(3_599_500),
-        )])
+        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(3597))])
         .await;
 
     // Assert

@@ -13,15 +13,15 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::Value;
 use shared::events::{self, ContactRef, EventType};
 use shared::outbox;
-use shared::queue::MessageSink;
 use shared::store::scheduled::{self, ScheduledCommand, DEFERRAL_ATTRIBUTE, FIRST_SEEN_ATTRIBUTE};
-use shared::store::{Commit, ProcessorStore, Write};
+use shared::store::{Commit, Write};
 
-use super::{finish, Outcome, SenderError};
+use super::outcome::{finish, Outcome};
+use super::SenderError;
 use crate::command::Command;
 use crate::fifo::Disposition;
 use crate::graph::MetaApiError;
-use crate::State;
+use crate::Ports;
 
 /// Why a command waits (`command.deferred`'s `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,19 +134,15 @@ fn string_attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
 
 /// Waits `wait` in the queue or out of it — or ends the command if the wait outlives it.
 #[allow(clippy::too_many_arguments)]
-pub async fn wait<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub async fn wait(
+    state: &impl Ports,
     record: &SqsMessage,
     out: &Outcome,
     contact: Option<ContactRef>,
     wait: Wait,
     deadline: Deadline,
     attempts: u32,
-) -> Result<Disposition, SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
+) -> Result<Disposition, SenderError> {
     let now_ms = shared::now_ms();
     let not_before_ms = now_ms.saturating_add(millis(wait.delay));
     if not_before_ms > deadline.at_ms {
@@ -179,7 +175,7 @@ where
         )
         .await;
     }
-    if wait.delay <= state.config.max_in_group_wait && receives(record) < IN_GROUP_RECEIVES {
+    if wait.delay <= state.config().max_in_group_wait && receives(record) < IN_GROUP_RECEIVES {
         return Ok(Disposition::Defer(wait.delay));
     }
     schedule(state, record, out, contact, &wait, deadline, not_before_ms).await
@@ -187,23 +183,19 @@ where
 
 /// Stores the command until `not_before_ms` and tells the CRM, in one transaction; the record
 /// is then consumed.
-async fn schedule<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+async fn schedule(
+    state: &impl Ports,
     record: &SqsMessage,
     out: &Outcome,
     contact: Option<ContactRef>,
     wait: &Wait,
     deadline: Deadline,
     not_before_ms: i64,
-) -> Result<Disposition, SenderError>
-where
-    S: ProcessorStore,
-    Q: MessageSink,
-{
+) -> Result<Disposition, SenderError> {
     let deferral = deferrals_so_far(record).saturating_add(1);
     // Never put back early: the tick releases what is due at or after this second.
     let due_at = not_before_ms.div_euclid(1000) + i64::from(not_before_ms.rem_euclid(1000) != 0);
-    let retention = i64::from(state.config.retention_days) * 86_400;
+    let retention = i64::from(state.config().retention_days) * 86_400;
     let item = ScheduledCommand {
         command_id: out.command_id.clone(),
         body: record.body.clone().unwrap_or_default(),
@@ -233,7 +225,7 @@ where
     let event = out.keyed_event(&key, EventType::CommandDeferred, contact, data)?;
     let now_ms = shared::now_ms();
     let outbox_item = outbox::outbox(&key, vec![event], now_ms, now_ms / 1000 + retention);
-    outbox::apply_once(&state.store, &state.events, &key, || {
+    outbox::apply_once(state.store(), state.events(), &key, || {
         let commit = Commit {
             outbox: Some(outbox_item.clone()),
             writes: vec![Write::Schedule(item.clone())],
