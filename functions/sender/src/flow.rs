@@ -3,15 +3,15 @@
 //! 1. A command whose outcome is in the outbox (`cmd:<command_id>`) is a repeat: its outcome
 //!    events are published again with their `event_id`s, nothing is sent. A command whose claim
 //!    holds Meta's answer was sent: it finishes as `command.accepted` ([`crate::accept`]).
-//! 2. Checks that need no call: schema and limits, known phone number ([`outcome`]), the
-//!    recipient, their window and consent ([`recipient`], [`crate::consent`]).
-//! 3. May a send start ([`admit`])? A send left `Sending` past its lease by a crash or a lost
+//! 2. Checks that need no call: schema and limits, known phone number (`flow/outcome.rs`), the
+//!    recipient, their window and consent (`flow/recipient.rs`, [`crate::consent`]).
+//! 3. May a send start (`flow/admit.rs`)? A send left `Sending` past its lease by a crash or a lost
 //!    answer is "maybe sent": it ends as `command.failed` (`outcome_unknown`), never as a second
 //!    send. Then `not_before`, the command's deadline, pair rate and throughput, and the
-//!    invocation's time left. Short waits happen in the queue, long ones out of it ([`defer`]).
+//!    invocation's time left. Short waits happen in the queue, long ones out of it (`flow/defer.rs`).
 //! 4. Claim (`Sending`) and call Meta, with the fallback template if Meta says the window
-//!    closed ([`claim`]).
-//! 5. Settle by Meta's answer and its error class ([`policy`], [`crate::accept`]).
+//!    closed (`flow/claim.rs`).
+//! 5. Settle by Meta's answer and its error class (`flow/policy.rs`, [`crate::accept`]).
 //!
 //! Every step takes the state as `&impl Ports`: the ports' types are named once, in `lib.rs`.
 
