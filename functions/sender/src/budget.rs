@@ -130,6 +130,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_command_whose_checks_were_slower_than_the_commit_floor_keeps_as_long_for_its_commit()
+    {
+        // Arrange: Graph 1 s, commit floor 1 s, 15 s; the checks before the claim took 8.4 s.
+        let config = config(1, 1);
+        let time = RecordTime::new(
+            Deadline::after(Duration::from_secs(15)),
+            Duration::from_secs(1),
+        );
+        tokio::time::sleep(Duration::from_millis(8400)).await;
+
+        // Act / Assert: 6.6 s left would cover 1 + 1 + 1 + 1 s, not 1 + 1 + 8.4 + 1 s.
+        assert_eq!(time.outcome_estimate(), Duration::from_millis(8400));
+        assert!(!start_send(&config, &time));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_lease_is_the_whole_invocation_plus_the_clock_allowance_however_late_it_is_read() {
         let deadline = Deadline::after(Duration::from_secs(30));
         tokio::time::sleep(Duration::from_secs(20)).await;

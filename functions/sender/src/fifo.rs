@@ -38,16 +38,18 @@ pub enum Disposition {
 #[derive(Debug)]
 pub struct RecordTime {
     deadline: Deadline,
-    outcome_estimate: Duration,
+    began: Instant,
+    measured_outcome: Duration,
     committed_at: OnceLock<Instant>,
 }
 
 impl RecordTime {
-    /// `outcome_estimate`: how long the record is expected to need once committed.
-    pub fn new(deadline: Deadline, outcome_estimate: Duration) -> Self {
+    /// A record beginning now; `measured_outcome`: how long records lately needed once committed.
+    pub fn new(deadline: Deadline, measured_outcome: Duration) -> Self {
         Self {
             deadline,
-            outcome_estimate,
+            began: Instant::now(),
+            measured_outcome,
             committed_at: OnceLock::new(),
         }
     }
@@ -56,8 +58,12 @@ impl RecordTime {
         &self.deadline
     }
 
+    /// How long the record should expect to need once committed: what was measured lately, or
+    /// what the record took so far if longer. A command's outcome makes about as many store calls
+    /// as the checks before its claim, so their time is the freshest reading of the store's speed,
+    /// even in an environment's first invocation (nothing measured yet).
     pub fn outcome_estimate(&self) -> Duration {
-        self.outcome_estimate
+        self.measured_outcome.max(self.began.elapsed())
     }
 
     /// From now on the consumer lets the record run to its end (it must end before the deadline
