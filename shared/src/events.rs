@@ -47,6 +47,8 @@ pub enum EventType {
     CommandRejected,
     #[serde(rename = "command.failed")]
     CommandFailed,
+    #[serde(rename = "command.deferred")]
+    CommandDeferred,
     #[serde(rename = "window.expiring")]
     WindowExpiring,
     #[serde(rename = "window.expired")]
@@ -54,7 +56,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -69,6 +71,7 @@ impl EventType {
         Self::CommandAccepted,
         Self::CommandRejected,
         Self::CommandFailed,
+        Self::CommandDeferred,
         Self::WindowExpiring,
         Self::WindowExpired,
     ];
@@ -89,6 +92,7 @@ impl EventType {
             Self::CommandAccepted => "command.accepted",
             Self::CommandRejected => "command.rejected",
             Self::CommandFailed => "command.failed",
+            Self::CommandDeferred => "command.deferred",
             Self::WindowExpiring => "window.expiring",
             Self::WindowExpired => "window.expired",
         }
@@ -234,6 +238,81 @@ pub fn data(
     serde_json::value::to_raw_value(&fields)
 }
 
+/// An RFC 3339 date-time (`2026-11-30T08:00:00Z`, `2026-11-30T05:00:00.250-03:00`) as Unix
+/// milliseconds; `None` when it is not one (a date alone, no offset, a field out of range).
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut millis = 0;
+    if sep(i, b".") {
+        let start = i + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let digits = &s[start..end.min(start + 3)];
+        millis = digits.parse::<i64>().ok()? * 10_i64.pow(3 - digits.len() as u32);
+        i = end;
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if b.len() == i + 1 => 0,
+        b'+' | b'-' if b.len() == i + 6 && sep(i + 3, b":") => {
+            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let sign = if b[i] == b'-' { -1 } else { 1 };
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let max_day = *month_days.get(usize::try_from(month - 1).ok()?)?;
+    if !(1..=max_day).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(seconds * 1000 + millis)
+}
+
 /// Unix seconds as RFC 3339 UTC (`2025-06-08T20:59:43Z`).
 pub fn rfc3339(unix_seconds: i64) -> String {
     let days = unix_seconds.div_euclid(86_400);
@@ -268,6 +347,40 @@ mod tests {
         assert_ne!(a, event_id("msg:wamid.A", EventType::MessageReceived, 1));
         assert_ne!(a, event_id("msg:wamid.B", EventType::MessageReceived, 0));
         assert_eq!(a.len(), 35);
+    }
+
+    #[test]
+    fn parses_rfc3339_with_offsets_and_fractions() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2025-06-08T20:59:43Z"),
+            Some(1_749_416_383_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2025-06-08T17:59:43.25-03:00"),
+            Some(1_749_416_383_250)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2000-02-29T00:00:00+00:00"),
+            Some(951_782_400_000)
+        );
+        for bad in [
+            "",
+            "2025-06-08",
+            "2025-06-08T20:59:43",
+            "2025-02-29T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-06-08T24:00:00Z",
+            "2025-06-08T20:59:43.Z",
+            "2025-06-08T20:59:43+0300",
+            "2025-06-08T20:59:43Zjunk",
+            "２０２５-06-08T20:59:43Z",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+        for t in [0, 951_782_400, 1_749_416_383, 4_102_444_800] {
+            assert_eq!(parse_rfc3339_ms(&rfc3339(t)), Some(t * 1000));
+        }
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub trait MessageSink: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// SQS's per-request limit on the sum of message sizes (and the per-message limit we keep to).
+/// Our cap on a batch's total size and on one message. SQS allows 1 MiB for each (raised from
+/// 256 KiB in 2025); this code keeps the old figure and refuses a larger message (`TooLarge`).
 pub const BATCH_BYTES: usize = 256 * 1024;
 const BATCH_ENTRIES: usize = 10;
 const CONCURRENT_BATCHES: usize = 8;

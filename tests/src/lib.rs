@@ -245,3 +245,20 @@ pub async fn deliver_statuses(stack: &RunningStack, statuses: serde_json::Value)
         res.status()
     );
 }
+
+/// The window-alerts state on this stack's resources, for runs at an injected time
+/// (`window_alerts::run_once(&state, now_ms)`) next to the running schedule.
+pub async fn window_alerts_state(stack: &RunningStack) -> window_alerts::LiveState {
+    let function = stack
+        .model
+        .function_by_binary("window-alerts")
+        .expect("template declares window-alerts");
+    let env = shared::config::Env::from_map(
+        stack
+            .provisioned
+            .environment(function)
+            .expect("window-alerts environment"),
+    );
+    let config = window_alerts::Config::from_env(&env).expect("window-alerts config");
+    window_alerts::LiveState::live(config, &local_aws::local_sdk_config().await)
+}

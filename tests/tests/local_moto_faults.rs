@@ -304,3 +304,36 @@ async fn the_endpoint_refuses_a_rule_it_could_not_apply() {
     }
     assert_eq!(faults::remaining(&p).await, 0);
 }
+
+#[tokio::test]
+async fn a_500_is_retried_by_the_sdk_as_transient() {
+    let p = prefix();
+    let ddb = dynamodb().await;
+    let name = format!("{p}items");
+    table(&ddb, &name).await;
+
+    faults::inject(
+        Target::dynamodb(Some("PutItem"), &name),
+        &AwsError::dynamodb_internal(),
+        1,
+    )
+    .await;
+
+    assert_eq!(put(&ddb, &name, "a").await, Ok(()));
+    assert_eq!(faults::remaining(&p).await, 0, "the 500 was answered");
+    faults::clear(&p).await;
+}
+
+#[tokio::test]
+async fn clearing_needs_a_prefix_because_the_suite_shares_the_emulator() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| local_aws::DEFAULT_ENDPOINT.to_owned());
+    let client = reqwest::Client::new();
+    let url = format!("{endpoint}/_local/faults");
+
+    let delete_all = client.delete(&url).send().await.expect("answers");
+    let put = client.put(&url).send().await.expect("answers");
+
+    assert_eq!(delete_all.status().as_u16(), 400);
+    assert_eq!(put.status().as_u16(), 405);
+}

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::{customer_writes, sqs, start_stack, CrmEvents, RunningStack};
 use serde_json::{json, Value};
-use shared::config::Env;
 use shared::events::rfc3339;
-use window_alerts::{run_once, Config, LiveState, RunReport};
+use window_alerts::{run_once, LiveState, RunReport};
 
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
@@ -110,13 +109,7 @@ fn expired(expires: i64) -> (String, u64, String) {
 
 /// The window-alerts state on this stack's resources, for runs at an injected time.
 async fn alerts_state(stack: &RunningStack) -> LiveState {
-    let function = stack
-        .model
-        .function_by_binary("window-alerts")
-        .expect("template declares window-alerts");
-    let env = Env::from_map(stack.provisioned.environment(function).unwrap());
-    let config = Config::from_env(&env).unwrap();
-    LiveState::live(config, &local_aws::local_sdk_config().await)
+    e2e_tests::window_alerts_state(stack).await
 }
 
 async fn run_at(state: &LiveState, unix_seconds: i64) -> RunReport {

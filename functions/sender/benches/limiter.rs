@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::types::{
 };
 use sender::limiter::throughput::{Clock, SystemClock};
 use sender::limiter::{Limiter, Limits};
-use sender::store::{ClockTake, DynamoSenderStore, SenderStore};
+use sender::store::{ClockTake, SenderStore};
+use shared::store::dynamo::DynamoStore;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -51,7 +52,7 @@ async fn main() {
         .send()
         .await
         .expect("CreateTable on the emulator");
-    let store = Arc::new(DynamoSenderStore::new(client.clone(), &table));
+    let store = Arc::new(DynamoStore::new(client.clone(), &table));
     let limits = Limits::new(rate, 40, Duration::from_secs(6), Duration::from_secs(5));
     println!(
         "limiter bench: rate {rate}/s (send clock allows {:.1}/s), {workers} workers over {instances} instances, {messages} messages",

@@ -208,6 +208,8 @@ pub struct Command {
     pub template: Option<Template>,
     pub context: Option<Value>,
     pub fallback: Option<Template>,
+    /// `expires_at` (Unix ms): past it the command is not sent (`command.failed`, `expired`).
+    pub expires_at_ms: Option<i64>,
 }
 
 impl Command {
@@ -475,6 +477,17 @@ impl Validators {
             })?),
             None => None,
         };
+        let expires_at_ms = match value.get("expires_at").and_then(Value::as_str) {
+            Some(raw) => Some(shared::events::parse_rfc3339_ms(raw).ok_or_else(|| {
+                let mut r = Rejection::new(
+                    RejectReason::InvalidCommand,
+                    "/expires_at: not an RFC 3339 date-time with an offset (2026-11-30T08:00:00Z)",
+                );
+                r.field = Some("/expires_at".into());
+                fail(&seen, r)
+            })?),
+            None => None,
+        };
         let (payload, template) = payload(kind, &value);
         seen.rejection.message.clear();
         let id = seen
@@ -490,6 +503,7 @@ impl Validators {
             template,
             context: value.get("context").cloned(),
             fallback,
+            expires_at_ms,
         })
     }
 }

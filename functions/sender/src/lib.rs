@@ -5,8 +5,10 @@
 //! The design (idempotency, "maybe sent", limiter, backoff) is in `docs/crm-contract.md`,
 //! section "Commands"; [`flow`] is the one place that decides what happens to a command.
 
+pub mod accept;
 pub mod budget;
 pub mod command;
+pub mod consent;
 pub mod fifo;
 pub mod flow;
 pub mod graph;
@@ -28,7 +30,7 @@ use shared::store::ProcessorStore;
 use crate::command::{SchemaError, Validators};
 use crate::graph::{GraphApi, GraphClient};
 use crate::limiter::{Limiter, Limits};
-use crate::store::{DynamoSenderStore, SenderStore};
+use crate::store::SenderStore;
 use crate::visibility::{SqsVisibility, Visibility};
 
 /// The function's settings, read once at cold start.
@@ -54,6 +56,9 @@ pub struct Config {
     /// `MAX_IN_PROCESS_WAIT_SECONDS`: waits up to this long happen inside the invocation;
     /// longer ones defer the command through its visibility timeout.
     pub max_in_process_wait: Duration,
+    /// `MAX_IN_GROUP_WAIT_SECONDS` (30): waits up to this long keep the command in its FIFO group
+    /// (visibility timeout); longer ones schedule it out of the queue (`command.deferred`).
+    pub max_in_group_wait: Duration,
     /// `RETRY_BASE_SECONDS` / `RETRY_MAX_SECONDS`: exponential backoff of retryable errors.
     pub retry_base: Duration,
     pub retry_max: Duration,
@@ -119,6 +124,8 @@ impl Config {
             ),
             max_in_process_wait: env
                 .seconds_or("MAX_IN_PROCESS_WAIT_SECONDS", Duration::from_secs(5))?,
+            max_in_group_wait: env
+                .seconds_or("MAX_IN_GROUP_WAIT_SECONDS", Duration::from_secs(30))?,
             retry_base: env.seconds_or("RETRY_BASE_SECONDS", Duration::from_secs(2))?,
             retry_max: env.seconds_or("RETRY_MAX_SECONDS", Duration::from_secs(300))?,
             max_age: env.seconds_or("COMMAND_MAX_AGE_SECONDS", Duration::from_secs(3600))?,
@@ -148,6 +155,61 @@ pub struct State<S, L, Q, G, V> {
     pub budgets: budget::Budgets,
 }
 
+/// The state as the flow sees it: the ports' types named once, so each step of the flow takes
+/// `&impl Ports` rather than five type parameters.
+pub trait Ports: Sync {
+    type Store: ProcessorStore;
+    type Items: SenderStore;
+    type Events: MessageSink;
+    type Graph: GraphApi;
+
+    /// The shared state table: contacts, conversations, messages, outbox.
+    fn store(&self) -> &Self::Store;
+    /// The sender's own items: attempts, limiter clocks, template categories.
+    fn items(&self) -> &Self::Items;
+    fn events(&self) -> &Self::Events;
+    fn graph(&self) -> &Self::Graph;
+    fn config(&self) -> &Config;
+    fn limiter(&self) -> &Limiter;
+    fn validators(&self) -> &Validators;
+}
+
+impl<S, L, Q, G, V> Ports for State<S, L, Q, G, V>
+where
+    S: ProcessorStore,
+    L: SenderStore,
+    Q: MessageSink,
+    G: GraphApi,
+    V: Sync,
+{
+    type Store = S;
+    type Items = L;
+    type Events = Q;
+    type Graph = G;
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+    fn items(&self) -> &L {
+        &self.sender_store
+    }
+    fn events(&self) -> &Q {
+        &self.events
+    }
+    fn graph(&self) -> &G {
+        &self.graph
+    }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+    fn validators(&self) -> &Validators {
+        &self.validators
+    }
+}
+
 /// Why the function could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -160,7 +222,7 @@ pub enum StartError {
 /// The state wired to AWS and Meta.
 pub type LiveState = State<
     DynamoStore,
-    DynamoSenderStore,
+    DynamoStore,
     SqsSink,
     GraphClient<SecretsManagerSource<AccessTokens>>,
     SqsVisibility,
@@ -176,7 +238,7 @@ impl LiveState {
         );
         Ok(State {
             store: DynamoStore::new(dynamo.clone(), &config.table_name),
-            sender_store: DynamoSenderStore::new(dynamo, &config.table_name),
+            sender_store: DynamoStore::new(dynamo, &config.table_name),
             events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
             graph: GraphClient::new(
                 &config.graph_base_url,
@@ -209,6 +271,7 @@ where
     V: Visibility,
 {
     let total = event.records.len();
+    let started = std::time::Instant::now();
     let failed = fifo::process(
         event.records,
         state.config.concurrency,
@@ -217,9 +280,15 @@ where
         |record, time| async move { flow::process(state, record, &time).await },
     )
     .await;
+    // SQS counts 12 h from the receive, which came before this invocation started.
+    let since_receive = started.elapsed() + visibility::RECEIVE_ALLOWANCE;
     let entries: Vec<(String, Duration)> = failed
         .iter()
-        .filter_map(|f| f.receipt_handle.clone().map(|r| (r, f.delay)))
+        .filter_map(|f| {
+            f.receipt_handle
+                .clone()
+                .map(|r| (r, visibility::allowed(f.delay, since_receive)))
+        })
         .collect();
     if !entries.is_empty() {
         if let Err(err) = state.visibility.defer(entries).await {

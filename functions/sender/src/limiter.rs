@@ -100,6 +100,25 @@ impl Limiter {
         Ok(false)
     }
 
+    /// A command the number cannot send within the horizon takes a place in the number's waiting
+    /// line: how long until its turn, sized by everything deferred before it (the backlog), not a
+    /// fixed spin. Commands come back spaced at the send rate, so each finds a send time.
+    pub async fn line_up<S: SenderStore>(
+        &self,
+        store: &S,
+        phone_number_id: &str,
+    ) -> Result<Duration, StoreError> {
+        let now = self.clock.now_us();
+        let horizon = i64::try_from(self.limits.horizon.as_micros()).unwrap_or(i64::MAX);
+        let spacing = throughput::spacing_us(self.limits.per_second);
+        let turn = store
+            .take_line_place(phone_number_id, now.saturating_add(horizon), spacing)
+            .await?;
+        Ok(Duration::from_micros(
+            turn.saturating_sub(now).max(0).unsigned_abs(),
+        ))
+    }
+
     /// Conditional writes the throughput limiter made so far (bench, metrics).
     pub fn throughput_writes(&self) -> u64 {
         self.clock.writes()
@@ -193,7 +212,7 @@ fn bucket(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemorySenderStore;
+    use shared::store::memory::MemoryStore;
 
     fn limiter(rate: u32) -> Limiter {
         Limiter::new(Limits::new(
@@ -206,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn pair_rate_allows_a_burst_then_one_per_interval() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let l = limiter(80);
         for _ in 0..3 {
             assert_eq!(l.take_pair(&store, "pn", "wa:1", 0).await.unwrap(), Ok(()));
@@ -226,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hold_keeps_the_recipient_waiting() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let l = limiter(80);
         l.hold_pair(&store, "pn", "wa:1", 0, Duration::from_secs(16))
             .await

@@ -7,15 +7,18 @@ use std::time::Duration;
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use rand::Rng;
 
-/// SQS's maximum visibility timeout (12 h), counted from the message's receive.
+/// SQS's maximum visibility timeout (12 h), counted from the message's receive: a change made
+/// later may only ask for what is left of it.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
-/// The longest visibility a deferral asks for. SQS refuses a visibility that ends more than
-/// 12 h after the receive, and the event source mapping received the batch up to 20 min
-/// before the handler defers (5 min, the longest batching window, plus 15 min, the longest
-/// Lambda timeout), so asking for the full 12 h would be refused and the command would come
-/// back after the queue's timeout instead.
-pub const MAX_DEFER: Duration = Duration::from_secs(12 * 3600 - 20 * 60);
+/// How long before an invocation starts its records may have been received: the event source
+/// mapping's batching window (at most 300 s) plus delivery.
+pub const RECEIVE_ALLOWANCE: Duration = Duration::from_secs(310);
+
+/// The longest visibility SQS accepts for a record received at most `since_receive` ago.
+pub fn allowed(delay: Duration, since_receive: Duration) -> Duration {
+    delay.min(MAX_VISIBILITY.saturating_sub(since_receive))
+}
 
 /// Why a visibility change failed (the records still come back, after the queue's timeout).
 #[derive(Debug, thiserror::Error)]
@@ -92,9 +95,9 @@ impl Visibility for SqsVisibility {
     }
 }
 
-/// Whole seconds for SQS, at least 1 and at most [`MAX_DEFER`].
+/// Whole seconds for SQS, at least 1 and at most 12 h.
 pub fn seconds(delay: Duration) -> i32 {
-    let s = delay.min(MAX_DEFER).as_secs_f64().ceil() as i32;
+    let s = delay.min(MAX_VISIBILITY).as_secs_f64().ceil() as i32;
     s.max(1)
 }
 
@@ -125,10 +128,27 @@ mod tests {
     }
 
     #[test]
-    fn visibility_is_whole_seconds_between_1_and_the_longest_deferral() {
+    fn a_visibility_change_never_asks_beyond_12_hours_from_the_receive() {
+        let since = Duration::from_secs(1) + RECEIVE_ALLOWANCE;
+        let asked = allowed(Duration::from_secs(43_200), since);
+        assert!(
+            Duration::from_secs(u64::try_from(seconds(asked)).unwrap()) + since <= MAX_VISIBILITY,
+            "{asked:?}"
+        );
+        assert_eq!(
+            allowed(Duration::from_secs(30), since),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            allowed(Duration::from_secs(60), Duration::from_secs(50_000)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn visibility_is_whole_seconds_between_1_and_12_hours() {
         assert_eq!(seconds(Duration::from_millis(10)), 1);
         assert_eq!(seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(seconds(MAX_VISIBILITY), 42_000);
-        assert_eq!(seconds(Duration::from_secs(86_400)), 42_000);
+        assert_eq!(seconds(Duration::from_secs(86_400)), 43_200);
     }
 }

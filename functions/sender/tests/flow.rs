@@ -12,21 +12,24 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use sender::budget::Budgets;
 use sender::command::Validators;
 use sender::graph::{GraphApi, MetaApiError, SendResult};
+use sender::limiter::throughput::Clock;
 use sender::limiter::{Limiter, Limits};
-use sender::store::{Attempt, AttemptState, MemorySenderStore, SenderStore};
-use sender::visibility::{Visibility, VisibilityError, MAX_VISIBILITY};
+use sender::store::{Attempt, AttemptState, SenderStore};
+use sender::visibility::{Visibility, VisibilityError};
 use sender::{handler, Config, State};
 use serde_json::{json, Value};
 use shared::budget::Deadline;
 use shared::contract::EventContract;
+use shared::delivery::{apply_status, StatusContext, StatusUpdate};
 use shared::secrets::{
     parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
     StaticSecrets, Version,
 };
+use shared::store::items::{ClockTake, ItemStore};
 use shared::store::memory::MemoryStore;
 use shared::store::{
-    AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore, ProcessorStore,
-    Write,
+    keys, AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore,
+    ProcessorStore, StoreError, TemplateCategoryRecord, Versioned, Write,
 };
 use shared::testkit::RecordingSink;
 
@@ -144,9 +147,111 @@ impl Visibility for FakeVisibility {
     }
 }
 
+/// How an injected attempt-write failure shows (see [`SenderItems::fail_attempt_saves`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum SaveFault {
+    /// The table answers with an error (throttled, unavailable).
+    #[default]
+    Error,
+    /// Another writer changed the item first: the condition fails.
+    Conflict,
+}
+
+/// The sender's items in memory (the state table's in-memory adapter), with injectable
+/// failures of the attempt writes.
+#[derive(Default)]
+struct SenderItems {
+    inner: MemoryStore,
+    /// Attempt writes to let through before `failing_saves` start.
+    passing_saves: AtomicUsize,
+    failing_saves: AtomicUsize,
+    save_fault: Mutex<SaveFault>,
+}
+
+impl SenderItems {
+    /// After `pass` more attempt writes, the next `fail` ones fail as `fault` says and change
+    /// nothing.
+    fn fail_attempt_saves(&self, pass: usize, fail: usize, fault: SaveFault) {
+        *self.save_fault.lock().unwrap() = fault;
+        self.passing_saves.store(pass, Ordering::SeqCst);
+        self.failing_saves.store(fail, Ordering::SeqCst);
+    }
+}
+
+impl ItemStore for SenderItems {
+    async fn load_item<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<Versioned<T>>, StoreError> {
+        self.inner.load_item(pk, sk).await
+    }
+
+    async fn save_item<T: serde::Serialize + Sync>(
+        &self,
+        pk: &str,
+        sk: &str,
+        record: &T,
+        expect: Expect,
+    ) -> Result<bool, StoreError> {
+        let take = |n: &AtomicUsize| {
+            n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+                .is_ok()
+        };
+        if sk == "ATTEMPT" && !take(&self.passing_saves) && take(&self.failing_saves) {
+            return match *self.save_fault.lock().unwrap() {
+                SaveFault::Conflict => Ok(false),
+                SaveFault::Error => Err(StoreError::Unstorable {
+                    key: shared::redact::item_key(pk, sk),
+                    reason: "injected fault: the write was refused".into(),
+                }),
+            };
+        }
+        self.inner.save_item(pk, sk, record, expect).await
+    }
+
+    async fn take_clock_span(
+        &self,
+        pk: &str,
+        sk: &str,
+        take: ClockTake,
+        span_us: i64,
+    ) -> Result<Result<i64, Option<i64>>, StoreError> {
+        self.inner.take_clock_span(pk, sk, take, span_us).await
+    }
+
+    async fn take_line_place(
+        &self,
+        pk: &str,
+        sk: &str,
+        floor_us: i64,
+        spacing_us: i64,
+    ) -> Result<i64, StoreError> {
+        ItemStore::take_line_place(&self.inner, pk, sk, floor_us, spacing_us).await
+    }
+}
+
+/// The limiter's clock, stopped at its creation: every send time it hands out is on time
+/// however late a busy test machine wakes the record (the limiter's own timing is tested in
+/// `limiter::throughput` and measured by its bench; these tests are about the flow).
+#[derive(Debug)]
+struct FrozenClock(i64);
+
+impl Default for FrozenClock {
+    fn default() -> Self {
+        Self(shared::now_ms() * 1000)
+    }
+}
+
+impl Clock for FrozenClock {
+    fn now_us(&self) -> i64 {
+        self.0
+    }
+}
+
 // ---- arrangement -------------------------------------------------------------------------
 
-type TestState = State<MemoryStore, MemorySenderStore, RecordingSink, FakeGraph, FakeVisibility>;
+type TestState = State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility>;
 
 struct Sender {
     state: TestState,
@@ -168,6 +273,7 @@ fn config() -> Config {
         limits: Limits::new(80, 40, Duration::from_millis(6000), Duration::from_secs(5)),
         // Short, so a held recipient is deferred rather than waited for inside the test.
         max_in_process_wait: Duration::from_secs(1),
+        max_in_group_wait: Duration::from_secs(30),
         retry_base: Duration::from_secs(2),
         retry_max: Duration::from_secs(300),
         max_age: Duration::from_secs(3600),
@@ -200,7 +306,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
     Sender {
         state: State {
             store: MemoryStore::new(),
-            sender_store: MemorySenderStore::new(),
+            sender_store: SenderItems::default(),
             events: RecordingSink::default(),
             graph: FakeGraph {
                 script: Mutex::new(script.into()),
@@ -208,7 +314,7 @@ fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
                 secrets: CachedSecrets::new(secrets, Duration::from_secs(300)),
             },
             visibility: FakeVisibility::default(),
-            limiter: Limiter::new(config.limits.clone()),
+            limiter: Limiter::with_clock(config.limits.clone(), Arc::new(FrozenClock::default())),
             validators: Validators::load().expect("command schemas compile"),
             budgets: Budgets::new(&config),
             config,
@@ -310,6 +416,44 @@ impl Sender {
         events.into_iter().next().unwrap_or_default()
     }
 
+    /// Meta reported the template's category, as the processor stores it.
+    async fn learned_category(&self, name: &str, category: &str) {
+        let commit = Commit {
+            outbox: None,
+            writes: vec![Write::TemplateCategory(TemplateCategoryRecord {
+                name: name.into(),
+                language: "pt_BR".into(),
+                category: category.into(),
+                updated_at: shared::now_ms() / 1000,
+            })],
+        };
+        self.state
+            .sender_store
+            .inner
+            .commit(commit)
+            .await
+            .expect("category stored");
+    }
+
+    /// Moves the claim's start `by` into the past, as if its invocation had ended long ago.
+    async fn age_claim(&self, command_id: &str, by: Duration) {
+        let current = self
+            .state
+            .sender_store
+            .load_attempt(command_id)
+            .await
+            .expect("the sender store answers")
+            .expect("an attempt was recorded");
+        let mut aged = current.record;
+        aged.started_at_ms -= i64::try_from(by.as_millis()).expect("a short age");
+        assert!(self
+            .state
+            .sender_store
+            .save_attempt(&aged, Expect::Version(current.version))
+            .await
+            .expect("the sender store answers"));
+    }
+
     async fn attempt(&self, command_id: &str) -> Attempt {
         self.state
             .sender_store
@@ -324,6 +468,53 @@ impl Sender {
 /// Every event published so far matches its schema and the queue conventions.
 fn assert_contract(sender: &Sender) {
     EventContract::load().check_all(&sender.state.events.messages());
+}
+
+/// The command left the queue to wait `wait` (± 2 s): consumed without a visibility change,
+/// one `command.deferred` event (`reason`, `attempt` 1) and its scheduled item in the table.
+fn assert_scheduled(
+    sender: &Sender,
+    response: &SqsBatchResponse,
+    id: &str,
+    reason: &str,
+    wait: Duration,
+) {
+    assert!(
+        failures(response).is_empty(),
+        "{id}: consumed, not deferred in its group"
+    );
+    assert!(
+        sender.visibility_changes().is_empty(),
+        "{id}: no visibility change"
+    );
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.deferred", "{id}");
+    assert_eq!(event["data"]["command_id"], id);
+    assert_eq!(event["data"]["reason"], reason, "{id}");
+    assert_eq!(event["data"]["attempt"], 1, "{id}");
+    let item = sender
+        .state
+        .store
+        .get(&format!("CMD#{id}"), "SCHEDULED")
+        .expect("a scheduled item");
+    let due_at = item["due_at"].as_i64().unwrap_or(0);
+    let expected = shared::now_ms() / 1000 + i64::try_from(wait.as_secs()).unwrap_or(0);
+    assert!(
+        (due_at - expected).abs() <= 2,
+        "{id}: due {due_at}, expected ~{expected}"
+    );
+    assert_eq!(
+        event["data"]["not_before"],
+        shared::events::rfc3339(due_at),
+        "{id}"
+    );
+    assert_eq!(
+        item["group_id"],
+        format!("wa:{WA_ID}"),
+        "{id}: back into its own group"
+    );
+    assert_eq!(item["deferral"], 1);
+    assert_contract(sender);
 }
 
 /// A command record as SQS delivers it, sent to the queue `age` ago.
@@ -563,10 +754,7 @@ async fn a_template_learned_as_marketing_to_an_opted_out_contact_is_rejected_wit
     // Arrange
     let sender = sender(vec![]);
     sender.knows_the_contact(true, true).await;
-    sender
-        .state
-        .sender_store
-        .set_template_category("promo", "pt_BR", "MARKETING");
+    sender.learned_category("promo", "marketing").await;
     let command = template("c-learned", "promo", None);
 
     // Act
@@ -586,14 +774,112 @@ async fn a_utility_template_to_an_opted_out_contact_is_sent() {
     // Arrange
     let sender = sender(vec![]);
     sender.knows_the_contact(true, true).await;
-    sender
-        .state
-        .sender_store
-        .set_template_category("receipt", "pt_BR", "UTILITY");
+    sender.learned_category("receipt", "utility").await;
     let command = template("c-receipt", "receipt", None);
 
     // Act
     let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_template_whose_category_was_never_learned_counts_as_marketing_for_an_opted_out_contact()
+{
+    // Arrange: no template update ever named `promo`, and the CRM declared nothing.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, true).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template("c-unknown", "promo", None))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "consumed, not retried");
+    assert!(sender.requests().is_empty(), "nothing sent");
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "opted_out");
+    let message = event["data"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("never learned") && message.contains("counts as marketing"),
+        "the message says why: {message}"
+    );
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_category_declared_by_the_crm_cannot_make_a_template_less_strict_than_meta_says() {
+    for (id, learned) in [
+        ("c-declared-learned", Some("MARKETING")),
+        ("c-declared-unknown", None),
+    ] {
+        // Arrange: the CRM declares `utility`; Meta says marketing, or nothing yet.
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, true).await;
+        if let Some(category) = learned {
+            sender.learned_category("promo", category).await;
+        }
+
+        // Act
+        let response = sender
+            .receives(vec![record(&template(id, "promo", Some("utility")))])
+            .await;
+
+        // Assert
+        assert!(failures(&response).is_empty(), "{id}");
+        assert!(sender.requests().is_empty(), "{id}: nothing sent");
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.rejected", "{id}");
+        assert_eq!(event["data"]["reason"], "opted_out", "{id}");
+        assert_contract(&sender);
+    }
+}
+
+#[tokio::test]
+async fn a_template_declared_marketing_is_marketing_even_if_meta_says_utility() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, true).await;
+    sender.learned_category("receipt", "UTILITY").await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template(
+            "c-stricter",
+            "receipt",
+            Some("marketing"),
+        ))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["data"]["reason"], "opted_out");
+    assert!(
+        event["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("declared marketing")),
+        "{event}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_whose_category_was_never_learned_is_sent_to_a_contact_who_did_not_opt_out() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template("c-unknown-ok", "promo", None))])
+        .await;
 
     // Assert
     assert!(failures(&response).is_empty());
@@ -633,9 +919,11 @@ async fn a_throughput_error_defers_the_record_with_backoff_and_publishes_nothing
 #[tokio::test]
 async fn a_throughput_error_past_the_maximum_age_fails_the_command_as_retries_exhausted() {
     // Arrange
-    let sender = sender(vec![Answer::Refused(130429)]);
+    let mut sender = sender(vec![Answer::Refused(130429)]);
+    sender.state.config.retry_base = Duration::from_secs(10);
     sender.knows_the_contact(true, false).await;
-    let old = record_aged(&text("c-old"), Duration::from_secs(2 * 3600));
+    // 3 s inside its hour: it is sent, and the backoff (5–10 s) would end past the deadline.
+    let old = record_aged(&text("c-old"), Duration::from_secs(3597));
 
     // Act
     let response = sender.receives(vec![old]).await;
@@ -687,29 +975,136 @@ async fn a_marketing_cap_error_defers_the_command_for_a_day_without_failing_it()
     let command = template("c-cap", "promo", Some("marketing"));
     let before = shared::now_ms();
 
+    // The CRM lets this campaign live two days, so the day's wait is worth it.
+    let mut command = command;
+    command["expires_at"] = shared::events::rfc3339(before / 1000 + 2 * 86_400).into();
+
     // Act
     let response = sender.receives(vec![record(&command)]).await;
     let redelivered = sender.receives(vec![record(&command)]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-cap".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes().first(),
-        Some(&("rh-c-cap".to_owned(), MAX_VISIBILITY))
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-cap",
+        "marketing_cap",
+        Duration::from_secs(86_400),
     );
+    assert_eq!(sender.only_event()["data"]["code"], 131049);
     let not_before = sender.attempt("c-cap").await.not_before_ms.unwrap_or(0);
     let day_ms = 24 * 3600 * 1000;
     assert!(
         not_before >= before + day_ms && not_before <= shared::now_ms() + day_ms,
         "not before 24 h from now: {not_before}"
     );
-    assert_eq!(failures(&redelivered), vec!["msg-c-cap".to_owned()]);
+    assert!(
+        failures(&redelivered).is_empty(),
+        "an early redelivery (the CRM sending it again) is consumed"
+    );
     assert_eq!(
         sender.requests().len(),
         1,
         "an early redelivery sends nothing"
     );
-    assert!(sender.events().is_empty());
+    assert_eq!(
+        sender.events().len(),
+        1,
+        "and publishes no second command.deferred"
+    );
+}
+
+#[tokio::test]
+async fn a_marketing_cap_error_past_the_commands_deadline_fails_it_with_metas_code() {
+    // Arrange: the default maximum age (an hour) is shorter than Meta's day.
+    let sender = sender(vec![Answer::Refused(131049)]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template(
+            "c-cap-1h",
+            "promo",
+            Some("marketing"),
+        ))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.failed");
+    assert_eq!(event["data"]["reason"], "expired");
+    assert_eq!(event["data"]["code"], 131049);
+    assert!(sender
+        .state
+        .store
+        .get("CMD#c-cap-1h", "SCHEDULED")
+        .is_none());
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_short_wait_after_many_receives_leaves_the_queue_instead_of_reaching_the_dlq() {
+    // Arrange: the command has been deferred in its group 60 times already.
+    let sender = sender(vec![Answer::Refused(130429)]);
+    sender.knows_the_contact(true, false).await;
+    let mut worn = record(&text("c-worn"));
+    worn.attributes
+        .insert("ApproximateReceiveCount".into(), "60".into());
+
+    // Act
+    let response = sender.receives(vec![worn]).await;
+
+    // Assert: the backoff (1–2 s) is waited out of the queue.
+    assert!(failures(&response).is_empty());
+    assert!(sender.visibility_changes().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.deferred");
+    assert_eq!(event["data"]["reason"], "retry");
+    assert_eq!(event["data"]["code"], 130429);
+    assert!(sender.state.store.get("CMD#c-worn", "SCHEDULED").is_some());
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_command_past_its_expires_at_fails_as_expired_without_a_request() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let mut command = text("c-late");
+    command["expires_at"] = "2026-01-01T00:00:00-03:00".into();
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.failed");
+    assert_eq!(event["data"]["reason"], "expired");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn an_expires_at_that_is_not_a_date_time_rejects_the_command() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let mut command = text("c-bad-expiry");
+    command["expires_at"] = "tomorrow at noon".into();
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "invalid_command");
+    assert_eq!(event["data"]["field"], "/expires_at");
+    assert_contract(&sender);
 }
 
 #[tokio::test]
@@ -744,10 +1139,12 @@ async fn a_refused_access_token_is_re_read_once_and_the_command_stays_queued() {
     let response = sender.receives(vec![record(&text("c-190"))]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-190".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes(),
-        vec![("rh-c-190".to_owned(), Duration::from_secs(300))]
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-190",
+        "credentials",
+        Duration::from_secs(300),
     );
     assert_eq!(sender.requests().len(), 2, "one retry after the re-read");
     assert_eq!(
@@ -755,7 +1152,6 @@ async fn a_refused_access_token_is_re_read_once_and_the_command_stays_queued() {
         2,
         "the first read and exactly one re-read"
     );
-    assert!(sender.events().is_empty(), "no failed event");
     assert_eq!(sender.attempt("c-190").await.state, AttemptState::Idle);
 }
 
@@ -774,20 +1170,16 @@ async fn an_unset_access_token_is_re_read_once_and_the_command_stays_queued_unse
         // Act
         let response = sender.receives(vec![record(&text("c-unset"))]).await;
 
-        // Assert
-        assert_eq!(
-            failures(&response),
-            vec!["msg-c-unset".to_owned()],
-            "{secret}"
-        );
-        assert_eq!(
-            sender.visibility_changes(),
-            vec![("rh-c-unset".to_owned(), Duration::from_secs(300))],
-            "kept queued for CREDENTIAL_RETRY_SECONDS, like a refused token: {secret}"
+        // Assert: waits CREDENTIAL_RETRY_SECONDS out of the queue, like a refused token.
+        assert_scheduled(
+            &sender,
+            &response,
+            "c-unset",
+            "credentials",
+            Duration::from_secs(300),
         );
         assert!(sender.requests().is_empty(), "nothing sent: {secret}");
         assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 2, "{secret}");
-        assert!(sender.events().is_empty(), "no failed event: {secret}");
         assert_eq!(sender.attempt("c-unset").await.state, AttemptState::Idle);
     }
 }
@@ -802,14 +1194,15 @@ async fn a_restricted_account_keeps_the_command_queued_without_re_reading_the_se
     let response = sender.receives(vec![record(&text("c-368"))]).await;
 
     // Assert
-    assert_eq!(failures(&response), vec!["msg-c-368".to_owned()]);
-    assert_eq!(
-        sender.visibility_changes(),
-        vec![("rh-c-368".to_owned(), Duration::from_secs(300))]
+    assert_scheduled(
+        &sender,
+        &response,
+        "c-368",
+        "account",
+        Duration::from_secs(300),
     );
     assert_eq!(sender.requests().len(), 1);
     assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 1);
-    assert!(sender.events().is_empty());
 }
 
 #[tokio::test]
@@ -947,6 +1340,7 @@ async fn a_claim_left_sending_past_its_lease_ends_as_outcome_unknown_without_a_r
         cap_hits: 0,
         not_before_ms: None,
         last_error: None,
+        accepted: None,
         ttl: long_ago / 1000 + 86_400,
     };
     assert!(sender
@@ -984,6 +1378,7 @@ async fn a_claim_still_within_its_lease_defers_the_redelivery_without_a_request(
         cap_hits: 0,
         not_before_ms: None,
         last_error: None,
+        accepted: None,
         ttl: now / 1000 + 86_400,
     };
     assert!(sender
@@ -1020,6 +1415,7 @@ async fn claimed_ago(sender: &Sender, command_id: &str, age: Duration) {
         cap_hits: 0,
         not_before_ms: None,
         last_error: None,
+        accepted: None,
         ttl: started / 1000 + 86_400,
     };
     assert!(sender
@@ -1121,12 +1517,14 @@ async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_back
 #[tokio::test]
 async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_naming_the_status() {
     // Arrange
-    let sender = sender(vec![Answer::NotProcessed(502)]);
+    // Backoffs of 5–10 s, so the next try of a command 3 s short of its hour comes too late.
+    let mut sender = sender(vec![Answer::NotProcessed(502)]);
+    sender.state.config.retry_base = Duration::from_secs(10);
     sender.knows_the_contact(true, false).await;
 
     // Act
     let response = sender
-        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(7200))])
+        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(3597))])
         .await;
 
     // Assert
@@ -1155,15 +1553,10 @@ async fn a_spam_or_portfolio_limit_keeps_the_command_queued_like_an_account_rest
         let response = sender.receives(vec![record(&text(&id))]).await;
 
         // Assert
-        assert_eq!(failures(&response), vec![format!("msg-{id}")], "{code}");
-        assert_eq!(
-            sender.visibility_changes(),
-            vec![(format!("rh-{id}"), Duration::from_secs(300))],
-            "{code}"
-        );
+        assert_scheduled(&sender, &response, &id, "account", Duration::from_secs(300));
+        assert_eq!(sender.only_event()["data"]["code"], code);
         assert_eq!(sender.requests().len(), 1, "{code}: no second call");
         assert_eq!(sender.secret_reads.load(Ordering::SeqCst), 1, "{code}");
-        assert!(sender.events().is_empty(), "{code}: no outcome yet");
         assert_eq!(sender.attempt(&id).await.state, AttemptState::Idle);
     }
 }
@@ -1186,6 +1579,234 @@ async fn a_request_or_product_refusal_fails_the_command_with_its_code() {
         assert_eq!(event["type"], "command.failed", "{code}");
         assert_eq!(event["data"]["reason"], "meta_error", "{code}");
         assert_eq!(event["data"]["code"], code);
+        assert_contract(&sender);
+    }
+}
+
+// ---- a send Meta accepted is never reported lost -----------------------------------------
+
+/// Meta's status object for `wamid`, as the processor receives it.
+fn status(wamid: &str, status: &str) -> Box<serde_json::value::RawValue> {
+    let object = json!({"id": wamid, "status": status, "timestamp": (shared::now_ms() / 1000).to_string(),
+        "recipient_id": WA_ID, "biz_opaque_callback_data": "c-any"});
+    serde_json::value::RawValue::from_string(object.to_string()).expect("a JSON object")
+}
+
+impl Sender {
+    /// A status reaches the processor: stored on its message, or parked while there is none.
+    async fn status_arrives(&self, wamid: &str, value: &str) {
+        let update = StatusUpdate::parse(&status(wamid, value), shared::now_ms() / 1000)
+            .expect("a valid status");
+        let ctx = StatusContext {
+            business: PN.into(),
+            waba_id: None,
+            now_ms: shared::now_ms(),
+            retention_secs: 90 * 86_400,
+        };
+        apply_status(&self.state.store, &self.state.events, &ctx, &update)
+            .await
+            .expect("the status is stored or parked");
+    }
+
+    /// The outbound message item, if stored.
+    fn message(&self, wamid: &str) -> Option<Value> {
+        self.state
+            .store
+            .get(&keys::message_pk(wamid), keys::MESSAGE)
+    }
+
+    async fn conversation(&self) -> ConversationRecord {
+        self.state
+            .store
+            .load_contact(PN, CONTACT_ID)
+            .await
+            .expect("the contact loads")
+            .conversation
+            .expect("the conversation is kept")
+            .record
+    }
+}
+
+#[tokio::test]
+async fn a_send_meta_accepted_whose_outcome_commit_failed_is_accepted_with_its_wamid_on_redelivery()
+{
+    // Within the lease and long after it: the wamid on the claim decides, not the clock.
+    for aged in [false, true] {
+        // Arrange
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, false).await;
+        let command = text("c-commit-lost");
+        sender.state.store.fail_next_commits(1);
+
+        // Act
+        let first = sender.receives(vec![record(&command)]).await;
+        let claim = sender.attempt("c-commit-lost").await;
+        if aged {
+            sender
+                .age_claim("c-commit-lost", Duration::from_secs(3600))
+                .await;
+        }
+        let redelivered = sender.receives(vec![record(&command)]).await;
+
+        // Assert
+        assert_eq!(
+            failures(&first),
+            vec!["msg-c-commit-lost".to_owned()],
+            "{aged}"
+        );
+        assert_eq!(
+            claim.accepted.as_ref().and_then(|a| a.wamid.as_deref()),
+            Some("wamid.OUT1"),
+            "{aged}: the wamid is on the claim before the outcome commit"
+        );
+        assert!(failures(&redelivered).is_empty(), "{aged}");
+        assert_eq!(sender.requests().len(), 1, "{aged}: never a second send");
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.accepted", "{aged}");
+        assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+        assert_eq!(event["data"]["command_id"], "c-commit-lost");
+        assert_eq!(event["data"]["to"], format!("+{WA_ID}"));
+        assert_eq!(event["data"]["wa_id"], WA_ID);
+        assert_eq!(event["data"]["message_type"], "text");
+        let message = sender.message("wamid.OUT1").expect("the message is stored");
+        assert_eq!(message["command_id"], "c-commit-lost");
+        assert_eq!(message["direction"], "outbound");
+        let conversation = sender.conversation().await;
+        assert!(!conversation.awaiting_reply, "{aged}");
+        assert!(conversation.last_outbound_at.is_some());
+        assert_contract(&sender);
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_of_an_accepted_send_is_accepted_even_if_the_window_closed_and_the_contact_opted_out(
+) {
+    // Arrange: the template went out; before the redelivery the contact opts out and the
+    // window closes, which would refuse a new send but cannot undo this one.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = template("c-sent-before", "promo", Some("marketing"));
+    sender.state.store.fail_next_commits(1);
+    sender.receives(vec![record(&command)]).await;
+    let now_ms = shared::now_ms();
+    let current = sender
+        .state
+        .store
+        .load_contact(PN, CONTACT_ID)
+        .await
+        .expect("the contact loads");
+    let (profile, conversation) = (
+        current.contact.expect("a contact"),
+        current.conversation.expect("a conversation"),
+    );
+    let mut opted_out = profile.record.clone();
+    opted_out.marketing_opt_out = true;
+    let mut closed = conversation.record.clone();
+    closed.window_expires_at = Some(now_ms / 1000 - 60);
+    sender
+        .state
+        .store
+        .commit(Commit {
+            outbox: None,
+            writes: vec![
+                Write::Contact(opted_out, Expect::Version(profile.version)),
+                Write::Conversation(closed, Expect::Version(conversation.version)),
+            ],
+        })
+        .await
+        .expect("the contact changes");
+
+    // Act
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.accepted");
+    assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn statuses_parked_while_the_outcome_commit_failed_reach_the_crm_when_the_redelivery_accepts()
+{
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = text("c-parked");
+    sender.state.store.fail_next_commits(1);
+    sender.receives(vec![record(&command)]).await;
+    // Meta delivers while the message is not stored: the processor parks the status.
+    sender.status_arrives("wamid.OUT1", "delivered").await;
+    assert!(sender.events().is_empty(), "parked, not published");
+
+    // Act
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    let events = sender.events();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["command.accepted", "message.status"], "{events:#?}");
+    assert_eq!(events[1]["data"]["status"], "delivered");
+    assert_eq!(events[1]["data"]["wamid"], "wamid.OUT1");
+    assert_eq!(events[1]["data"]["command_id"], "c-parked");
+    let message = sender.message("wamid.OUT1").expect("stored");
+    assert_eq!(message["status"], "delivered");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn an_accepted_outcome_published_again_applies_the_statuses_still_parked() {
+    // Arrange: the status arrives before the answer is recorded (parked); the outcome commits
+    // but its publication fails, so nothing after it ran.
+    let mut sender = sender(vec![]);
+    sender.state.events = RecordingSink::failing(1);
+    sender.knows_the_contact(true, false).await;
+    sender.status_arrives("wamid.OUT1", "read").await;
+    let command = text("c-repeat-parked");
+    let first = sender.receives(vec![record(&command)]).await;
+    assert_eq!(failures(&first), vec!["msg-c-repeat-parked".to_owned()]);
+    assert!(sender.events().is_empty());
+
+    // Act: the redelivery finds the outcome in the outbox.
+    let redelivered = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&redelivered).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    let events = sender.events();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["command.accepted", "message.status"], "{events:#?}");
+    assert_eq!(events[1]["data"]["status"], "read");
+    assert_eq!(events[1]["data"]["command_id"], "c-repeat-parked");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_claim_that_cannot_take_metas_answer_still_records_the_acceptance() {
+    // The claim is written, then the write of the wamid is refused, or finds the claim changed.
+    for fault in [SaveFault::Error, SaveFault::Conflict] {
+        // Arrange
+        let sender = sender(vec![]);
+        sender.knows_the_contact(true, false).await;
+        sender.state.sender_store.fail_attempt_saves(1, 1, fault);
+
+        // Act
+        let response = sender.receives(vec![record(&text("c-no-claim"))]).await;
+
+        // Assert
+        assert!(failures(&response).is_empty(), "{fault:?}");
+        assert_eq!(sender.requests().len(), 1, "{fault:?}");
+        assert!(
+            sender.attempt("c-no-claim").await.accepted.is_none(),
+            "{fault:?}: the answer did not reach the claim"
+        );
+        let event = sender.only_event();
+        assert_eq!(event["type"], "command.accepted", "{fault:?}");
+        assert_eq!(event["data"]["wamid"], "wamid.OUT1");
+        assert!(sender.message("wamid.OUT1").is_some(), "{fault:?}");
         assert_contract(&sender);
     }
 }

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use sender::visibility::{SqsVisibility, Visibility, MAX_VISIBILITY};
+use sender::visibility::{allowed, SqsVisibility, Visibility, MAX_VISIBILITY, RECEIVE_ALLOWANCE};
 
 #[tokio::test]
-async fn deferring_a_command_for_the_longest_hold_is_accepted_by_sqs() {
+async fn the_longest_deferral_the_handler_asks_for_is_accepted_by_sqs() {
     let sqs = aws_sdk_sqs::Client::new(&local_aws::local_sdk_config().await);
     let name = format!(
         "v{}-commands",
@@ -43,8 +43,10 @@ async fn deferring_a_command_for_the_longest_hold_is_accepted_by_sqs() {
     // The handler defers at the end of its invocation, some time after the receive.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    // What the handler asks for a 12 h wait one second into its invocation.
+    let asked = allowed(MAX_VISIBILITY, Duration::from_secs(1) + RECEIVE_ALLOWANCE);
     let result = SqsVisibility::new(sqs, &url)
-        .defer(vec![(receipt, MAX_VISIBILITY)])
+        .defer(vec![(receipt, asked)])
         .await;
 
     assert!(result.is_ok(), "{result:?}");

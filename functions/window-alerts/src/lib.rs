@@ -1,6 +1,7 @@
 //! The window-alerts function: on a schedule, tells the CRM that a customer's 24-hour window is
 //! about to close (`window.expiring`, once per configured lead) and that it closed
-//! (`window.expired`).
+//! (`window.expired`). On the same tick it puts commands the sender scheduled back on the
+//! commands queue once they are due ([`commands`]).
 //!
 //! A run queries the `due-index` bucket by bucket for conversations with `due_at <= now` (its cost
 //! follows what is due, not the number of contacts), re-reads each one consistently and takes the
@@ -8,6 +9,8 @@
 //! conditional transaction (keyed by conversation, deadline and lead), published, then the
 //! conversation is re-armed for its next deadline — so overlapping runs, retries and crashes
 //! send each alert once in effect (see `shared::window` and `docs/data-model.md`).
+
+pub mod commands;
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use shared::outbox::{self, OutboxError};
 use shared::queue::{MessageSink, SqsSink};
 use shared::store::due::{DueEntry, DueStore};
 use shared::store::dynamo::DynamoStore;
+use shared::store::scheduled::ScheduleStore;
 use shared::store::{
     keys, Commit, CommitOutcome, ContactRecord, ConversationRecord, Expect, StoreError, Versioned,
     Write, DUE_BUCKETS,
@@ -40,6 +44,8 @@ const MAX_STEPS: usize = 8;
 pub struct Config {
     pub table_name: String,
     pub crm_events_queue_url: String,
+    /// `COMMANDS_QUEUE_URL`: where due scheduled commands go back.
+    pub commands_queue_url: String,
     /// `ALERT_LEAD_MINUTES` (default `60,15`).
     pub leads: AlertLeads,
     /// `ALERT_CONCURRENCY`: due conversations handled at once (default 8).
@@ -53,6 +59,7 @@ impl Default for Config {
         Self {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
+            commands_queue_url: String::new(),
             leads: AlertLeads::default(),
             concurrency: 8,
             page_size: 100,
@@ -71,6 +78,7 @@ impl Config {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
+            commands_queue_url: env.required("COMMANDS_QUEUE_URL")?,
             leads,
             concurrency: env.parsed_or("ALERT_CONCURRENCY", 8usize)?.max(1),
             page_size: env.parsed_or("ALERT_PAGE_SIZE", 100usize)?.clamp(1, 1000),
@@ -82,6 +90,8 @@ impl Config {
 pub struct State<S, Q> {
     pub store: S,
     pub events: Q,
+    /// `crm-commands.fifo`, for scheduled commands that are due.
+    pub commands: Q,
     pub config: Config,
 }
 
@@ -90,9 +100,11 @@ pub type LiveState = State<DynamoStore, SqsSink>;
 
 impl LiveState {
     pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(aws);
         State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
-            events: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+            events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
+            commands: SqsSink::new(sqs, &config.commands_queue_url),
             config,
         }
     }
@@ -115,6 +127,8 @@ pub struct RunReport {
     pub rearmed: usize,
     /// Conversations left for the next run after an error.
     pub failed: usize,
+    /// Scheduled commands put back on the commands queue.
+    pub commands_released: usize,
 }
 
 impl RunReport {
@@ -134,6 +148,8 @@ pub enum RunError {
     Index(#[source] StoreError),
     #[error("{failed} due conversations could not be handled; the next run retries them")]
     Incomplete { failed: usize },
+    #[error("due scheduled commands were not all put back; the next run retries them")]
+    Commands(#[from] commands::ReleaseError),
 }
 
 /// Why one conversation was left for the next run.
@@ -150,7 +166,7 @@ pub enum AlertError {
 }
 
 /// The Lambda handler (EventBridge Scheduler's payload is not needed: the time is now).
-pub async fn handler<S: DueStore, Q: MessageSink>(
+pub async fn handler<S: DueStore + ScheduleStore, Q: MessageSink>(
     state: &State<S, Q>,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<RunReport, lambda_runtime::Error> {
@@ -159,11 +175,24 @@ pub async fn handler<S: DueStore, Q: MessageSink>(
 
 /// [`run_once`] as the schedule sees it (the Lambda and the local runner): a run that left
 /// conversations for later fails, so it shows in the function's Errors metric.
-pub async fn scheduled_run<S: DueStore, Q: MessageSink>(
+pub async fn scheduled_run<S: DueStore + ScheduleStore, Q: MessageSink>(
     state: &State<S, Q>,
     now_ms: i64,
 ) -> Result<RunReport, RunError> {
-    let report = run_once(state, now_ms).await?;
+    let mut report = run_once(state, now_ms).await?;
+    report.commands_released = commands::release_due(
+        &state.store,
+        &state.commands,
+        now_ms.div_euclid(1000),
+        state.config.page_size,
+    )
+    .await?;
+    if report.commands_released > 0 {
+        tracing::info!(
+            released = report.commands_released,
+            "scheduled commands put back on the queue"
+        );
+    }
     if report.failed > 0 {
         return Err(RunError::Incomplete {
             failed: report.failed,

@@ -20,6 +20,7 @@ fn state_with(sink: Sink) -> TestState {
     State {
         store: MemoryStore::new(),
         events: sink,
+        commands: Sink::default(),
         config: Config::default(),
     }
 }

@@ -22,6 +22,8 @@ use super::{
 };
 
 pub mod due;
+mod items;
+mod scheduled;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -104,7 +106,10 @@ impl DynamoStore {
             }
             Write::RemoveAlias(record) => condition.points_at(&record.contact_id),
             Write::Unpark { .. } => condition.expr = Some("attribute_exists(pk)".into()),
-            Write::Consent(_) | Write::Park(_) | Write::TemplateCategory(_) => {}
+            Write::Consent(_)
+            | Write::Park(_)
+            | Write::TemplateCategory(_)
+            | Write::Schedule(_) => {}
         }
         let mut out = Vec::new();
         match body {

@@ -2,6 +2,7 @@
 //! adapter, for handler tests (here and in the functions built on this data model).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
@@ -13,6 +14,8 @@ use super::{
 };
 
 mod due;
+mod items;
+mod scheduled;
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -24,6 +27,8 @@ struct Stored {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<(String, String), Stored>>,
+    /// Commits still to refuse, as a throttled or failing table would (see `fail_next_commits`).
+    failing_commits: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -34,6 +39,12 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Stored>> {
         // A panic in another test thread must not hide this store's contents.
         self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next `n` commits fail with a store error and change nothing, so a test can show what
+    /// a handler does when its transaction is refused after the rest of its work.
+    pub fn fail_next_commits(&self, n: usize) {
+        self.failing_commits.store(n, Ordering::SeqCst);
     }
 
     /// One item's record, for assertions.
@@ -91,7 +102,7 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
         Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => expect(e),
         Write::Alias { record, replace } => *replace || points_at(&record.contact_id),
         Write::RemoveAlias(record) => points_at(&record.contact_id),
-        Write::Consent(_) | Write::TemplateCategory(_) => true,
+        Write::Consent(_) | Write::TemplateCategory(_) | Write::Schedule(_) => true,
         Write::Park(p) => {
             !items.contains_key(&(keys::message_pk(&p.wamid), keys::MESSAGE.to_owned()))
         }
@@ -116,6 +127,16 @@ impl OutboxStore for MemoryStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        if self
+            .failing_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Unstorable {
+                key: "commit".into(),
+                reason: "injected fault: the transaction was refused".into(),
+            });
+        }
         let mut items = self.lock();
         let mut touched = HashSet::new();
         let outbox_key = commit

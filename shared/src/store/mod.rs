@@ -7,7 +7,9 @@
 
 pub mod due;
 pub mod dynamo;
+pub mod items;
 pub mod memory;
+pub mod scheduled;
 
 use std::future::Future;
 
@@ -264,6 +266,8 @@ pub enum Write {
     },
     /// Records a template's category (the latest update wins).
     TemplateCategory(TemplateCategoryRecord),
+    /// Holds a command until it is due (replaces an earlier deferral of the same command).
+    Schedule(scheduled::ScheduledCommand),
 }
 
 /// A template's category as Meta last reported it.
@@ -393,6 +397,7 @@ pub(crate) fn write_key(write: &Write) -> (String, String) {
         Write::Park(p) => (keys::message_pk(&p.wamid), keys::parked_sk(p.status)),
         Write::Unpark { wamid, status } => (keys::message_pk(wamid), keys::parked_sk(*status)),
         Write::TemplateCategory(t) => keys::template_category(&t.name, &t.language),
+        Write::Schedule(c) => scheduled::key(&c.command_id),
     }
 }
 
@@ -406,6 +411,7 @@ pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, ser
         Write::Consent(r) => serde_json::to_value(r)?,
         Write::Park(r) => serde_json::to_value(r)?,
         Write::TemplateCategory(r) => serde_json::to_value(r)?,
+        Write::Schedule(r) => serde_json::to_value(r)?,
         Write::RemoveAlias(_) | Write::Unpark { .. } => return Ok(None),
     };
     Ok(Some(v))

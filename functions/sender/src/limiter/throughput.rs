@@ -260,7 +260,8 @@ impl SendClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Attempt, MemorySenderStore, PairBucket};
+    use crate::store::{Attempt, PairBucket};
+    use shared::store::memory::MemoryStore;
     use shared::store::{Expect, Versioned};
     use std::time::Duration;
 
@@ -296,7 +297,7 @@ mod tests {
 
     /// The in-memory store with a DynamoDB-like round trip on the clock item.
     struct SlowStore {
-        inner: MemorySenderStore,
+        inner: MemoryStore,
         min_us: u64,
         spread_us: u64,
         noise: Noise,
@@ -305,7 +306,7 @@ mod tests {
     impl SlowStore {
         fn new(min_us: u64, spread_us: u64) -> Self {
             Self {
-                inner: MemorySenderStore::new(),
+                inner: MemoryStore::new(),
                 min_us,
                 spread_us,
                 noise: Noise(AtomicU64::new(0x9E37_79B9_7F4A_7C15)),
@@ -332,6 +333,14 @@ mod tests {
             let answer = self.inner.take_send_span(pn, take, span_us).await;
             tokio::time::sleep(Duration::from_micros(back)).await;
             answer
+        }
+        async fn take_line_place(
+            &self,
+            pn: &str,
+            floor_us: i64,
+            spacing_us: i64,
+        ) -> Result<i64, StoreError> {
+            self.inner.take_line_place(pn, floor_us, spacing_us).await
         }
         async fn load_bucket(
             &self,
@@ -448,20 +457,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_clock_restarts_when_the_answer_is_expected_back() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let clock = virtual_clock();
         let limiter = SendClock::new(80, 5_000_000, Arc::clone(&clock));
 
         let at = limiter.reserve(&store, "pn").await.unwrap().unwrap();
 
         assert_eq!(at, clock.now_us() + 2 * FIRST_LATENCY_US);
-        assert_eq!(store.send_clock("pn"), Some(at + spacing_us(80)));
+        assert_eq!(
+            store
+                .get("RATE#pn", "CLOCK")
+                .and_then(|c| c["next_us"].as_i64()),
+            Some(at + spacing_us(80))
+        );
         assert_eq!(limiter.writes(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_second_instance_extends_the_clock_after_the_first_ones_block() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let clock = virtual_clock();
         let a = SendClock::new(80, 5_000_000, Arc::clone(&clock));
         let b = SendClock::new(80, 5_000_000, Arc::clone(&clock));
@@ -478,7 +492,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn beyond_the_horizon_it_defers_and_stops_writing() {
-        let store = MemorySenderStore::new();
+        let store = MemoryStore::new();
         let clock = virtual_clock();
         let limiter = SendClock::new(10, 1_000_000, Arc::clone(&clock));
 

@@ -1,27 +1,17 @@
-//! AWS's limits on the local moto, seen through the real SDK clients: each test makes the
-//! request AWS refuses and checks AWS's error (moto 5.2.5 alone accepts it, or refuses it
-//! differently). `infra/python/moto_local/{sqs,dynamodb}_limits.py` enforce them.
+//! SQS: visibility from the receive, batch entry counts, sizes in bytes, FIFO deduplication.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, PutRequest,
-    ScalarAttributeType, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
+use crate::prefix;
+
 const MIB: usize = 1_048_576;
-
-fn prefix() -> String {
-    format!("l{}-", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
-// --- SQS ------------------------------------------------------------------------------------
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
     let mut req = sqs.create_queue().queue_name(name);
@@ -122,23 +112,27 @@ async fn a_batch_visibility_change_beyond_the_limit_fails_that_entry_only() {
         .queue_url(&url)
         .entries(visibility_entry("ok", &first, 60))
         .entries(visibility_entry("beyond", &second, 43_200))
+        .entries(visibility_entry("unknown", "not-a-receipt-handle", 60))
+        .entries(visibility_entry("out-of-range", &second, 50_000))
         .send()
         .await
-        .expect("the request succeeds; one entry fails");
+        .expect("the request succeeds; the entries fail one by one");
 
     let ok: Vec<&str> = out.successful().iter().map(|s| s.id()).collect();
     assert_eq!(ok, ["ok"]);
-    let failed = out.failed();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].id(), "beyond");
-    assert_eq!(failed[0].code(), "InvalidParameterValue");
-    assert!(failed[0].sender_fault());
-    assert!(
-        failed[0].message().is_some_and(|m| m.contains(
-            "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]"
-        )),
-        "{failed:?}"
+    let failed: HashMap<&str, (&str, Option<&str>)> = out
+        .failed()
+        .iter()
+        .inspect(|f| assert!(f.sender_fault(), "{f:?}"))
+        .map(|f| (f.id(), (f.code(), f.message())))
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(
+        failed["beyond"],
+        ("InvalidParameterValue", Some("Value 43200 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."))
     );
+    assert_eq!(failed["unknown"].0, "ReceiptHandleIsInvalid");
+    assert_eq!(failed["out-of-range"].0, "InvalidParameterValue");
 }
 
 fn visibility_entry(
@@ -262,6 +256,43 @@ async fn a_message_is_at_most_one_mib_in_utf8_bytes_attributes_included() {
 }
 
 #[tokio::test]
+async fn a_queue_with_a_smaller_maximum_counts_it_in_bytes_too() {
+    let sqs = e2e_tests::sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}q", prefix()))
+        .attributes(QueueAttributeName::MaximumMessageSize, "1024")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(1024))
+        .send()
+        .await
+        .expect("exactly the queue's maximum");
+    // 600 characters, 1,200 bytes.
+    let err = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("é".repeat(600))
+        .send()
+        .await
+        .expect_err("over the queue's maximum in bytes")
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some(
+            "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_send_batch_is_at_most_one_mib_in_total() {
     let sqs = e2e_tests::sqs().await;
     let url = queue(&sqs, &format!("{}q", prefix())).await;
@@ -316,229 +347,49 @@ async fn a_fifo_deduplication_id_is_remembered_after_its_message_was_deleted() {
     );
 }
 
-// --- DynamoDB -------------------------------------------------------------------------------
-
-async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&local_aws::local_sdk_config().await)
-}
-
-async fn table(ddb: &aws_sdk_dynamodb::Client) -> String {
-    let name = format!("{}items", prefix());
-    ddb.create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
+#[tokio::test]
+async fn a_deduplication_id_scoped_to_the_message_group_is_remembered_per_group() {
+    let sqs = e2e_tests::sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}q.fifo", prefix()))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
         .send()
         .await
-        .expect("CreateTable");
-    name
-}
-
-fn item(pk: &str, extra: Option<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
-    let mut item: HashMap<String, AttributeValue> =
-        [("pk".to_owned(), AttributeValue::S(pk.to_owned()))].into();
-    if let Some((name, value)) = extra {
-        item.insert(name.to_owned(), value);
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let mut delivered = Vec::new();
+    for group in ["a", "b", "a"] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(group)
+            .message_group_id(group)
+            .message_deduplication_id("same-id")
+            .send()
+            .await
+            .expect("accepted");
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for m in out.messages() {
+            delivered.push(m.body().unwrap_or_default().to_owned());
+            sqs.delete_message()
+                .queue_url(&url)
+                .set_receipt_handle(m.receipt_handle().map(str::to_owned))
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
     }
-    item
-}
 
-fn validation(err: &dyn ProvideErrorMetadata) -> (Option<String>, String) {
-    (
-        err.code().map(str::to_owned),
-        err.message().unwrap_or_default().to_owned(),
-    )
-}
-
-#[tokio::test]
-async fn an_item_over_400_kb_by_awss_size_rules_is_refused() {
-    let ddb = dynamodb().await;
-    let name = table(&ddb).await;
-    // A list of short strings: 3 + (1 + 3) bytes per element by AWS's rules. 102,000 elements
-    // make 408,003 bytes (under 409,600); 103,000 make 412,003 (moto alone counts 309,000).
-    let list = |n: usize| AttributeValue::L(vec![AttributeValue::S("abc".to_owned()); n]);
-
-    ddb.put_item()
-        .table_name(&name)
-        .set_item(Some(item("under", Some(("l", list(102_000))))))
-        .send()
-        .await
-        .expect("under 400 KB");
-    let err = ddb
-        .put_item()
-        .table_name(&name)
-        .set_item(Some(item("over", Some(("l", list(103_000))))))
-        .send()
-        .await
-        .expect_err("over 400 KB")
-        .into_service_error();
-    assert_eq!(
-        validation(&err),
-        (
-            Some("ValidationException".to_owned()),
-            "Item size has exceeded the maximum allowed size".to_owned()
-        )
-    );
-
-    let batch = ddb
-        .batch_write_item()
-        .request_items(
-            &name,
-            vec![put_request(item("over", Some(("l", list(103_000)))))],
-        )
-        .send()
-        .await
-        .expect_err("over 400 KB in a batch")
-        .into_service_error();
-    assert_eq!(
-        validation(&batch).1,
-        "Item size has exceeded the maximum allowed size"
-    );
-}
-
-fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
-    WriteRequest::builder()
-        .put_request(
-            PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .expect("put"),
-        )
-        .build()
-}
-
-#[tokio::test]
-async fn batch_write_item_takes_at_most_25_requests() {
-    let ddb = dynamodb().await;
-    let (a, b) = (table(&ddb).await, table(&ddb).await);
-    let puts = |n: usize, tag: &str| {
-        (0..n)
-            .map(|i| put_request(item(&format!("{tag}{i}"), None)))
-            .collect::<Vec<_>>()
-    };
-
-    ddb.batch_write_item()
-        .request_items(&a, puts(25, "a"))
-        .send()
-        .await
-        .expect("25 requests");
-    let one_table = ddb
-        .batch_write_item()
-        .request_items(&a, puts(26, "b"))
-        .send()
-        .await
-        .expect_err("26 requests")
-        .into_service_error();
-    let (code, message) = validation(&one_table);
-    assert_eq!(code.as_deref(), Some("ValidationException"));
-    assert!(
-        message.contains("Member must have length less than or equal to 25"),
-        "{message}"
-    );
-
-    let two_tables = ddb
-        .batch_write_item()
-        .request_items(&a, puts(13, "c"))
-        .request_items(&b, puts(13, "d"))
-        .send()
-        .await
-        .expect_err("26 requests over two tables")
-        .into_service_error();
-    assert_eq!(
-        validation(&two_tables),
-        (
-            Some("ValidationException".to_owned()),
-            "Too many items requested for the BatchWriteItem call".to_owned()
-        )
-    );
-    let count = ddb
-        .scan()
-        .table_name(&a)
-        .select(aws_sdk_dynamodb::types::Select::Count)
-        .send()
-        .await
-        .expect("Scan");
-    assert_eq!(count.count(), 25, "the refused batches wrote nothing");
-}
-
-#[tokio::test]
-async fn a_transaction_is_at_most_100_actions_and_4_mb() {
-    let ddb = dynamodb().await;
-    let name = table(&ddb).await;
-    let put = |pk: String, bytes: usize| {
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&name)
-                    .set_item(Some(item(
-                        &pk,
-                        Some(("body", AttributeValue::S("x".repeat(bytes)))),
-                    )))
-                    .build()
-                    .expect("put"),
-            )
-            .build()
-    };
-
-    let too_many = ddb
-        .transact_write_items()
-        .set_transact_items(Some((0..101).map(|i| put(format!("n{i}"), 1)).collect()))
-        .send()
-        .await
-        .expect_err("101 actions")
-        .into_service_error();
-    let (code, message) = validation(&too_many);
-    assert_eq!(code.as_deref(), Some("ValidationException"));
-    assert!(
-        message.contains("Member must have length less than or equal to 100"),
-        "{message}"
-    );
-
-    // 390,000-byte items: 10 make 3.9 MB, 11 make 4.29 MB (over 4 MiB).
-    ddb.transact_write_items()
-        .set_transact_items(Some(
-            (0..10).map(|i| put(format!("ok{i}"), 390_000)).collect(),
-        ))
-        .send()
-        .await
-        .expect("3.9 MB");
-    let too_big = ddb
-        .transact_write_items()
-        .set_transact_items(Some(
-            (0..11).map(|i| put(format!("big{i}"), 390_000)).collect(),
-        ))
-        .send()
-        .await
-        .expect_err("4.29 MB")
-        .into_service_error();
-    let (code, message) = validation(&too_big);
-    assert_eq!(code.as_deref(), Some("ValidationException"));
-    assert!(
-        message.starts_with("Transaction request cannot be larger than 4 MB"),
-        "{message}"
-    );
-    let stored = ddb
-        .get_item()
-        .table_name(&name)
-        .set_key(Some(item("big0", None)))
-        .send()
-        .await
-        .expect("GetItem");
-    assert!(
-        stored.item().is_none(),
-        "the refused transaction wrote nothing"
-    );
+    assert_eq!(delivered, ["a", "b"], "the repeat in group a is dropped");
 }
