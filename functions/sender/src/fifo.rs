@@ -144,7 +144,11 @@ where
                                 if time.committed_for().is_some() { Some(run.await) } else { None }
                             }
                         };
-                        budget.observe(began.elapsed());
+                        if disposition.is_some() {
+                            // A stopped command says only "at least this long" (as in
+                            // `shared::sqs_consumer`).
+                            budget.observe(began.elapsed());
+                        }
                         if let Some(took) = time.committed_for() {
                             budgets.outcome.observe(took);
                         }
@@ -293,6 +297,11 @@ mod tests {
         assert!(failed.iter().all(|f| f.delay == NOT_STARTED_DELAY));
         assert_eq!(*finished.lock().unwrap(), ["b1"]);
         assert_eq!(deadline.remaining(), shared::budget::FINISH_RESERVE);
+        assert_eq!(
+            budget.record.per_record(),
+            Duration::from_millis(8500),
+            "only b1, which ended, is measured"
+        );
         assert_eq!(
             budget.outcome.per_record(),
             Duration::from_millis(8500),

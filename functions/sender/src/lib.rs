@@ -255,6 +255,9 @@ impl LiveState {
     }
 }
 
+/// Time kept after the visibility changes for the runtime to post the answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(200);
+
 /// The Lambda handler (also called by the local runner, with its own deadline): every record is
 /// consumed or deferred before `deadline`; deferred records, and those the time left could not
 /// cover, get their visibility timeout set and are reported as batch failures.
@@ -291,8 +294,17 @@ where
         })
         .collect();
     if !entries.is_empty() {
-        if let Err(err) = state.visibility.defer(entries).await {
-            tracing::warn!(error = %shared::telemetry::error_chain(&err), "could not set visibility; deferred commands come back after the queue's timeout");
+        // Bounded by the deadline too: past it Lambda would stop the invocation and SQS
+        // redeliver the whole batch, finished commands included (seen with a slow local AWS).
+        let last_moment = deadline.instant() - ANSWER_MARGIN.min(deadline.length());
+        match tokio::time::timeout_at(last_moment, state.visibility.defer(entries)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %shared::telemetry::error_chain(&err), "could not set visibility; deferred commands come back after the queue's timeout");
+            }
+            Err(_) => tracing::warn!(
+                "no time left to set visibility; deferred commands come back after the queue's timeout"
+            ),
         }
         tracing::info!(
             deferred = failed.len(),

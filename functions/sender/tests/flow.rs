@@ -135,13 +135,17 @@ fn unreachable() -> reqwest::Error {
 }
 
 /// Records every visibility change (receipt handle, delay).
+/// Takes `answers_after` to answer (a slow SQS).
 #[derive(Default)]
 struct FakeVisibility {
     changes: Mutex<Vec<(String, Duration)>>,
+    answers_after: Mutex<Duration>,
 }
 
 impl Visibility for FakeVisibility {
     async fn defer(&self, entries: Vec<(String, Duration)>) -> Result<(), VisibilityError> {
+        let wait = *self.answers_after.lock().unwrap();
+        tokio::time::sleep(wait).await;
         self.changes.lock().unwrap().extend(entries);
         Ok(())
     }
@@ -1809,4 +1813,35 @@ async fn a_claim_that_cannot_take_metas_answer_still_records_the_acceptance() {
         assert!(sender.message("wamid.OUT1").is_some(), "{fault:?}");
         assert_contract(&sender);
     }
+}
+
+#[tokio::test]
+async fn a_visibility_change_that_cannot_end_before_the_deadline_is_given_up_so_the_batch_answers()
+{
+    // Arrange: 2.5 s left, too little to claim a send (deferred 1 s); SQS takes 20 s to answer.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    *sender.state.visibility.answers_after.lock().unwrap() = Duration::from_secs(20);
+    let began = std::time::Instant::now();
+
+    // Act
+    let response = sender
+        .receives_within(
+            vec![record(&text("c-slow-sqs"))],
+            Duration::from_millis(2500),
+        )
+        .await;
+
+    // Assert: answered before the deadline, the command reported (it comes back either way).
+    assert!(
+        began.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(failures(&response), vec!["msg-c-slow-sqs".to_owned()]);
+    assert!(
+        sender.visibility_changes().is_empty(),
+        "the change was given up"
+    );
+    assert!(sender.requests().is_empty());
 }
