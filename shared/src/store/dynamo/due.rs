@@ -10,14 +10,24 @@ use crate::store::{keys, ContactState, ProcessorStore, StoreError};
 /// The GSI on `due_bucket` + `due_at` (see `template.yaml`).
 pub const DUE_INDEX: &str = "due-index";
 
-impl DueStore for DynamoStore {
-    async fn due_page(
+/// One page of a `due-index` bucket, as the index returned it.
+pub(super) struct IndexPage {
+    pub items: Vec<Item>,
+    /// Index items the query read (DynamoDB's `ScannedCount`).
+    pub items_read: usize,
+    pub next: Option<DueCursor>,
+}
+
+impl DynamoStore {
+    /// `Query` of the `due-index`: up to `limit` items of `bucket` with `due_at <= now`, after
+    /// `after` (windows and scheduled commands live in different buckets of the same index).
+    pub(super) async fn query_due(
         &self,
         bucket: &str,
         now: i64,
         after: Option<DueCursor>,
         limit: usize,
-    ) -> Result<DuePage, StoreError> {
+    ) -> Result<IndexPage, StoreError> {
         let start = after.map(|c| {
             Item::from([
                 (
@@ -42,12 +52,6 @@ impl DueStore for DynamoStore {
             .send()
             .await
             .map_err(|e| aws("Query", e))?;
-        let entries = out
-            .items()
-            .iter()
-            .filter(|item| super::attr_str(item, "sk") == keys::CONVERSATION)
-            .filter_map(entry)
-            .collect();
         let next = out
             .last_evaluated_key()
             .filter(|k| !k.is_empty())
@@ -59,10 +63,34 @@ impl DueStore for DynamoStore {
                 })
             });
         let scanned = usize::try_from(out.scanned_count()).unwrap_or(0);
-        Ok(DuePage {
-            items_read: scanned.max(out.items().len()),
-            entries,
+        let items_read = scanned.max(out.items().len());
+        Ok(IndexPage {
+            items: out.items.unwrap_or_default(),
+            items_read,
             next,
+        })
+    }
+}
+
+impl DueStore for DynamoStore {
+    async fn due_page(
+        &self,
+        bucket: &str,
+        now: i64,
+        after: Option<DueCursor>,
+        limit: usize,
+    ) -> Result<DuePage, StoreError> {
+        let page = self.query_due(bucket, now, after, limit).await?;
+        let entries = page
+            .items
+            .iter()
+            .filter(|item| super::attr_str(item, "sk") == keys::CONVERSATION)
+            .filter_map(entry)
+            .collect();
+        Ok(DuePage {
+            items_read: page.items_read,
+            entries,
+            next: page.next,
         })
     }
 

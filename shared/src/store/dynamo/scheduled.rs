@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{aws, due::DUE_INDEX, from_item, key, DynamoStore, Item};
+use super::{aws, from_item, key, DynamoStore};
 use crate::store::due::DueCursor;
 use crate::store::scheduled::{self, ScheduleStore, ScheduledPage};
 use crate::store::StoreError;
@@ -16,32 +16,9 @@ impl ScheduleStore for DynamoStore {
         after: Option<DueCursor>,
         limit: usize,
     ) -> Result<ScheduledPage, StoreError> {
-        let start = after.map(|c| {
-            Item::from([
-                (
-                    "due_bucket".to_owned(),
-                    AttributeValue::S(bucket.to_owned()),
-                ),
-                ("due_at".to_owned(), AttributeValue::N(c.due_at.to_string())),
-                ("pk".to_owned(), AttributeValue::S(c.pk)),
-                ("sk".to_owned(), AttributeValue::S(c.sk)),
-            ])
-        });
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_bucket = :bucket AND due_at <= :now")
-            .expression_attribute_values(":bucket", AttributeValue::S(bucket.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| aws("Query", e))?;
+        let page = self.query_due(bucket, now, after, limit).await?;
         let mut commands = Vec::new();
-        for item in out.items() {
+        for item in &page.items {
             if super::attr_str(item, "sk") != scheduled::SCHEDULED_SK {
                 continue;
             }
@@ -54,21 +31,10 @@ impl ScheduleStore for DynamoStore {
                 ),
             }
         }
-        let next = out
-            .last_evaluated_key()
-            .filter(|k| !k.is_empty())
-            .and_then(|k| {
-                Some(DueCursor {
-                    due_at: k.get("due_at")?.as_n().ok()?.parse().ok()?,
-                    pk: k.get("pk")?.as_s().ok()?.clone(),
-                    sk: k.get("sk")?.as_s().ok()?.clone(),
-                })
-            });
-        let scanned = usize::try_from(out.scanned_count()).unwrap_or(0);
         Ok(ScheduledPage {
-            items_read: scanned.max(out.items().len()),
+            items_read: page.items_read,
             commands,
-            next,
+            next: page.next,
         })
     }
 

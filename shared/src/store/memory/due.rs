@@ -7,14 +7,23 @@ use super::MemoryStore;
 use crate::store::due::{DueCursor, DueEntry, DuePage, DueStore};
 use crate::store::{keys, ContactState, ProcessorStore, StoreError};
 
-impl DueStore for MemoryStore {
-    async fn due_page(
+/// One page of a `due-index` bucket: `(pk, sk, record)` in index order.
+pub(super) struct IndexPage {
+    pub items: Vec<(String, String, Value)>,
+    pub items_read: usize,
+    pub next: Option<DueCursor>,
+}
+
+impl MemoryStore {
+    /// What a `Query` of the `due-index` would return: up to `limit` items of `bucket` with
+    /// `due_at <= now`, after `after`, oldest first.
+    pub(super) fn query_due(
         &self,
         bucket: &str,
         now: i64,
         after: Option<DueCursor>,
         limit: usize,
-    ) -> Result<DuePage, StoreError> {
+    ) -> IndexPage {
         let items = self.lock();
         let mut due: Vec<(i64, &String, &String, &Value)> = items
             .iter()
@@ -41,21 +50,42 @@ impl DueStore for MemoryStore {
                 pk: (*pk).clone(),
                 sk: (*sk).clone(),
             });
-        let entries = due
+        IndexPage {
+            items_read: due.len(),
+            items: due
+                .into_iter()
+                .map(|(_, pk, sk, v)| (pk.clone(), sk.clone(), v.clone()))
+                .collect(),
+            next,
+        }
+    }
+}
+
+impl DueStore for MemoryStore {
+    async fn due_page(
+        &self,
+        bucket: &str,
+        now: i64,
+        after: Option<DueCursor>,
+        limit: usize,
+    ) -> Result<DuePage, StoreError> {
+        let page = self.query_due(bucket, now, after, limit);
+        let entries = page
+            .items
             .iter()
-            .filter(|(_, _, sk, _)| sk.as_str() == keys::CONVERSATION)
-            .filter_map(|(due_at, _, _, v)| {
+            .filter(|(_, sk, _)| sk == keys::CONVERSATION)
+            .filter_map(|(_, _, v)| {
                 Some(DueEntry {
                     business: v.get("business")?.as_str()?.to_owned(),
                     contact_id: v.get("contact_id")?.as_str()?.to_owned(),
-                    due_at: *due_at,
+                    due_at: v.get("due_at")?.as_i64()?,
                 })
             })
             .collect();
         Ok(DuePage {
-            items_read: due.len(),
+            items_read: page.items_read,
             entries,
-            next,
+            next: page.next,
         })
     }
 

@@ -15,43 +15,17 @@ impl ScheduleStore for MemoryStore {
         after: Option<DueCursor>,
         limit: usize,
     ) -> Result<ScheduledPage, StoreError> {
-        let items = self.lock();
-        let mut due: Vec<(i64, &String, &String, &Value)> = items
-            .iter()
-            .filter_map(|((pk, sk), stored)| {
-                let v = &stored.value;
-                let in_bucket = v.get("due_bucket").and_then(Value::as_str) == Some(bucket);
-                let due_at = v.get("due_at").and_then(Value::as_i64)?;
-                (in_bucket && due_at <= now).then_some((due_at, pk, sk, v))
-            })
-            .filter(|(due_at, pk, sk, _)| {
-                after
-                    .as_ref()
-                    .is_none_or(|c| (*due_at, *pk, *sk) > (c.due_at, &c.pk, &c.sk))
-            })
-            .collect();
-        due.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let more = due.len() > limit;
-        due.truncate(limit.max(1));
-        let next = more
-            .then(|| due.last())
-            .flatten()
-            .map(|(due_at, pk, sk, _)| DueCursor {
-                due_at: *due_at,
-                pk: (*pk).clone(),
-                sk: (*sk).clone(),
-            });
-        let commands = due
-            .iter()
-            .filter(|(_, _, sk, _)| sk.as_str() == scheduled::SCHEDULED_SK)
-            .filter_map(|(_, _, _, v)| {
-                serde_json::from_value::<ScheduledCommand>((*v).clone()).ok()
-            })
+        let page = self.query_due(bucket, now, after, limit);
+        let commands = page
+            .items
+            .into_iter()
+            .filter(|(_, sk, _)| sk == scheduled::SCHEDULED_SK)
+            .filter_map(|(_, _, v)| serde_json::from_value::<ScheduledCommand>(v).ok())
             .collect();
         Ok(ScheduledPage {
-            items_read: due.len(),
+            items_read: page.items_read,
             commands,
-            next,
+            next: page.next,
         })
     }
 
