@@ -1033,6 +1033,7 @@ mod tests {
                 "CRM_EVENTS_QUEUE_URL",
                 "GRAPH_API_BASE_URL",
                 "GRAPH_API_VERSION",
+                "MAX_IN_GROUP_WAIT_SECONDS",
                 "PHONE_NUMBER_IDS",
                 "RETENTION_DAYS",
                 "RUST_LOG",
@@ -1046,6 +1047,7 @@ mod tests {
             keys("window-alerts"),
             [
                 "ALERT_LEAD_MINUTES",
+                "COMMANDS_QUEUE_URL",
                 "CRM_EVENTS_QUEUE_URL",
                 "RUST_LOG",
                 "TABLE_NAME"
