@@ -10,7 +10,8 @@ threads may write to the table ("dictionary changed size during iteration", answ
   which is the same all-or-nothing outcome at a cost independent of the table's size.
 
 AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py),
-SQS's costs that grow with a queue's depth are removed (moto_local/sqs_speed.py), and tests
+SQS's and DynamoDB Query's costs that grow with a queue's depth or a table's size are removed
+(moto_local/sqs_speed.py, dynamodb_speed.py), and tests
 inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
 
 `make run` and the tests start two of these (infra/scripts/moto.sh): one for DynamoDB, one for
@@ -27,7 +28,7 @@ import types
 
 import moto.dynamodb.models as ddb_models
 
-from moto_local import dynamodb_limits, sqs_limits, sqs_speed
+from moto_local import dynamodb_limits, dynamodb_speed, sqs_limits, sqs_speed
 from moto_local.faults import PATH as FAULTS_PATH, Faults
 
 from werkzeug.serving import run_simple
@@ -97,6 +98,7 @@ def main() -> None:
     sqs_speed.install()
     sqs_limits.install()
     dynamodb_limits.install()
+    dynamodb_speed.install()
     app = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
 
