@@ -92,7 +92,7 @@ async fn run(config: &LoadConfig) -> Result<(), String> {
         .to_owned();
     // Unique per run, so events of an earlier run still queued are not counted.
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let run_tag = format!("wamid.LOAD{}", &run_id[..12]);
+    let run_tag = format!("wamid.LOAD{}", run_id.get(..12).unwrap_or(&run_id));
     let bodies = bodies(config, &run_tag);
     println!(
         "load: {} messages in {} POSTs of up to {} to {}, {} in flight",
