@@ -14,11 +14,12 @@ MOTO_PORT ?= 4566
 TEST_MOTO_PORT ?= 4599
 CARGO ?= cargo
 
-.PHONY: run test build lint deploy bench fuzz clean-local help
+.PHONY: run test load build lint deploy bench fuzz clean-local help
 
 help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
 	@echo "make test    every test, offline, against a moto the target starts and stops"
+	@echo "make load    2,000 signed customer messages through a fresh local stack; prints messages/s"
 	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make bench   webhook criterion bench + sender limiter bench (moto)"
@@ -61,6 +62,15 @@ test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	LOG_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/logs.jsonl LOCAL_INPUT_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/inputs.jsonl \
 		RUST_LOG='$(TEST_LOG_FILTER)' infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) test --workspace --no-fail-fast
 	$(CARGO) run -q -p e2e-tests --bin log-scan -- $(LOG_SCAN)/logs.jsonl $(LOG_SCAN)/inputs.jsonl events
+
+# A fresh local stack (run-local.sh: `make run`'s ports and defaults; runner and load binary in the
+# `load` profile, optimised) receives LOAD_MESSAGES (2000) signed customer messages, LOAD_BATCH
+# (20) per webhook POST, and the load binary waits for every `message.received` on
+# crm-events.fifo: tests/src/bin/load.rs, figures in docs/performance.md.
+load: $(VENV)/.installed
+	$(CARGO) build --profile load -p local-runner --bin local-stack -p e2e-tests --bin load
+	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack LOAD_BIN=$(CURDIR)/target/load/load \
+		infra/scripts/load.sh
 
 bench: $(VENV)/.installed
 	$(CARGO) bench -p webhook --bench ingest

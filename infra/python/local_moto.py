@@ -9,8 +9,13 @@ threads may write to the table ("dictionary changed size during iteration", answ
 - a transaction backs up only the items it touches and restores those if it is cancelled,
   which is the same all-or-nothing outcome at a cost independent of the table's size.
 
-AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py), and
-tests inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
+AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py),
+SQS's and DynamoDB Query's costs that grow with a queue's depth or a table's size are removed
+(moto_local/sqs_speed.py, dynamodb_speed.py), and tests
+inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
+
+`make run` and the tests start two of these (infra/scripts/moto.sh): one for DynamoDB, one for
+SQS and Secrets Manager, so the two busy services use both cores.
 
 Usage: python local_moto.py [-H HOST] [-p PORT]
 """
@@ -23,7 +28,7 @@ import types
 
 import moto.dynamodb.models as ddb_models
 
-from moto_local import dynamodb_limits, sqs_limits
+from moto_local import dynamodb_limits, dynamodb_speed, sqs_limits, sqs_speed
 from moto_local.faults import PATH as FAULTS_PATH, Faults
 
 from werkzeug.serving import run_simple
@@ -90,8 +95,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
 
     _patch_transactions()
+    sqs_speed.install()
     sqs_limits.install()
     dynamodb_limits.install()
+    dynamodb_speed.install()
     app = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
 

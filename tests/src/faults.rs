@@ -4,6 +4,10 @@
 //! queue URL contain a substring, so tests sharing the suite's moto only hit their own
 //! resources: give the test's resource prefix (or a full name) and [`clear`] it at the end.
 //!
+//! Each rule goes to the moto that serves its service (`AWS_ENDPOINT_URL_DYNAMODB` or
+//! `AWS_ENDPOINT_URL_SQS` when set, else `AWS_ENDPOINT_URL`): the local AWS runs DynamoDB in a
+//! moto of its own. [`clear`] and [`remaining`] ask every one.
+//!
 //! What a caller sees: the SDK's standard retry mode makes 3 attempts, retrying throttling
 //! codes (`ThrottlingException`, `RequestThrottled`, ...) and 5xx with backoff, so an injected
 //! throttle with `count` < 3 is absorbed (the call succeeds, later); with `count` >= 3 the
@@ -19,12 +23,39 @@ pub enum Service {
 }
 
 impl Service {
+    const ALL: [Service; 2] = [Service::DynamoDb, Service::Sqs];
+
     fn as_str(self) -> &'static str {
         match self {
             Service::DynamoDb => "dynamodb",
             Service::Sqs => "sqs",
         }
     }
+
+    /// The SDK's service-specific endpoint variable.
+    fn endpoint_variable(self) -> &'static str {
+        match self {
+            Service::DynamoDb => "AWS_ENDPOINT_URL_DYNAMODB",
+            Service::Sqs => "AWS_ENDPOINT_URL_SQS",
+        }
+    }
+
+    /// `/_local/faults` on the moto that serves this service, chosen as the SDK chooses.
+    pub fn faults_url(self) -> String {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let endpoint = var(self.endpoint_variable())
+            .or_else(|| var("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| local_aws::DEFAULT_ENDPOINT.to_owned());
+        format!("{}/_local/faults", endpoint.trim_end_matches('/'))
+    }
+}
+
+/// Every moto serving a service here, once each.
+fn all_faults_urls() -> Vec<String> {
+    let mut urls: Vec<String> = Service::ALL.iter().map(|s| s.faults_url()).collect();
+    urls.sort();
+    urls.dedup();
+    urls
 }
 
 /// An AWS error as the service answers it: HTTP status, error code and message.
@@ -126,57 +157,66 @@ pub async fn inject(target: Target<'_>, error: &AwsError, count: u32) {
         "query_code": error.query_code,
     });
     rule["count"] = json!(count);
-    add(rule).await;
+    add(target.service, rule).await;
 }
 
 /// Every request matching `target` waits `ms` milliseconds first, until [`clear`]ed.
 pub async fn slow(target: Target<'_>, ms: u64) {
     let mut rule = target.rule();
     rule["latency_ms"] = json!(ms);
-    add(rule).await;
+    add(target.service, rule).await;
 }
 
 /// Removes every rule whose substring starts with `prefix`; returns how many.
 pub async fn clear(prefix: &str) -> u64 {
-    let url = reqwest::Url::parse_with_params(&url(), [("match", prefix)])
-        .expect("AWS_ENDPOINT_URL is a URL");
-    let res = client()
-        .delete(url)
-        .send()
-        .await
-        .expect("local moto answers /_local/faults");
-    assert!(
-        res.status().is_success(),
-        "clearing faults: {}",
-        res.status()
-    );
-    let out: Value = res.json().await.expect("JSON answer");
-    out["removed"].as_u64().unwrap_or(0)
+    let mut removed = 0;
+    for base in all_faults_urls() {
+        let url = reqwest::Url::parse_with_params(&base, [("match", prefix)])
+            .expect("AWS_ENDPOINT_URL is a URL");
+        let res = client()
+            .delete(url)
+            .send()
+            .await
+            .expect("local moto answers /_local/faults");
+        assert!(
+            res.status().is_success(),
+            "clearing faults: {}",
+            res.status()
+        );
+        let out: Value = res.json().await.expect("JSON answer");
+        removed += out["removed"].as_u64().unwrap_or(0);
+    }
+    removed
 }
 
 /// Errors still to be answered by the rules whose substring starts with `prefix`.
 pub async fn remaining(prefix: &str) -> u64 {
-    let out: Value = client()
-        .get(url())
-        .send()
-        .await
-        .expect("local moto answers /_local/faults")
-        .json()
-        .await
-        .expect("JSON answer");
-    out["faults"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["match"].as_str().is_some_and(|m| m.starts_with(prefix)))
-        .filter_map(|r| r["remaining"].as_u64())
-        .sum()
+    let mut left = 0;
+    for url in all_faults_urls() {
+        let out: Value = client()
+            .get(url)
+            .send()
+            .await
+            .expect("local moto answers /_local/faults")
+            .json()
+            .await
+            .expect("JSON answer");
+        left += out["faults"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["match"].as_str().is_some_and(|m| m.starts_with(prefix)))
+            .filter_map(|r| r["remaining"].as_u64())
+            .sum::<u64>();
+    }
+    left
 }
 
-/// POSTs a raw rule; returns the status and the answer (for tests of the endpoint itself).
-pub async fn post_rule(rule: &Value) -> (u16, Value) {
+/// POSTs a raw rule to the moto serving `service`; returns the status and the answer (for tests
+/// of the endpoint itself).
+pub async fn post_rule(service: Service, rule: &Value) -> (u16, Value) {
     let res = client()
-        .post(url())
+        .post(service.faults_url())
         .json(rule)
         .send()
         .await
@@ -185,20 +225,12 @@ pub async fn post_rule(rule: &Value) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn add(rule: Value) {
-    let (status, answer) = post_rule(&rule).await;
+async fn add(service: Service, rule: Value) {
+    let (status, answer) = post_rule(service, &rule).await;
     assert_eq!(
         status, 201,
         "the local moto refused the fault {rule}: {answer}"
     );
-}
-
-fn url() -> String {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| local_aws::DEFAULT_ENDPOINT.to_owned());
-    format!("{}/_local/faults", endpoint.trim_end_matches('/'))
 }
 
 fn client() -> reqwest::Client {

@@ -298,7 +298,7 @@ async fn the_endpoint_refuses_a_rule_it_could_not_apply() {
         serde_json::json!({"service": "sqs", "match": p, "error": {"code": "X"}, "count": 0}),
         serde_json::json!({"service": "sqs", "match": p, "latency_ms": -1}),
     ] {
-        let (status, answer) = faults::post_rule(&rule).await;
+        let (status, answer) = faults::post_rule(faults::Service::Sqs, &rule).await;
         assert_eq!(status, 400, "{rule} -> {answer}");
         assert!(answer["error"].is_string(), "{answer}");
     }

@@ -42,14 +42,17 @@ impl Clients {
 /// SDK configuration for the local emulator: the environment wins, and what it leaves unset
 /// falls back to moto's conventions (endpoint [`DEFAULT_ENDPOINT`], region `us-east-1`,
 /// credentials `test`/`test`), so nothing local can reach a real AWS account by accident.
+///
+/// Service endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, `_SQS`, `_SECRETS_MANAGER`: `make run` and
+/// `with-moto.sh` give DynamoDB a moto of its own) win over `AWS_ENDPOINT_URL`; the SDK consults
+/// them only when the shared endpoint was not set in code, so the default is set on the built
+/// configuration, where it is the fallback.
 pub async fn local_sdk_config() -> aws_config::SdkConfig {
     let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let endpoint = non_empty("AWS_ENDPOINT_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
     let region = non_empty("AWS_REGION")
         .or_else(|| non_empty("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|| "us-east-1".to_owned());
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
         .region(aws_config::Region::new(region));
     if non_empty("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -60,7 +63,13 @@ pub async fn local_sdk_config() -> aws_config::SdkConfig {
             "local-aws",
         ));
     }
-    loader.load().await
+    let config = loader.load().await;
+    if config.endpoint_url().is_some() {
+        return config;
+    }
+    let mut builder = config.into_builder();
+    builder.set_endpoint_url(Some(DEFAULT_ENDPOINT.to_owned()));
+    builder.build()
 }
 
 /// What provisioning created, keyed by logical id.
