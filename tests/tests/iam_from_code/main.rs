@@ -194,9 +194,7 @@ fn a_needed_action_removed_from_the_template_is_reported_missing() {
         mismatch_of(&results, "WindowAlertsFunction"),
         &Mismatch {
             missing: vec![
-                "dynamodb:Query on StateTable/index/due-index (called by DynamoStore::due_commands)"
-                    .into(),
-                "dynamodb:Query on StateTable/index/due-index (called by DynamoStore::due_page)"
+                "dynamodb:Query on StateTable/index/due-index (called by DynamoStore::query_due)"
                     .into()
             ],
             unused: vec![],
