@@ -18,6 +18,11 @@ use crate::outbox::{self, Applied, OutboxError};
 use crate::queue::MessageSink;
 use crate::store::{keys, Commit, Expect, ParkedStatus, ProcessorStore, Versioned, Write};
 
+mod payload;
+
+pub use crate::lenient::as_i64;
+pub use payload::{meta_errors, MetaPricing, MetaStatus};
+
 /// Error code: more than 24 h since the customer last wrote (the window is closed).
 pub const WINDOW_CLOSED: i64 = 131_047;
 /// Error code: the user stopped marketing messages.
@@ -89,24 +94,7 @@ pub struct MetaError {
 impl MetaError {
     /// Reads Meta's `errors[]` leniently: odd shapes give empty fields, never a failure.
     pub fn list(errors: Option<&Value>) -> Vec<Self> {
-        errors
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|e| Self {
-                        code: e.get("code").and_then(as_i64),
-                        title: str_field(e, "title"),
-                        message: str_field(e, "message"),
-                        details: e
-                            .get("error_data")
-                            .and_then(|d| d.get("details"))
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        errors.and_then(|e| meta_errors(e).ok()).unwrap_or_default()
     }
 }
 
@@ -120,6 +108,8 @@ pub struct StatusUpdate {
     pub recipient_id: Option<String>,
     pub recipient_user_id: Option<String>,
     pub errors: Vec<MetaError>,
+    /// The rest of Meta's status, typed (pricing, conversation, callback data).
+    pub meta: MetaStatus,
     /// Meta's status object as received.
     pub raw: Box<RawValue>,
 }
@@ -140,24 +130,25 @@ impl StatusUpdate {
     /// Parses Meta's status object; the timestamp passes [`meta_time`] against `received_at`
     /// (seconds).
     pub fn parse(raw: &RawValue, received_at: i64) -> Result<Self, StatusParseError> {
-        let v: Value = serde_json::from_str(raw.get()).map_err(|_| StatusParseError::NotObject)?;
-        if !v.is_object() {
+        let value: Value =
+            serde_json::from_str(raw.get()).map_err(|_| StatusParseError::NotObject)?;
+        if !value.is_object() {
             return Err(StatusParseError::NotObject);
         }
-        let wamid = str_field(&v, "id")
-            .filter(|s| !s.is_empty())
-            .ok_or(StatusParseError::NoId)?;
-        let status_text = str_field(&v, "status").unwrap_or_default();
+        let mut meta = MetaStatus::deserialize(value).map_err(|_| StatusParseError::NotObject)?;
+        let wamid = meta.id.take().ok_or(StatusParseError::NoId)?;
+        let status_text = meta.status.take().unwrap_or_default();
         let status = DeliveryStatus::parse(&status_text).ok_or_else(|| {
             StatusParseError::UnknownStatus(crate::redact::vocabulary(&status_text))
         })?;
         Ok(Self {
             wamid,
             status,
-            timestamp: meta_time(v.get("timestamp").and_then(as_i64), received_at, "status"),
-            recipient_id: str_field(&v, "recipient_id"),
-            recipient_user_id: str_field(&v, "recipient_user_id"),
-            errors: MetaError::list(v.get("errors")),
+            timestamp: meta_time(meta.timestamp, received_at, "status"),
+            recipient_id: meta.recipient_id.clone(),
+            recipient_user_id: meta.recipient_user_id.clone(),
+            errors: std::mem::take(&mut meta.errors),
+            meta,
             raw: raw.to_owned(),
         })
     }
@@ -378,7 +369,6 @@ async fn plan<S: ProcessorStore>(
 }
 
 fn status_data(update: &StatusUpdate, message: &crate::store::MessageRecord) -> Map<String, Value> {
-    let v: Value = serde_json::from_str(update.raw.get()).unwrap_or_default();
     let mut m = Map::new();
     m.insert("wamid".into(), update.wamid.clone().into());
     m.insert("status".into(), update.status.as_str().into());
@@ -397,20 +387,16 @@ fn status_data(update: &StatusUpdate, message: &crate::store::MessageRecord) -> 
         "errors".into(),
         serde_json::to_value(&update.errors).unwrap_or_default(),
     );
-    for field in ["pricing", "conversation", "biz_opaque_callback_data"] {
-        m.insert(field.into(), v.get(field).cloned().unwrap_or(Value::Null));
-    }
+    m.insert("pricing".into(), update.meta.pricing.clone().into());
+    m.insert(
+        "conversation".into(),
+        update.meta.conversation.clone().into(),
+    );
+    m.insert(
+        "biz_opaque_callback_data".into(),
+        update.meta.biz_opaque_callback_data.clone().into(),
+    );
     m
-}
-
-fn str_field(v: &Value, name: &str) -> Option<String> {
-    v.get(name).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// Meta sends numbers as strings (`"1749416383"`) and sometimes as numbers.
-pub fn as_i64(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 /// The earliest Meta timestamp taken as true: 2009-01-01T00:00:00Z, before WhatsApp existed.

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod events;
 pub mod identity;
 pub mod inbound;
+pub mod lenient;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;

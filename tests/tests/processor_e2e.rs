@@ -174,3 +174,24 @@ async fn deliver_statuses_one_by_one(
         e2e_tests::deliver_statuses(stack, json!([s])).await;
     }
 }
+
+#[tokio::test]
+async fn a_text_with_a_lone_surrogate_arrives_with_its_wamid_type_and_u_fffd_in_place() {
+    let stack = start_stack(&[]).await;
+    // Meta escapes non-ASCII; a client that cut an emoji in half leaves `\ud800` alone.
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"5511987650001"}],"messages":[{"from":"5511987650001","id":"wamid.SURROGATE==","timestamp":"1749416383","type":"text","text":{"body":"cortado \ud800 aqui"}}]},"field":"messages"}]}]}"#;
+    assert_eq!(post_signed(&stack, body).await, 200);
+    let events = CrmEvents::of(&stack)
+        .await
+        .until("message.received", 1, PATIENCE)
+        .await;
+    let received = of_type(&events, "message.received");
+    assert_eq!(received.len(), 1, "{events:#?}");
+    let data = &received[0]["data"];
+    assert_eq!(data["wamid"], "wamid.SURROGATE==");
+    assert_eq!(data["type"], "text");
+    assert_eq!(data["text"], "cortado \u{fffd} aqui");
+    assert_eq!(data["original"]["text"]["body"], "cortado \u{fffd} aqui");
+    assert_eq!(received[0]["contact"]["phone"], "+5511987650001");
+    stack.shutdown().await;
+}

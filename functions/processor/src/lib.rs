@@ -9,12 +9,13 @@
 mod change;
 mod contact;
 mod message;
+pub mod payload;
 
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
@@ -211,44 +212,108 @@ pub async fn process_record<S: ProcessorStore, Q: MessageSink>(
     process_update(state, &update, now_ms).await
 }
 
-/// Processes one update as the webhook buffered it.
+/// Processes one update as the webhook buffered it: its JSON is repaired where a strict parser
+/// would refuse it (see [`Repaired`]) and read once into its typed model (see [`payload`]).
 pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     update: &BufferedUpdate<'_>,
     now_ms: i64,
 ) -> Result<Applied, ProcessError> {
-    let ctx = UpdateContext::new(update, now_ms, &state.config);
+    let repaired = Repaired::of(update);
+    let update = &repaired.view(update);
+    let metadata =
+        |raw: Option<&RawValue>| raw.map(|m| shared::lenient::parse::<payload::Metadata>(m.get()));
     let outcome = match update.kind {
-        UpdateKind::Message => message::process(state, &ctx, update).await?,
-        UpdateKind::Status => match StatusUpdate::parse(update.update, ctx.received_at) {
-            Ok(status) => {
-                let sctx = StatusContext {
-                    business: ctx.business.clone(),
-                    waba_id: Some(ctx.waba_id.clone()),
-                    now_ms,
-                    retention_secs: ctx.marker_secs,
-                };
-                delivery::apply_status(&state.store, &state.events, &sctx, &status).await?
+        UpdateKind::Message => {
+            let ctx = UpdateContext::new(update, metadata(update.metadata), now_ms, &state.config);
+            message::process(state, &ctx, update).await?
+        }
+        UpdateKind::Status => {
+            let ctx = UpdateContext::new(update, metadata(update.metadata), now_ms, &state.config);
+            match StatusUpdate::parse(update.update, ctx.received_at) {
+                Ok(status) => {
+                    let sctx = StatusContext {
+                        business: ctx.business.clone(),
+                        waba_id: Some(ctx.waba_id.clone()),
+                        now_ms,
+                        retention_secs: ctx.marker_secs,
+                    };
+                    delivery::apply_status(&state.store, &state.events, &sctx, &status).await?
+                }
+                Err(
+                    err @ (StatusParseError::UnknownStatus(_)
+                    | StatusParseError::NoId
+                    | StatusParseError::NotObject),
+                ) => {
+                    tracing::warn!(error = %err, "status forwarded as whatsapp.unknown");
+                    change::forward(
+                        state,
+                        &ctx,
+                        update,
+                        &Default::default(),
+                        EventType::WhatsappUnknown,
+                    )
+                    .await?
+                }
             }
-            Err(
-                err @ (StatusParseError::UnknownStatus(_)
-                | StatusParseError::NoId
-                | StatusParseError::NotObject),
-            ) => {
-                tracing::warn!(error = %err, "status forwarded as whatsapp.unknown");
-                change::forward(state, &ctx, update, EventType::WhatsappUnknown).await?
-            }
-        },
-        UpdateKind::Error => change::forward(state, &ctx, update, EventType::WhatsappError).await?,
-        UpdateKind::Change if update.field == "user_preferences" => {
-            change::preferences(state, &ctx, update).await?
+        }
+        UpdateKind::Error => {
+            let ctx = UpdateContext::new(update, metadata(update.metadata), now_ms, &state.config);
+            change::forward(
+                state,
+                &ctx,
+                update,
+                &Default::default(),
+                EventType::WhatsappError,
+            )
+            .await?
         }
         UpdateKind::Change => {
-            change::forward(state, &ctx, update, EventType::for_field(&update.field)).await?
+            let value = payload::change::ChangeValue::parse(&update.field, update.update.get());
+            let ctx = UpdateContext::new(update, value.metadata.clone(), now_ms, &state.config);
+            change::process(state, &ctx, update, &value).await?
         }
     };
     tracing::info!(kind = ?update.kind, field = %update.field, outcome = ?outcome, "update processed");
     Ok(outcome)
+}
+
+/// The update's JSON pieces with every lone surrogate escape (`\ud800` with no partner, as a
+/// client truncating mid-emoji leaves) replaced by U+FFFD: strict parsers refuse the whole
+/// text otherwise, which would blank every field of the message. `original` carries the
+/// repaired text too, so the CRM's parser does not meet the same wall.
+struct Repaired {
+    update: Option<Box<RawValue>>,
+    contact: Option<Box<RawValue>>,
+    metadata: Option<Box<RawValue>>,
+}
+
+impl Repaired {
+    fn of(u: &BufferedUpdate<'_>) -> Self {
+        let repair = shared::lenient::repair_raw;
+        let repaired = Self {
+            update: repair(u.update),
+            contact: u.contact.and_then(repair),
+            metadata: u.metadata.and_then(repair),
+        };
+        if repaired.update.is_some() || repaired.contact.is_some() {
+            tracing::warn!(field = %u.field, "lone surrogate escape replaced by U+FFFD");
+        }
+        repaired
+    }
+
+    fn view<'a>(&'a self, u: &BufferedUpdate<'a>) -> BufferedUpdate<'a> {
+        BufferedUpdate {
+            kind: u.kind,
+            field: u.field.clone(),
+            waba_id: u.waba_id.clone(),
+            entry_time: u.entry_time,
+            metadata: self.metadata.as_deref().or(u.metadata),
+            contact: self.contact.as_deref().or(u.contact),
+            update: self.update.as_deref().unwrap_or(u.update),
+            received_at_ms: u.received_at_ms,
+        }
+    }
 }
 
 /// What every plan needs to know about the update it handles.
@@ -267,22 +332,13 @@ pub(crate) struct UpdateContext {
 }
 
 impl UpdateContext {
-    fn new(update: &BufferedUpdate<'_>, now_ms: i64, config: &Config) -> Self {
-        let from_metadata = |raw: &serde_json::value::RawValue| {
-            serde_json::from_str::<Value>(raw.get())
-                .ok()
-                .and_then(|m| m.get("phone_number_id").and_then(id_string))
-        };
-        // Changes other than `messages` may carry metadata inside the value (user_preferences).
-        let phone_number_id = update.metadata.and_then(from_metadata).or_else(|| {
-            serde_json::from_str::<Value>(update.update.get())
-                .ok()
-                .and_then(|v| {
-                    v.get("metadata")
-                        .and_then(|m| m.get("phone_number_id"))
-                        .and_then(id_string)
-                })
-        });
+    fn new(
+        update: &BufferedUpdate<'_>,
+        metadata: Option<payload::Metadata>,
+        now_ms: i64,
+        config: &Config,
+    ) -> Self {
+        let phone_number_id = metadata.and_then(|m| m.phone_number_id);
         Self {
             business: phone_number_id
                 .clone()
@@ -313,15 +369,6 @@ impl UpdateContext {
             phone_number_id: self.phone_number_id.clone(),
             waba_id: Some(self.waba_id.clone()),
         }
-    }
-}
-
-/// Meta ids are strings; accept numbers too.
-pub(crate) fn id_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

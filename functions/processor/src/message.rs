@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use shared::consent::{ConsentSource, Decision};
-use shared::delivery::{as_i64, meta_time, MetaError};
+use shared::delivery::meta_time;
 use shared::events::{self, EventType};
 use shared::identity::{Identity, WaId};
 use shared::inbound::BufferedUpdate;
@@ -15,6 +15,8 @@ use shared::store::{
 };
 
 use crate::contact::Resolved;
+use crate::payload::contact::ContactBlock;
+use crate::payload::message::Message;
 use crate::{digest, ProcessError, State, UpdateContext, WINDOW};
 
 /// Message types Meta documents; anything else is forwarded with `unknown_type: true`.
@@ -39,7 +41,7 @@ const KNOWN_TYPES: [&str; 16] = [
 const MEDIA_TYPES: [&str; 5] = ["image", "video", "audio", "document", "sticker"];
 
 struct Inbound<'u> {
-    msg: Value,
+    msg: Message,
     raw: &'u serde_json::value::RawValue,
     wamid: String,
     key: String,
@@ -54,35 +56,27 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
     ctx: &UpdateContext,
     update: &BufferedUpdate<'_>,
 ) -> Result<Applied, ProcessError> {
-    let msg: Value = serde_json::from_str(update.update.get()).unwrap_or_default();
-    let contact: Value = update
+    let msg: Message = shared::lenient::parse(update.update.get());
+    let contact: ContactBlock = update
         .contact
-        .and_then(|c| serde_json::from_str(c.get()).ok())
+        .map(|c| shared::lenient::parse(c.get()))
         .unwrap_or_default();
-    let wamid = str_at(&msg, &["id"]).unwrap_or_default();
+    let wamid = msg.id.clone().unwrap_or_default();
     let key = if wamid.is_empty() {
         format!("msg-noid:{}", digest(&[&ctx.business, update.update.get()]))
     } else {
         format!("msg:{wamid}")
     };
     let identity = Identity::new(
-        str_at(&msg, &["from"])
-            .or_else(|| str_at(&contact, &["wa_id"]))
-            .as_deref(),
-        str_at(&msg, &["from_user_id"])
-            .or_else(|| str_at(&contact, &["user_id"]))
-            .as_deref(),
+        msg.from.as_deref().or(contact.wa_id.as_deref()),
+        msg.from_user_id.as_deref().or(contact.user_id.as_deref()),
     );
     let inbound = Inbound {
         wamid,
         key,
-        msg_type: str_at(&msg, &["type"]).unwrap_or_else(|| "unknown".into()),
-        timestamp: meta_time(
-            msg.get("timestamp").and_then(as_i64),
-            ctx.received_at,
-            "message",
-        ),
-        name: str_at(&contact, &["profile", "name"]),
+        msg_type: msg.kind.clone().unwrap_or_else(|| "unknown".into()),
+        timestamp: meta_time(msg.timestamp, ctx.received_at, "message"),
+        name: contact.name().map(str::to_owned),
         identity,
         raw: update.update,
         msg,
@@ -119,9 +113,8 @@ async fn plan<S: ProcessorStore, Q>(
     if let Some(r) = resolved.as_mut() {
         // A number change moves the contact; it is not a customer message for the window.
         if m.msg_type == "system" {
-            let new = str_at(&m.msg, &["system", "wa_id"]).and_then(|w| WaId::parse(&w));
-            let kind = str_at(&m.msg, &["system", "type"]).unwrap_or_default();
-            if let (Some(new), "user_changed_number") = (new, kind.as_str()) {
+            let system = m.msg.system.as_ref().filter(|s| s.is_number_change());
+            if let Some(new) = system.and_then(|s| s.new_number()).and_then(WaId::parse) {
                 let before = r.record.to_ref();
                 r.change_number(m.identity.wa_id.as_ref(), &new);
                 let mut data = Map::new();
@@ -242,17 +235,21 @@ fn consent_decision<S, Q>(state: &State<S, Q>, m: &Inbound<'_>) -> Option<Decisi
     let words = &state.config.consent_words;
     let (action, source, trigger) = match m.msg_type.as_str() {
         "text" => {
-            let body = str_at(&m.msg, &["text", "body"])?;
-            (words.classify_text(&body)?, ConsentSource::Keyword, body)
+            let body = m.msg.text_body()?;
+            (
+                words.classify_text(body)?,
+                ConsentSource::Keyword,
+                body.to_owned(),
+            )
         }
         "button" => {
-            let payload = str_at(&m.msg, &["button", "payload"]);
-            let text = str_at(&m.msg, &["button", "text"]);
-            let action = words.classify_button(payload.as_deref(), text.as_deref())?;
+            let button = m.msg.button.as_ref()?;
+            let (payload, text) = (button.payload.as_deref(), button.text.as_deref());
+            let action = words.classify_button(payload, text)?;
             (
                 action,
                 ConsentSource::QuickReply,
-                text.or(payload).unwrap_or_default(),
+                text.or(payload).unwrap_or_default().to_owned(),
             )
         }
         _ => return None,
@@ -268,143 +265,140 @@ fn consent_decision<S, Q>(state: &State<S, Q>, m: &Inbound<'_>) -> Option<Decisi
 }
 
 /// The normalised fields of `message.received` (see `schemas/events/message.received.json`).
-fn normalise(msg: &Value, msg_type: &str, timestamp: i64) -> Map<String, Value> {
+fn normalise(msg: &Message, msg_type: &str, timestamp: i64) -> Map<String, Value> {
     let mut d = Map::new();
-    let s = |path: &[&str]| str_at(msg, path).map_or(Value::Null, Value::String);
-    d.insert("wamid".into(), s(&["id"]));
+    d.insert("wamid".into(), msg.id.clone().into());
     d.insert("type".into(), msg_type.into());
     d.insert("timestamp".into(), events::rfc3339(timestamp).into());
-    d.insert("from".into(), s(&["from"]));
-    d.insert("from_user_id".into(), s(&["from_user_id"]));
+    d.insert("from".into(), msg.from.clone().into());
+    d.insert("from_user_id".into(), msg.from_user_id.clone().into());
     d.insert(
         "unknown_type".into(),
         (!KNOWN_TYPES.contains(&msg_type)).into(),
     );
+    let mut put = |name: &str, fields: Vec<(&str, Value)>| {
+        let m: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        d.insert(name.into(), m.into());
+    };
     match msg_type {
         "text" => {
-            d.insert("text".into(), s(&["text", "body"]));
+            d.insert("text".into(), msg.text_body().into());
         }
         t if MEDIA_TYPES.contains(&t) => {
-            let media = msg.get(t).cloned().unwrap_or_default();
-            let mut m = Map::new();
-            m.insert("kind".into(), t.into());
-            for f in ["id", "mime_type", "sha256", "caption", "filename", "url"] {
-                m.insert(f.into(), media.get(f).cloned().unwrap_or(Value::Null));
-            }
-            for f in ["voice", "animated"] {
-                if let Some(v) = media.get(f) {
-                    m.insert(f.into(), v.clone());
-                }
-            }
-            d.insert("media".into(), m.into());
+            let media = msg.media(t).cloned().unwrap_or_default();
+            let mut fields = vec![
+                ("kind", t.into()),
+                ("id", media.id.into()),
+                ("mime_type", media.mime_type.into()),
+                ("sha256", media.sha256.into()),
+                ("caption", media.caption.into()),
+                ("filename", media.filename.into()),
+                ("url", media.url.into()),
+            ];
+            fields.extend(media.voice.map(|v| ("voice", v.into())));
+            fields.extend(media.animated.map(|v| ("animated", v.into())));
+            put("media", fields);
         }
         "location" => {
-            let loc = msg.get("location").cloned().unwrap_or_default();
-            let mut m = Map::new();
-            for f in ["latitude", "longitude", "name", "address", "url"] {
-                m.insert(f.into(), loc.get(f).cloned().unwrap_or(Value::Null));
-            }
-            d.insert("location".into(), m.into());
+            let loc = msg.location.clone().unwrap_or_default();
+            put(
+                "location",
+                vec![
+                    ("latitude", loc.latitude.into()),
+                    ("longitude", loc.longitude.into()),
+                    ("name", loc.name.into()),
+                    ("address", loc.address.into()),
+                    ("url", loc.url.into()),
+                ],
+            );
         }
         "contacts" => {
-            d.insert(
-                "shared_contacts".into(),
-                msg.get("contacts").cloned().unwrap_or(Value::Array(vec![])),
-            );
+            d.insert("shared_contacts".into(), msg.contacts.clone().into());
         }
         "interactive" => {
-            let kind = str_at(msg, &["interactive", "type"]).unwrap_or_default();
-            let reply = msg
-                .get("interactive")
-                .and_then(|i| i.get(&kind))
-                .cloned()
-                .unwrap_or_default();
-            let mut m = Map::new();
-            m.insert("type".into(), kind.clone().into());
-            for f in ["id", "title", "description", "body", "name"] {
-                m.insert(f.into(), reply.get(f).cloned().unwrap_or(Value::Null));
-            }
-            // A Flow's answer arrives as a JSON string; parse it for the CRM, keep it if odd.
-            let response = reply.get("response_json").map(|r| match r.as_str() {
-                Some(text) => serde_json::from_str(text).unwrap_or_else(|_| r.clone()),
-                None => r.clone(),
-            });
-            m.insert("response".into(), response.unwrap_or(Value::Null));
-            d.insert("interactive".into(), m.into());
+            let interactive = msg.interactive.clone().unwrap_or_default();
+            let reply = interactive.reply().unwrap_or_default();
+            put(
+                "interactive",
+                vec![
+                    ("type", interactive.kind.unwrap_or_default().into()),
+                    ("id", reply.id.clone().into()),
+                    ("title", reply.title.clone().into()),
+                    ("description", reply.description.clone().into()),
+                    ("body", reply.body.clone().into()),
+                    ("name", reply.name.clone().into()),
+                    // A Flow's answer arrives as a JSON string; parsed for the CRM.
+                    ("response", reply.response()),
+                ],
+            );
         }
         "button" => {
-            let mut m = Map::new();
-            m.insert("payload".into(), s(&["button", "payload"]));
-            m.insert("text".into(), s(&["button", "text"]));
-            d.insert("button".into(), m.into());
+            let button = msg.button.clone().unwrap_or_default();
+            put(
+                "button",
+                vec![
+                    ("payload", button.payload.into()),
+                    ("text", button.text.into()),
+                ],
+            );
         }
         "reaction" => {
-            let emoji = str_at(msg, &["reaction", "emoji"]).filter(|e| !e.is_empty());
-            let mut m = Map::new();
-            m.insert("message_id".into(), s(&["reaction", "message_id"]));
-            m.insert("removed".into(), emoji.is_none().into());
-            m.insert("emoji".into(), emoji.into());
-            d.insert("reaction".into(), m.into());
+            let reaction = msg.reaction.clone().unwrap_or_default();
+            let emoji = reaction.emoji.filter(|e| !e.is_empty());
+            put(
+                "reaction",
+                vec![
+                    ("message_id", reaction.message_id.into()),
+                    ("removed", emoji.is_none().into()),
+                    ("emoji", emoji.into()),
+                ],
+            );
         }
         "order" => {
-            let order = msg.get("order").cloned().unwrap_or_default();
-            let mut m = Map::new();
-            m.insert("catalog_id".into(), s(&["order", "catalog_id"]));
-            m.insert("text".into(), s(&["order", "text"]));
-            m.insert(
-                "product_items".into(),
-                order
-                    .get("product_items")
-                    .cloned()
-                    .unwrap_or(Value::Array(vec![])),
+            let order = msg.order.clone().unwrap_or_default();
+            put(
+                "order",
+                vec![
+                    ("catalog_id", order.catalog_id.into()),
+                    ("text", order.text.into()),
+                    ("product_items", order.product_items.into()),
+                ],
             );
-            d.insert("order".into(), m.into());
         }
         "system" => {
-            let mut m = Map::new();
-            m.insert("type".into(), s(&["system", "type"]));
-            m.insert("body".into(), s(&["system", "body"]));
-            m.insert("new_wa_id".into(), s(&["system", "wa_id"]));
-            d.insert("system".into(), m.into());
+            let system = msg.system.clone().unwrap_or_default();
+            put(
+                "system",
+                vec![
+                    ("type", system.kind.clone().into()),
+                    ("body", system.body.clone().into()),
+                    ("new_wa_id", system.new_number().into()),
+                ],
+            );
         }
         _ => {}
     }
     d.insert("context".into(), context(msg));
-    d.insert(
-        "referral".into(),
-        msg.get("referral").cloned().unwrap_or(Value::Null),
-    );
+    d.insert("referral".into(), msg.referral.clone().into());
     d.insert(
         "errors".into(),
-        serde_json::to_value(MetaError::list(msg.get("errors"))).unwrap_or_default(),
+        serde_json::to_value(&msg.errors).unwrap_or_default(),
     );
     d
 }
 
-fn context(msg: &Value) -> Value {
-    let Some(c) = msg.get("context").filter(|c| c.is_object()) else {
+fn context(msg: &Message) -> Value {
+    let Some(c) = &msg.context else {
         return Value::Null;
     };
-    let flag = |name: &str| c.get(name).and_then(Value::as_bool).unwrap_or(false);
-    let reply_to = match c.get("id").and_then(Value::as_str) {
-        Some(id) => {
-            serde_json::json!({ "id": id, "from": c.get("from").cloned().unwrap_or(Value::Null) })
-        }
+    let reply_to = match &c.id {
+        Some(id) => serde_json::json!({ "id": id, "from": c.from }),
         None => Value::Null,
     };
     serde_json::json!({
         "reply_to": reply_to,
-        "forwarded": flag("forwarded"),
-        "frequently_forwarded": flag("frequently_forwarded"),
-        "referred_product": c.get("referred_product").cloned().unwrap_or(Value::Null),
+        "forwarded": c.forwarded.unwrap_or(false),
+        "frequently_forwarded": c.frequently_forwarded.unwrap_or(false),
+        "referred_product": c.referred_product,
     })
-}
-
-/// A string at a path of object keys (numbers are accepted and stringified).
-pub(crate) fn str_at(v: &Value, path: &[&str]) -> Option<String> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p)?;
-    }
-    crate::id_string(cur)
 }

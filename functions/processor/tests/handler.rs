@@ -160,6 +160,42 @@ async fn normalises_each_message_type() {
 }
 
 #[tokio::test]
+async fn a_text_with_a_lone_surrogate_keeps_its_wamid_type_and_text_with_u_fffd() {
+    // A client truncating mid-emoji leaves the high half of a pair behind (`\ud83d` alone).
+    let body = with(&fixture("text"), r"\ud83d\udc4b @loja", r"\ud800 @loja");
+    let state = state();
+    assert!(run(&state, &body).await.is_empty());
+    let event = &state.events.of_type("message.received")[0];
+    assert_eq!(event["data"]["wamid"], "wamid.HBgNTEXTAA==");
+    assert_eq!(event["data"]["type"], "text");
+    assert_eq!(event["data"]["unknown_type"], false);
+    assert_eq!(
+        event["data"]["text"],
+        "Olá! Você tem em azul? \u{fffd} @loja https://ex.com/a"
+    );
+    assert_eq!(event["data"]["from"], "5511987654321");
+    assert_eq!(event["contact"]["name"], "João Silva");
+    assert_eq!(event["data"]["original"]["id"], "wamid.HBgNTEXTAA==");
+    Schemas::load().check_all(&state.events.messages());
+}
+
+#[tokio::test]
+async fn one_field_of_the_wrong_shape_leaves_the_others() {
+    let body = with(
+        &fixture("text"),
+        r#""timestamp":"1749416383""#,
+        r#""timestamp":{"odd":true},"from_user_id":["x"]"#,
+    );
+    let state = state();
+    assert!(run(&state, &body).await.is_empty());
+    let event = &state.events.of_type("message.received")[0];
+    assert_eq!(event["data"]["wamid"], "wamid.HBgNTEXTAA==");
+    assert_eq!(event["data"]["type"], "text");
+    assert_eq!(event["data"]["from_user_id"], Value::Null);
+    assert!(event["data"]["text"].as_str().unwrap().starts_with("Olá!"));
+}
+
+#[tokio::test]
 async fn the_same_update_three_times_gives_one_event_and_one_state_change() {
     let state = state();
     for _ in 0..3 {
