@@ -28,6 +28,7 @@ fn state() -> State<MemoryStore, RecordingSink> {
         store: MemoryStore::new(),
         events: RecordingSink::default(),
         config: Config::default(),
+        budget: Default::default(),
     }
 }
 

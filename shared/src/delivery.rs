@@ -5,7 +5,11 @@
 //! forward changes nothing and emits nothing. A status for a message the sender has not stored yet
 //! is parked under the message's partition (only while the message is absent, checked in the same
 //! transaction) and applied when the message appears: by [`apply_parked`], which the sender calls
-//! after storing a wamid, and by the next status the processor sees for it.
+//! after storing a wamid, and by the next status the processor sees for it. A status still parked
+//! after `EXTERNAL_STATUS_PARK_SECONDS` is of a message the bridge did not send: [`external`]
+//! forwards it (`origin: "external"`, `command_id: null`) and keeps that message's status, so its
+//! later statuses apply at once. Every status event is keyed `status:<wamid>:<status>`, whoever
+//! emits it, so a status is forwarded once even when the sender's store and the wait race.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -16,8 +20,11 @@ use crate::events::{self, EventSource, EventType, PendingEvent};
 use crate::identity::Identity;
 use crate::outbox::{self, Applied, OutboxError};
 use crate::queue::MessageSink;
-use crate::store::{keys, Commit, Expect, ParkedStatus, ProcessorStore, Versioned, Write};
+use crate::store::{
+    keys, Commit, Direction, Expect, MessageRecord, ParkedStatus, ProcessorStore, Versioned, Write,
+};
 
+pub mod external;
 mod payload;
 
 pub use crate::lenient::as_i64;
@@ -181,15 +188,43 @@ pub struct StatusContext {
     pub retention_secs: i64,
 }
 
-/// Applies one status (parking it if its message is not stored yet), then any statuses parked
-/// for the same message. Returns what happened to `update` itself.
+/// How a status is applied when its message is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Just arrived from Meta: park it, due for [`external`] forwarding `park_secs` from now.
+    Arrived { park_secs: i64 },
+    /// Parked earlier, now being applied because its message appeared: wait if it has not.
+    Parked,
+    /// Parked for the whole wait: the message is not the bridge's; forward it as external.
+    Released,
+}
+
+/// How long a status waits for its message by default (`EXTERNAL_STATUS_PARK_SECONDS`).
+pub const EXTERNAL_STATUS_PARK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Applies one status (parking it if its message is not stored yet, for
+/// [`EXTERNAL_STATUS_PARK`]), then any statuses parked for the same message. Returns what
+/// happened to `update` itself.
 pub async fn apply_status<S: ProcessorStore, Q: MessageSink>(
     store: &S,
     sink: &Q,
     ctx: &StatusContext,
     update: &StatusUpdate,
 ) -> Result<Applied, OutboxError> {
-    let applied = apply_one(store, sink, ctx, update, false).await?;
+    apply_status_parking(store, sink, ctx, update, EXTERNAL_STATUS_PARK).await
+}
+
+/// [`apply_status`] with the wait before a parked status is forwarded as one of a message the
+/// bridge did not send (the processor's `EXTERNAL_STATUS_PARK_SECONDS`).
+pub async fn apply_status_parking<S: ProcessorStore, Q: MessageSink>(
+    store: &S,
+    sink: &Q,
+    ctx: &StatusContext,
+    update: &StatusUpdate,
+    park: std::time::Duration,
+) -> Result<Applied, OutboxError> {
+    let park_secs = i64::try_from(park.as_secs()).unwrap_or(i64::MAX);
+    let applied = apply_one(store, sink, ctx, update, Mode::Arrived { park_secs }).await?;
     apply_parked(store, sink, ctx, &update.wamid).await?;
     Ok(applied)
 }
@@ -203,7 +238,7 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
     wamid: &str,
 ) -> Result<usize, OutboxError> {
     let state = store.load_message(wamid).await?;
-    if state.message.is_none() {
+    if state.message.is_none() && state.external.is_none() {
         return Ok(0);
     }
     let mut parked = state.parked;
@@ -223,7 +258,7 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
             ..ctx.clone()
         };
         if !matches!(
-            apply_one(store, sink, &ctx, &update, true).await?,
+            apply_one(store, sink, &ctx, &update, Mode::Parked).await?,
             Applied::Nothing
         ) {
             applied += 1;
@@ -237,13 +272,45 @@ async fn apply_one<S: ProcessorStore, Q: MessageSink>(
     sink: &Q,
     ctx: &StatusContext,
     update: &StatusUpdate,
-    from_parking: bool,
+    mode: Mode,
 ) -> Result<Applied, OutboxError> {
     let key = update.update_key();
-    outbox::apply_once(store, sink, &key, || {
-        plan(store, ctx, update, &key, from_parking)
-    })
-    .await
+    outbox::apply_once(store, sink, &key, || plan(store, ctx, update, &key, mode)).await
+}
+
+/// Which record a status applies to.
+enum Target {
+    /// The sender's `MESSAGE`.
+    Bridge(Versioned<MessageRecord>),
+    /// The `EXTERNAL` record of a message sent elsewhere.
+    External(Versioned<MessageRecord>),
+    /// A message sent elsewhere, first heard of now.
+    NewExternal(MessageRecord),
+}
+
+impl Target {
+    fn record(&self) -> &MessageRecord {
+        match self {
+            Self::Bridge(v) | Self::External(v) => &v.record,
+            Self::NewExternal(r) => r,
+        }
+    }
+
+    fn origin(&self) -> &'static str {
+        match self {
+            Self::Bridge(_) => "bridge",
+            Self::External(_) | Self::NewExternal(_) => "external",
+        }
+    }
+
+    /// The write that records `next` where the status applied.
+    fn write(&self, next: MessageRecord) -> Write {
+        match self {
+            Self::Bridge(v) => Write::Message(next, Expect::Version(v.version)),
+            Self::External(v) => Write::ExternalMessage(next, Expect::Version(v.version)),
+            Self::NewExternal(_) => Write::ExternalMessage(next, Expect::Absent),
+        }
+    }
 }
 
 async fn plan<S: ProcessorStore>(
@@ -251,31 +318,50 @@ async fn plan<S: ProcessorStore>(
     ctx: &StatusContext,
     update: &StatusUpdate,
     key: &str,
-    from_parking: bool,
+    mode: Mode,
 ) -> Result<Option<Commit>, OutboxError> {
     let state = store.load_message(&update.wamid).await?;
-    let Some(Versioned {
-        record: message,
-        version,
-    }) = state.message
-    else {
-        if from_parking {
-            return Ok(None);
-        }
-        tracing::info!(wamid = %crate::telemetry::mask_wamid(&update.wamid), status = update.status.as_str(), "message not stored yet; status parked");
-        return Ok(Some(Commit {
-            outbox: None,
-            writes: vec![Write::Park(ParkedStatus {
+    let target = match (state.message, state.external, mode) {
+        (Some(m), _, _) => Target::Bridge(m),
+        (None, Some(e), _) => Target::External(e),
+        (None, None, Mode::Parked) => return Ok(None),
+        (None, None, Mode::Released) => {
+            if !state.parked.iter().any(|p| p.status == update.status) {
+                return Ok(None); // applied or released by another run meanwhile
+            }
+            Target::NewExternal(MessageRecord {
                 wamid: update.wamid.clone(),
                 business: ctx.business.clone(),
-                status: update.status,
+                direction: Direction::Outbound,
+                contact_id: None,
+                message_type: "unknown".into(),
                 timestamp: update.timestamp,
-                raw: update.raw.get().to_owned(),
-                parked_at_ms: ctx.now_ms,
-                ttl: ctx.now_ms / 1000 + ctx.retention_secs,
-            })],
-        }));
+                status: None,
+                status_at: None,
+                command_id: None,
+                raw: None,
+                ttl: Some(ctx.now_ms / 1000 + ctx.retention_secs),
+            })
+        }
+        (None, None, Mode::Arrived { park_secs }) => {
+            tracing::info!(wamid = %crate::telemetry::mask_wamid(&update.wamid), status = update.status.as_str(), "message not stored yet; status parked");
+            return Ok(Some(Commit {
+                outbox: None,
+                writes: vec![Write::Park(ParkedStatus {
+                    wamid: update.wamid.clone(),
+                    business: ctx.business.clone(),
+                    status: update.status,
+                    timestamp: update.timestamp,
+                    raw: update.raw.get().to_owned(),
+                    parked_at_ms: ctx.now_ms,
+                    ttl: ctx.now_ms / 1000 + ctx.retention_secs,
+                    due_bucket: Some(crate::store::parked::due_bucket(&update.wamid)),
+                    due_at: Some((ctx.now_ms / 1000).saturating_add(park_secs)),
+                })],
+            }));
+        }
     };
+    let message = target.record().clone();
     let mut writes = Vec::new();
     if state.parked.iter().any(|p| p.status == update.status) {
         writes.push(Write::Unpark {
@@ -316,7 +402,10 @@ async fn plan<S: ProcessorStore>(
             0,
             update.timestamp,
             contact_ref.clone(),
-            events::data_with_original(status_data(update, &message), &update.raw)?,
+            events::data_with_original(
+                status_data(update, &message, target.origin()),
+                &update.raw,
+            )?,
         )?);
         if update.status == DeliveryStatus::Failed && update.has_error(WINDOW_CLOSED) {
             if let Some(conv) = contact_state.conversation {
@@ -352,7 +441,10 @@ async fn plan<S: ProcessorStore>(
         let mut next = message;
         next.status = Some(update.status);
         next.status_at = Some(update.timestamp);
-        writes.push(Write::Message(next, Expect::Version(version)));
+        if next.contact_id.is_none() && !matches!(target, Target::Bridge(_)) {
+            next.contact_id = contact_id; // the sender's record stays the sender's
+        }
+        writes.push(target.write(next));
     }
     if writes.is_empty() {
         return Ok(None);
@@ -368,7 +460,7 @@ async fn plan<S: ProcessorStore>(
     }))
 }
 
-fn status_data(update: &StatusUpdate, message: &crate::store::MessageRecord) -> Map<String, Value> {
+fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("wamid".into(), update.wamid.clone().into());
     m.insert("status".into(), update.status.as_str().into());
@@ -383,6 +475,7 @@ fn status_data(update: &StatusUpdate, message: &crate::store::MessageRecord) -> 
         update.recipient_user_id.clone().into(),
     );
     m.insert("command_id".into(), message.command_id.clone().into());
+    m.insert("origin".into(), origin.into());
     m.insert(
         "errors".into(),
         serde_json::to_value(&update.errors).unwrap_or_default(),

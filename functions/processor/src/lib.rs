@@ -46,6 +46,9 @@ pub struct Config {
     pub concurrency: usize,
     /// `MIN_RECORD_BUDGET_MS`: the least time a record is expected to take (`shared::budget`).
     pub min_record_budget: Duration,
+    /// `EXTERNAL_STATUS_PARK_SECONDS` (default 300): how long a status waits for the sender to
+    /// store its wamid before it is forwarded as one of a message the bridge did not send.
+    pub external_status_park: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             consent_words: ConsentWords::default(),
             concurrency: 10,
             min_record_budget: Duration::from_secs(1),
+            external_status_park: delivery::EXTERNAL_STATUS_PARK,
         }
     }
 }
@@ -94,6 +98,10 @@ impl Config {
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
             min_record_budget: budget::min_record_budget(env)?,
+            external_status_park: env.seconds_or(
+                "EXTERNAL_STATUS_PARK_SECONDS",
+                delivery::EXTERNAL_STATUS_PARK,
+            )?,
         })
     }
 
@@ -238,7 +246,14 @@ pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
                         now_ms,
                         retention_secs: ctx.marker_secs,
                     };
-                    delivery::apply_status(&state.store, &state.events, &sctx, &status).await?
+                    delivery::apply_status_parking(
+                        &state.store,
+                        &state.events,
+                        &sctx,
+                        &status,
+                        state.config.external_status_park,
+                    )
+                    .await?
                 }
                 Err(
                     err @ (StatusParseError::UnknownStatus(_)

@@ -364,6 +364,30 @@ async fn failed_is_terminal() {
 }
 
 #[tokio::test]
+async fn a_parked_status_is_due_for_external_forwarding_after_the_configured_park_time() {
+    let mut state = state();
+    state.config.external_status_park = std::time::Duration::from_secs(7);
+    run(&state, &fixture("status-delivered")).await;
+    let parked = state.store.load_message(OUTBOUND).await.unwrap().parked;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].due_at, Some(parked[0].parked_at_ms / 1000 + 7));
+    assert!(parked[0]
+        .due_bucket
+        .as_deref()
+        .is_some_and(|b| b.starts_with("PARKDUE#")));
+}
+
+#[tokio::test]
+async fn bridge_sent_statuses_say_origin_bridge() {
+    let state = state();
+    sender_stores(&state.store, None, "cmd-9").await;
+    run(&state, &fixture("status-delivered")).await;
+    let events = state.events.of_type("message.status");
+    assert_eq!(events[0]["data"]["origin"], "bridge");
+    assert_eq!(events[0]["data"]["command_id"], "cmd-9");
+}
+
+#[tokio::test]
 async fn a_status_for_an_unknown_message_is_parked_then_applied_when_the_sender_stores_it() {
     let state = state();
     run(&state, &fixture("status-delivered")).await;

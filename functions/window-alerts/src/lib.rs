@@ -1,7 +1,9 @@
 //! The window-alerts function: on a schedule, tells the CRM that a customer's 24-hour window is
 //! about to close (`window.expiring`, once per configured lead) and that it closed
 //! (`window.expired`). On the same tick it puts commands the sender scheduled back on the
-//! commands queue once they are due ([`commands`]).
+//! commands queue once they are due ([`commands`]), and forwards statuses parked longer than
+//! `EXTERNAL_STATUS_PARK_SECONDS` as those of messages the bridge did not send
+//! (`shared::delivery::external`).
 //!
 //! A run queries the `due-index` bucket by bucket for conversations with `due_at <= now` (its cost
 //! follows what is due, not the number of contacts), re-reads each one consistently and takes the
@@ -23,6 +25,7 @@ use shared::outbox::{self, OutboxError};
 use shared::queue::{MessageSink, SqsSink};
 use shared::store::due::{DueEntry, DueStore};
 use shared::store::dynamo::DynamoStore;
+use shared::store::parked::ParkedStore;
 use shared::store::scheduled::ScheduleStore;
 use shared::store::{
     keys, Commit, CommitOutcome, ContactRecord, ConversationRecord, Expect, StoreError, Versioned,
@@ -32,7 +35,9 @@ use shared::window::{Alert, AlertLeads, Step};
 use tracing::Instrument;
 
 /// Outbox items of alerts outlive any retry by far; the conversation's `alerted_leads`, not the
-/// outbox, is what keeps an alert from being sent twice.
+/// outbox, is what keeps an alert from being sent twice. Also the lifetime of what forwarding a
+/// parked status writes (its outbox item, the external message's record): Meta's statuses of a
+/// message come within days, and the marker outlives Meta's 7 days of retries.
 const OUTBOX_TTL: Duration = Duration::from_secs(8 * 86_400);
 
 /// Steps one conversation may take in a run (send, finish, re-arm, and re-reads after
@@ -129,6 +134,8 @@ pub struct RunReport {
     pub failed: usize,
     /// Scheduled commands put back on the commands queue.
     pub commands_released: usize,
+    /// Statuses forwarded after their park time (messages the bridge did not send).
+    pub external_statuses: usize,
 }
 
 impl RunReport {
@@ -150,6 +157,8 @@ pub enum RunError {
     Incomplete { failed: usize },
     #[error("due scheduled commands were not all put back; the next run retries them")]
     Commands(#[from] commands::ReleaseError),
+    #[error("parked statuses were not all forwarded; the next run retries them")]
+    ParkedStatuses(#[source] OutboxError),
 }
 
 /// Why one conversation was left for the next run.
@@ -166,7 +175,7 @@ pub enum AlertError {
 }
 
 /// The Lambda handler (EventBridge Scheduler's payload is not needed: the time is now).
-pub async fn handler<S: DueStore + ScheduleStore, Q: MessageSink>(
+pub async fn handler<S: DueStore + ScheduleStore + ParkedStore, Q: MessageSink>(
     state: &State<S, Q>,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<RunReport, lambda_runtime::Error> {
@@ -175,7 +184,7 @@ pub async fn handler<S: DueStore + ScheduleStore, Q: MessageSink>(
 
 /// [`run_once`] as the schedule sees it (the Lambda and the local runner): a run that left
 /// conversations for later fails, so it shows in the function's Errors metric.
-pub async fn scheduled_run<S: DueStore + ScheduleStore, Q: MessageSink>(
+pub async fn scheduled_run<S: DueStore + ScheduleStore + ParkedStore, Q: MessageSink>(
     state: &State<S, Q>,
     now_ms: i64,
 ) -> Result<RunReport, RunError> {
@@ -191,6 +200,22 @@ pub async fn scheduled_run<S: DueStore + ScheduleStore, Q: MessageSink>(
         tracing::info!(
             released = report.commands_released,
             "scheduled commands put back on the queue"
+        );
+    }
+    let released = shared::delivery::external::release_due(
+        &state.store,
+        &state.events,
+        now_ms,
+        state.config.page_size,
+        OUTBOX_TTL.as_secs() as i64,
+    )
+    .await
+    .map_err(RunError::ParkedStatuses)?;
+    report.external_statuses = released.forwarded;
+    if released.forwarded > 0 {
+        tracing::info!(
+            forwarded = released.forwarded,
+            "parked statuses forwarded after their wait"
         );
     }
     if report.failed > 0 {

@@ -53,6 +53,7 @@ pub const PASSED_TO_FUNCTIONS: &[&str] = &[
     "SECRETS_REFRESH_SECONDS",
     "PREVIOUS_SECRET_GRACE_SECONDS",
     "RUST_LOG",
+    "EXTERNAL_STATUS_PARK_SECONDS",
 ];
 
 impl StackOptions {

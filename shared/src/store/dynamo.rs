@@ -23,6 +23,7 @@ use super::{
 
 pub mod due;
 mod items;
+mod parked;
 mod scheduled;
 
 type Item = HashMap<String, AttributeValue>;
@@ -96,7 +97,10 @@ impl DynamoStore {
         })?;
         let mut condition = Condition::default();
         match write {
-            Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => {
+            Write::Contact(_, e)
+            | Write::Conversation(_, e)
+            | Write::Message(_, e)
+            | Write::ExternalMessage(_, e) => {
                 condition.expect(*e);
             }
             Write::Alias { record, replace } => {
@@ -115,8 +119,10 @@ impl DynamoStore {
         match body {
             Some(value) => {
                 let mut item = to_item(&pk, &sk, &value)?;
-                if let Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) =
-                    write
+                if let Write::Contact(_, e)
+                | Write::Conversation(_, e)
+                | Write::Message(_, e)
+                | Write::ExternalMessage(_, e) = write
                 {
                     let next = match e {
                         Expect::Absent => 1,
@@ -474,6 +480,8 @@ impl ProcessorStore for DynamoStore {
                 let sk = attr_str(item, "sk");
                 if sk == keys::MESSAGE {
                     state.message = Some(from_item(item)?);
+                } else if sk == keys::EXTERNAL {
+                    state.external = Some(from_item(item)?);
                 } else if sk.starts_with("PARKED#") {
                     state.parked.push(from_item(item)?.record);
                 }

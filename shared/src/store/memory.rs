@@ -15,6 +15,7 @@ use super::{
 
 mod due;
 mod items;
+mod parked;
 mod scheduled;
 
 #[derive(Debug, Clone)]
@@ -99,7 +100,10 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
         current.is_none_or(|s| s.value.get("contact_id").and_then(Value::as_str) == Some(contact))
     };
     match write {
-        Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => expect(e),
+        Write::Contact(_, e)
+        | Write::Conversation(_, e)
+        | Write::Message(_, e)
+        | Write::ExternalMessage(_, e) => expect(e),
         Write::Alias { record, replace } => *replace || points_at(&record.contact_id),
         Write::RemoveAlias(record) => points_at(&record.contact_id),
         Write::Consent(_) | Write::TemplateCategory(_) | Write::Schedule(_) => true,
@@ -112,7 +116,10 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
 
 fn new_version(write: &Write) -> Option<u64> {
     match write {
-        Write::Contact(_, e) | Write::Conversation(_, e) | Write::Message(_, e) => Some(match e {
+        Write::Contact(_, e)
+        | Write::Conversation(_, e)
+        | Write::Message(_, e)
+        | Write::ExternalMessage(_, e) => Some(match e {
             Expect::Absent => 1,
             Expect::Version(v) => v + 1,
         }),
@@ -246,6 +253,7 @@ impl ProcessorStore for MemoryStore {
         let items = self.lock();
         let pk = keys::message_pk(wamid);
         let message = Self::versioned(&items, pk.clone(), keys::MESSAGE)?;
+        let external = Self::versioned(&items, pk.clone(), keys::EXTERNAL)?;
         let mut parked = Vec::new();
         for ((item_pk, sk), stored) in items.range((pk.clone(), String::new())..) {
             if *item_pk != pk {
@@ -262,6 +270,10 @@ impl ProcessorStore for MemoryStore {
                 );
             }
         }
-        Ok(MessageState { message, parked })
+        Ok(MessageState {
+            message,
+            external,
+            parked,
+        })
     }
 }

@@ -9,6 +9,7 @@ pub mod due;
 pub mod dynamo;
 pub mod items;
 pub mod memory;
+pub mod parked;
 pub mod scheduled;
 
 use std::future::Future;
@@ -29,6 +30,9 @@ pub mod keys {
     pub const CONVERSATION: &str = "CONVERSATION";
     pub const ALIAS: &str = "ALIAS";
     pub const MESSAGE: &str = "MESSAGE";
+    /// A message the bridge did not send, known from its statuses (beside `MESSAGE`, never in
+    /// its place: the sender's own record is created "if absent" and must not collide).
+    pub const EXTERNAL: &str = "EXTERNAL";
     pub const OUTBOX: &str = "OUTBOX";
 
     /// Partition of a contact's profile, conversation and consent ledger.
@@ -200,6 +204,13 @@ pub struct ParkedStatus {
     pub raw: String,
     pub parked_at_ms: i64,
     pub ttl: i64,
+    /// `due-index` partition ([`parked::due_bucket`]); with `due_at`, when the schedule's tick
+    /// forwards the status as one of a message the bridge did not send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_bucket: Option<String>,
+    /// Unix seconds: parked time + `EXTERNAL_STATUS_PARK_SECONDS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
 }
 
 /// One consent decision in a contact's ledger (kept without TTL, for audit).
@@ -248,6 +259,8 @@ pub enum Write {
     Contact(ContactRecord, Expect),
     Conversation(ConversationRecord, Expect),
     Message(MessageRecord, Expect),
+    /// A message the bridge did not send, as its statuses tell it (see [`keys::EXTERNAL`]).
+    ExternalMessage(MessageRecord, Expect),
     /// Creates an alias; unless `replace`, it must be absent or already point at the contact.
     Alias {
         record: AliasRecord,
@@ -332,6 +345,9 @@ pub struct ContactState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageState {
     pub message: Option<Versioned<MessageRecord>>,
+    /// The record of a message the bridge did not send (`EXTERNAL`), once a status of it was
+    /// forwarded: later statuses apply to it at once, monotonically.
+    pub external: Option<Versioned<MessageRecord>>,
     pub parked: Vec<ParkedStatus>,
 }
 
@@ -386,6 +402,7 @@ pub(crate) fn write_key(write: &Write) -> (String, String) {
             keys::CONVERSATION.into(),
         ),
         Write::Message(m, _) => (keys::message_pk(&m.wamid), keys::MESSAGE.into()),
+        Write::ExternalMessage(m, _) => (keys::message_pk(&m.wamid), keys::EXTERNAL.into()),
         Write::Alias { record, .. } | Write::RemoveAlias(record) => (
             keys::alias_pk(&record.business, &record.alias),
             keys::ALIAS.into(),
@@ -406,7 +423,7 @@ pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, ser
     let v = match write {
         Write::Contact(r, _) => serde_json::to_value(r)?,
         Write::Conversation(r, _) => serde_json::to_value(r)?,
-        Write::Message(r, _) => serde_json::to_value(r)?,
+        Write::Message(r, _) | Write::ExternalMessage(r, _) => serde_json::to_value(r)?,
         Write::Alias { record, .. } => serde_json::to_value(record)?,
         Write::Consent(r) => serde_json::to_value(r)?,
         Write::Park(r) => serde_json::to_value(r)?,
