@@ -480,7 +480,10 @@ fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> 
         "errors".into(),
         serde_json::to_value(&update.errors).unwrap_or_default(),
     );
-    m.insert("pricing".into(), update.meta.pricing.clone().into());
+    m.insert(
+        "pricing".into(),
+        serde_json::to_value(&update.meta.pricing).unwrap_or_default(),
+    );
     m.insert(
         "conversation".into(),
         update.meta.conversation.clone().into(),

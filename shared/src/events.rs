@@ -33,6 +33,8 @@ pub enum EventType {
     TemplateStatus,
     #[serde(rename = "template.quality")]
     TemplateQuality,
+    #[serde(rename = "template.category_changed")]
+    TemplateCategoryChanged,
     #[serde(rename = "phone_number.quality")]
     PhoneNumberQuality,
     #[serde(rename = "account.update")]
@@ -56,7 +58,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -64,6 +66,7 @@ impl EventType {
         Self::ContactNumberChanged,
         Self::TemplateStatus,
         Self::TemplateQuality,
+        Self::TemplateCategoryChanged,
         Self::PhoneNumberQuality,
         Self::AccountUpdate,
         Self::WhatsappError,
@@ -85,6 +88,7 @@ impl EventType {
             Self::ContactNumberChanged => "contact.number_changed",
             Self::TemplateStatus => "template.status",
             Self::TemplateQuality => "template.quality",
+            Self::TemplateCategoryChanged => "template.category_changed",
             Self::PhoneNumberQuality => "phone_number.quality",
             Self::AccountUpdate => "account.update",
             Self::WhatsappError => "whatsapp.error",

@@ -28,6 +28,16 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         ChangeKind::UserPreferences(prefs) if !prefs.user_preferences.is_empty() => {
             preferences(state, ctx, update, prefs).await
         }
+        ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
+            forward(
+                state,
+                ctx,
+                update,
+                value,
+                EventType::TemplateCategoryChanged,
+            )
+            .await
+        }
         _ => {
             forward(
                 state,
@@ -57,6 +67,17 @@ pub(crate) async fn forward<S: ProcessorStore, Q: MessageSink>(
     data.insert("field".into(), update.field.as_ref().into());
     data.extend(value.summary.clone());
     let occurred_at = meta_time(update.entry_time, ctx.received_at, "change");
+    if let ChangeKind::TemplateCategory(t) = &value.kind {
+        if let Some(c) = t.change(occurred_at) {
+            data.insert("previous_category".into(), c.previous_category.into());
+            data.insert("new_category".into(), c.new_category.into());
+            data.insert("impending".into(), c.impending.into());
+            data.insert(
+                "effective_at".into(),
+                c.effective_at.map(events::rfc3339).into(),
+            );
+        }
+    }
     let event = ctx.source(&key).event(
         event_type,
         0,

@@ -776,6 +776,11 @@ async fn other_fields_become_typed_events_with_the_original_value() {
     let cases = [
         ("template-status", "template.status"),
         ("template-quality", "template.quality"),
+        ("template-category-update", "template.category_changed"),
+        (
+            "template-category-update-impending",
+            "template.category_changed",
+        ),
         ("phone-quality", "phone_number.quality"),
         ("account-update", "account.update"),
     ];
@@ -957,4 +962,63 @@ async fn a_template_update_teaches_the_sender_the_template_s_category() {
     );
     run(&state, &changed).await;
     assert_eq!(state.store.get(&pk, &sk).unwrap()["category"], "utility");
+}
+
+#[tokio::test]
+async fn a_done_recategorisation_is_an_event_and_the_category_the_sender_checks() {
+    let state = state();
+    run(&state, &fixture("template-category-update")).await;
+    let events = state.events.of_type("template.category_changed");
+    assert_eq!(events.len(), 1);
+    let data = &events[0]["data"];
+    assert_eq!(data["previous_category"], "utility");
+    assert_eq!(data["new_category"], "marketing");
+    assert_eq!(data["impending"], false);
+    assert_eq!(data["effective_at"], "2025-06-08T20:59:43Z");
+    let (pk, sk) = shared::store::keys::template_category("aviso_entrega", "pt_BR");
+    assert_eq!(state.store.get(&pk, &sk).unwrap()["category"], "marketing");
+    Schemas::load().check_all(&state.events.messages());
+}
+
+#[tokio::test]
+async fn an_announced_recategorisation_is_an_event_that_changes_no_category_yet() {
+    let state = state();
+    run(&state, &fixture("template-category-update-impending")).await;
+    let data = &state.events.of_type("template.category_changed")[0]["data"];
+    assert_eq!(data["previous_category"], "utility");
+    assert_eq!(data["new_category"], "marketing");
+    assert_eq!(data["impending"], true);
+    assert_eq!(data["effective_at"], "2025-06-13T20:59:43Z");
+    let (pk, sk) = shared::store::keys::template_category("lembrete", "pt_BR");
+    assert!(state.store.get(&pk, &sk).is_none());
+    Schemas::load().check_all(&state.events.messages());
+}
+
+#[tokio::test]
+async fn status_pricing_is_normalised_without_billable() {
+    let state = state();
+    sender_stores(&state.store, None, "cmd-1").await;
+    run(&state, &fixture("status-delivered-pricing")).await;
+    let status = &state.events.of_type("message.status")[0];
+    assert_eq!(
+        status["data"]["pricing"],
+        serde_json::json!({"category": "utility", "type": "regular", "pricing_model": "PMP"})
+    );
+    assert_eq!(
+        status["data"]["original"]["pricing"]["billable"], true,
+        "Meta's object stays whole in original"
+    );
+    // A status without pricing (a failure) says null.
+    let state = state_fresh_with_status("status-failed").await;
+    assert_eq!(
+        state.events.of_type("message.status")[0]["data"]["pricing"],
+        Value::Null
+    );
+}
+
+async fn state_fresh_with_status(name: &str) -> TestState {
+    let state = state();
+    sender_stores(&state.store, None, "cmd-1").await;
+    run(&state, &fixture(name)).await;
+    state
 }

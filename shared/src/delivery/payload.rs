@@ -30,15 +30,15 @@ pub struct MetaStatus {
     pub biz_opaque_callback_data: Option<String>,
     #[serde(default, deserialize_with = "lenient::json_object")]
     pub conversation: Option<Value>,
-    #[serde(default, deserialize_with = "lenient::json_object")]
-    pub pricing: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub pricing: Option<MetaPricing>,
     #[serde(default, deserialize_with = "meta_errors")]
     pub errors: Vec<super::MetaError>,
 }
 
-/// A status's `pricing` block: Meta's only per-message cost signal. `billable` is deprecated
-/// and not read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// A status's `pricing` block: Meta's only per-message cost signal (every reply is billed
+/// since 2026-10-01). `billable` is deprecated and not read; the CRM gets these three fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct MetaPricing {
     #[serde(default, deserialize_with = "lenient::text")]
     pub category: Option<String>,

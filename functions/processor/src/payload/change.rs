@@ -123,3 +123,39 @@ pub struct TemplateCategoryUpdate {
     #[serde(default, deserialize_with = "lenient::int")]
     pub category_update_timestamp: Option<i64>,
 }
+
+/// A recategorisation as the CRM hears of it: categories in lower case (as `pricing` has them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryChange {
+    pub previous_category: Option<String>,
+    pub new_category: String,
+    /// `false`: done (Meta's webhook time); `true`: announced for `effective_at`.
+    pub impending: bool,
+    /// Unix seconds, when Meta says (an impending change without a date has none).
+    pub effective_at: Option<i64>,
+}
+
+impl TemplateCategoryUpdate {
+    /// The change this update reports, given the webhook's time (`None` for a shape that says
+    /// neither a done nor an impending change).
+    pub fn change(&self, webhook_time: i64) -> Option<CategoryChange> {
+        let lower = |c: &String| c.to_ascii_lowercase();
+        if self.previous_category.is_some() {
+            return Some(CategoryChange {
+                previous_category: self.previous_category.as_ref().map(lower),
+                new_category: self.new_category.as_ref().map(lower)?,
+                impending: false,
+                effective_at: Some(webhook_time),
+            });
+        }
+        Some(CategoryChange {
+            // Until it takes effect the template keeps the category it has now.
+            previous_category: self.new_category.as_ref().map(lower),
+            new_category: self.correct_category.as_ref().map(lower)?,
+            impending: true,
+            effective_at: self
+                .category_update_timestamp
+                .filter(|t| *t >= shared::delivery::EARLIEST_META_TIME),
+        })
+    }
+}
