@@ -203,6 +203,7 @@ async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
             "message.received",
             "message.status",
             "phone_number.quality",
+            "template.category_changed",
             "template.quality",
             "template.status",
         ]

@@ -1020,6 +1020,7 @@ mod tests {
             [
                 "ALERT_LEAD_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
+                "EXTERNAL_STATUS_PARK_SECONDS",
                 "RETENTION_DAYS",
                 "RUST_LOG",
                 "TABLE_NAME"
