@@ -195,7 +195,8 @@ enum Mode {
     Arrived { park_secs: i64 },
     /// Parked earlier, now being applied because its message appeared: wait if it has not.
     Parked,
-    /// Parked for the whole wait: the message is not the bridge's; forward it as external.
+    /// Parked for the whole wait: the message is not the bridge's; forward it as external
+    /// (the caller unparks it once the event is published).
     Released,
 }
 
@@ -363,7 +364,9 @@ async fn plan<S: ProcessorStore>(
     };
     let message = target.record().clone();
     let mut writes = Vec::new();
-    if state.parked.iter().any(|p| p.status == update.status) {
+    // Released statuses leave the due-index only once published (`external`), so a failed
+    // publish is found and finished by the next run.
+    if mode != Mode::Released && state.parked.iter().any(|p| p.status == update.status) {
         writes.push(Write::Unpark {
             wamid: update.wamid.clone(),
             status: update.status,

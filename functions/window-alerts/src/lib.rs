@@ -157,8 +157,10 @@ pub enum RunError {
     Incomplete { failed: usize },
     #[error("due scheduled commands were not all put back; the next run retries them")]
     Commands(#[from] commands::ReleaseError),
-    #[error("parked statuses were not all forwarded; the next run retries them")]
-    ParkedStatuses(#[source] OutboxError),
+    #[error("could not read the parked statuses; the next run retries them")]
+    ParkedIndex(#[source] OutboxError),
+    #[error("statuses of {failed} messages were not forwarded; the next run retries them")]
+    ParkedStatuses { failed: usize },
 }
 
 /// Why one conversation was left for the next run.
@@ -210,13 +212,18 @@ pub async fn scheduled_run<S: DueStore + ScheduleStore + ParkedStore, Q: Message
         OUTBOX_TTL.as_secs() as i64,
     )
     .await
-    .map_err(RunError::ParkedStatuses)?;
+    .map_err(RunError::ParkedIndex)?;
     report.external_statuses = released.forwarded;
     if released.forwarded > 0 {
         tracing::info!(
             forwarded = released.forwarded,
             "parked statuses forwarded after their wait"
         );
+    }
+    if released.failed > 0 {
+        return Err(RunError::ParkedStatuses {
+            failed: released.failed,
+        });
     }
     if report.failed > 0 {
         return Err(RunError::Incomplete {

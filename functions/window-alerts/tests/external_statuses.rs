@@ -219,3 +219,27 @@ async fn fifty_statuses_of_messages_never_sent_give_fifty_external_events_and_a_
     assert_eq!(tick(&s, T0 + PARK).await, 0);
     assert_eq!(statuses(&s).len(), 50);
 }
+
+#[tokio::test]
+async fn a_message_whose_status_cannot_be_published_holds_back_no_other_and_goes_out_next_run() {
+    let s = State {
+        events: Sink::failing(1),
+        ..state()
+    };
+    arrives(&s, "wamid.ELSEWHERE.A", "delivered", T0).await;
+    arrives(&s, "wamid.ELSEWHERE.B", "delivered", T0).await;
+    let first = scheduled_run(&s, (T0 + PARK) * 1000).await;
+    assert!(
+        matches!(
+            first,
+            Err(window_alerts::RunError::ParkedStatuses { failed: 1 })
+        ),
+        "{first:?}"
+    );
+    assert_eq!(statuses(&s).len(), 1, "the other message went out");
+    // The next run publishes the committed event, with the id it was given.
+    scheduled_run(&s, (T0 + PARK + 60) * 1000).await.unwrap();
+    let mut wamids: Vec<_> = statuses(&s).into_iter().map(|(w, ..)| w).collect();
+    wamids.sort();
+    assert_eq!(wamids, ["wamid.ELSEWHERE.A", "wamid.ELSEWHERE.B"]);
+}
