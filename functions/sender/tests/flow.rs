@@ -1521,14 +1521,15 @@ async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_back
 #[tokio::test]
 async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_naming_the_status() {
     // Arrange
-    // Backoffs of 5–10 s, so the next try of a command 3 s short of its hour comes too late.
+    // Backoffs of 30–60 s, so the next try of a command 25 s short of its hour comes too late;
+    // the 25 s leave room for a slow machine between building the record and handling it.
     let mut sender = sender(vec![Answer::NotProcessed(502)]);
-    sender.state.config.retry_base = Duration::from_secs(10);
+    sender.state.config.retry_base = Duration::from_secs(60);
     sender.knows_the_contact(true, false).await;
 
     // Act
     let response = sender
-        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(3597))])
+        .receives(vec![record_aged(&text("c-502"), Duration::from_secs(3575))])
         .await;
 
     // Assert
