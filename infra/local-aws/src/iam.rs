@@ -111,7 +111,10 @@ impl SessionCredentials {
     pub fn environment(&self) -> [(String, String); 3] {
         [
             ("AWS_ACCESS_KEY_ID".into(), self.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_access_key.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                self.secret_access_key.clone(),
+            ),
             ("AWS_SESSION_TOKEN".into(), self.session_token.clone()),
         ]
     }
@@ -180,7 +183,9 @@ pub fn roles(
         }
         let binary = r["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
-            .ok_or_else(|| IamError::Shape(format!("{id} has no Metadata.BuildProperties.Binary")))?;
+            .ok_or_else(|| {
+                IamError::Shape(format!("{id} has no Metadata.BuildProperties.Binary"))
+            })?;
         let role_id = r["Properties"]["Role"]["Fn::GetAtt"][0]
             .as_str()
             .ok_or_else(|| IamError::Shape(format!("{id}'s Role is not a role of the template")))?;
@@ -297,8 +302,7 @@ impl Resolver<'_> {
     }
 
     fn intrinsic(map: &serde_json::Map<String, Value>) -> bool {
-        map.keys()
-            .all(|k| k == "Ref" || k.starts_with("Fn::"))
+        map.keys().all(|k| k == "Ref" || k.starts_with("Fn::"))
     }
 
     fn string(&self, value: &Value) -> Result<String, IamError> {

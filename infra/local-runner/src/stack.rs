@@ -387,7 +387,14 @@ async fn functions(
         env.extend(opts.function_env.clone());
         env.extend(credentials.environment());
         let sdk = function_sdk(sdk, &env);
-        out.insert(role.binary.clone(), Function { role_name, env, sdk });
+        out.insert(
+            role.binary.clone(),
+            Function {
+                role_name,
+                env,
+                sdk,
+            },
+        );
     }
     Ok(out)
 }
