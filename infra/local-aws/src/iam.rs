@@ -203,7 +203,7 @@ pub fn roles(
             .as_array()
             .into_iter()
             .flatten()
-            .map(|a| Ok(resolver.string(a)?))
+            .map(|a| resolver.string(a))
             .collect::<Result<Vec<_>, IamError>>()?;
         out.push(RoleSpec {
             function_logical_id: id.clone(),
