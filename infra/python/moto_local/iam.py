@@ -166,7 +166,6 @@ class Iam:
         self._lock = threading.Lock()
         self._principals = {}
         self._denials = collections.deque(maxlen=_DENIALS_KEPT)
-        self._secret_arns = {}
 
     # --- admin endpoint -------------------------------------------------------------------
     def admin(self, environ, start_response):
@@ -265,19 +264,16 @@ class Iam:
         return [(f"{service}:{operation}", "*")]
 
     def _secret_arn(self, secret_id, region):
-        """The full ARN (with AWS's random suffix) a policy names, for a name or an ARN."""
-        cached = self._secret_arns.get((secret_id, region))
-        if cached:
-            return cached
+        """The full ARN (with AWS's random suffix) a policy names, for a name or an ARN. Looked
+        up on every call, not cached: a secret deleted and created again gets a new suffix."""
         from moto.secretsmanager.models import secretsmanager_backends
 
         secret = secretsmanager_backends[ACCOUNT][region].secrets.get(secret_id)
-        if secret is None:
-            if secret_id.startswith("arn:"):
-                return secret_id
-            return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret_id}"
-        self._secret_arns[(secret_id, region)] = secret.arn
-        return secret.arn
+        if secret is not None:
+            return secret.arn
+        if secret_id.startswith("arn:"):
+            return secret_id
+        return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret_id}"
 
 
 def _dynamodb(operation, params, region):
