@@ -41,7 +41,9 @@ $(CHECKOV_VENV)/.installed: infra/python/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r $<
 	touch $@
 
-run: $(VENV)/.installed
+# The runner gives each function its template role, expanded by SAM's translator from the tools
+# venv (pinned there with the SAM CLI that needs it), so `make run` and `make load` install it too.
+run: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build --bin local-stack
 	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
 
@@ -55,7 +57,8 @@ run: $(VENV)/.installed
 TEST_LOG_FILTER ?= debug,aws_smithy_runtime=info,aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,aws_sigv4=info,aws_runtime=info,hyper=info,hyper_util=info,h2=info,rustls=info,reqwest=info,tower=info,axum=info
 LOG_SCAN := .local/log-scan
 
-# The tools venv holds SAM's translator, which the IAM test (tests/tests/iam_from_code) runs.
+# The tools venv holds SAM's translator, which the IAM test (tests/tests/iam_from_code) and the
+# runner (each function's role) run.
 test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build --workspace --tests --bins
 	rm -rf $(LOG_SCAN) && mkdir -p $(LOG_SCAN)
@@ -67,7 +70,7 @@ test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 # `load` profile, optimised) receives LOAD_MESSAGES (2000) signed customer messages, LOAD_BATCH
 # (20) per webhook POST, and the load binary waits for every `message.received` on
 # crm-events.fifo: tests/src/bin/load.rs, figures in docs/performance.md.
-load: $(VENV)/.installed
+load: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build --profile load -p local-runner --bin local-stack -p e2e-tests --bin load
 	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack LOAD_BIN=$(CURDIR)/target/load/load \
 		infra/scripts/load.sh

@@ -12,7 +12,10 @@ threads may write to the table ("dictionary changed size during iteration", answ
 AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py),
 SQS's and DynamoDB Query's costs that grow with a queue's depth or a table's size are removed
 (moto_local/sqs_speed.py, dynamodb_speed.py), and tests
-inject AWS errors and latency through `/_local/faults` (moto_local/faults.py).
+inject AWS errors and latency through `/_local/faults` (moto_local/faults.py). IAM is enforced:
+every request must be signed by the local administrator (`test`/`test`) or by a role session the
+local runner registered through `/_local/iam/sessions`, and a role may do only what its policies
+allow (moto_local/iam.py).
 
 `make run` and the tests start two of these (infra/scripts/moto.sh): one for DynamoDB, one for
 SQS and Secrets Manager, so the two busy services use both cores.
@@ -30,6 +33,7 @@ import moto.dynamodb.models as ddb_models
 
 from moto_local import dynamodb_limits, dynamodb_speed, sqs_limits, sqs_speed
 from moto_local.faults import PATH as FAULTS_PATH, Faults
+from moto_local.iam import PREFIX as IAM_PREFIX, Iam
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import (
@@ -112,12 +116,17 @@ def main() -> None:
 
     # Injected latency waits outside the DynamoDB lock, so a slow table slows only its callers.
     faults = Faults()
-    with_faults = faults.wrap(serialised)
+    # IAM answers first, as AWS authenticates and authorises before the service does anything.
+    iam = Iam()
+    enforced = iam.wrap(faults.wrap(serialised))
 
     def local(environ, start_response):
-        if environ.get("PATH_INFO") == FAULTS_PATH:
+        path = environ.get("PATH_INFO", "")
+        if path == FAULTS_PATH:
             return faults.admin(environ, start_response)
-        return with_faults(environ, start_response)
+        if path.startswith(IAM_PREFIX + "/"):
+            return iam.admin(environ, start_response)
+        return enforced(environ, start_response)
 
     run_simple(args.host, args.port, local, threaded=True, request_handler=MotoRequestHandler)
 

@@ -1,7 +1,8 @@
 """Prints TEMPLATE (a SAM template) as the CloudFormation JSON that AWS deploys.
 
 Uses AWS's own SAM translator, so policy templates (SQSSendMessagePolicy, ...) expand to the
-statements IAM will see; the IAM test (tests/tests/iam_from_code) compares them with the code.
+statements IAM will see; the IAM test (tests/tests/iam_from_code) compares them with the code, and
+the local runner (local_aws::iam) gives each function a role with exactly these policies.
 Usage: sam_expand.py TEMPLATE
 """
 

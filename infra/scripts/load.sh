@@ -23,6 +23,8 @@ grep -q "local stack ready" "$log" || { echo "the local stack did not start with
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-4566}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test # the local administrator (IAM is enforced)
+unset AWS_SESSION_TOKEN AWS_PROFILE
 echo "load: machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$load_bin"
 echo "load: machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"

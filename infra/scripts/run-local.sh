@@ -22,7 +22,10 @@ trap 'exit 130' INT TERM
 start_local_aws "$port" "$root/.local/moto"
 
 export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+# The local AWS enforces IAM: what runs here signs as its administrator (test/test), never with
+# credentials the caller's shell may hold for a real account (moto would refuse them anyway).
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+unset AWS_SESSION_TOKEN AWS_PROFILE
 "$stack_bin" &
 stack_pid=$!
 wait "$stack_pid"

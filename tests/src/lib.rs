@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 pub mod faults;
+pub mod iam;
 pub mod log_scan;
 
 pub use local_runner::{RunningStack, StackOptions};

@@ -24,6 +24,7 @@
 //! ```
 
 mod error;
+pub mod iam;
 mod model;
 mod provision;
 mod template;

@@ -159,7 +159,9 @@ impl Provisioned {
             .collect()
     }
 
-    fn resolve(&self, value: &EnvValue) -> Result<String, LookupError> {
+    /// A reference resolved the way CloudFormation would: `Ref` gives a queue's URL, a table's
+    /// name, a secret's ARN; `GetAtt` a queue's `Arn`/`QueueName`/`QueueUrl`, a table's `Arn`.
+    pub fn resolve(&self, value: &EnvValue) -> Result<String, LookupError> {
         match value {
             EnvValue::Literal(s) => Ok(s.clone()),
             EnvValue::Ref(id) => {

@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use local_aws::iam::{self, SessionCredentials};
 use local_aws::{Clients, Model, Parameters, Provisioned, Template};
 use secrecy::{ExposeSecret, SecretString};
 use shared::config::{ConfigError, Env};
@@ -46,6 +48,9 @@ pub struct StackOptions {
     /// Timeouts (by binary) in place of the template's `Timeout`, for tests that need a deadline
     /// reached in seconds; empty for `make run`.
     pub function_timeouts: BTreeMap<String, Duration>,
+    /// The SAM template the stack is built from (default: the workspace's `template.yaml`);
+    /// tests point it at an edited copy to see what a change to the template does.
+    pub template: PathBuf,
 }
 
 /// What `make run` passes from its own environment to every function when set.
@@ -88,6 +93,7 @@ impl StackOptions {
                 })
                 .collect(),
             function_timeouts: BTreeMap::new(),
+            template: local_aws::workspace_template_path(),
         })
     }
 
@@ -145,6 +151,8 @@ pub enum StackError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("could not give the functions their template roles")]
+    Iam(#[from] local_aws::iam::IamError),
     #[error("template.yaml declares no function for binary {0}")]
     MissingFunction(String),
     #[error("template.yaml maps an event source to {0}, which the runner cannot play")]
@@ -158,6 +166,7 @@ pub struct RunningStack {
     pub model: Model,
     pub provisioned: Provisioned,
     pub simulator: graph_sim::Simulator,
+    functions: BTreeMap<String, Function>,
     timeouts: esm::Timeouts,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -173,6 +182,21 @@ impl RunningStack {
     /// the template's `Timeout` so far.
     pub fn timed_out_invocations(&self, function: &str) -> usize {
         self.timeouts.of(function)
+    }
+
+    /// The environment the stack gives `function` (binary name), its role's credentials included.
+    pub fn function_environment(&self, function: &str) -> Option<&BTreeMap<String, String>> {
+        self.functions.get(function).map(|f| &f.env)
+    }
+
+    /// The SDK configuration `function` (binary name) runs with: its role's credentials.
+    pub fn function_sdk_config(&self, function: &str) -> Option<&aws_config::SdkConfig> {
+        self.functions.get(function).map(|f| &f.sdk)
+    }
+
+    /// The local name of `function`'s role (`<prefix><RoleLogicalId>`), as IAM denials name it.
+    pub fn role_name(&self, function: &str) -> Option<&str> {
+        self.functions.get(function).map(|f| f.role_name.as_str())
     }
 
     /// Stops every task and waits for in-flight invocations to finish.
@@ -195,12 +219,22 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     let parameters = Parameters::local()
         .with("ResourcePrefix", opts.resource_prefix.clone())
         .with("GraphApiBaseUrl", sim_url.clone());
-    let model = Template::load(local_aws::workspace_template_path())?.model(&parameters)?;
+    let model = Template::load(&opts.template)?.model(&parameters)?;
     let secret_values = opts.secret_values();
     for value in secret_values.values() {
         crate::inputs::secret(value);
     }
     let provisioned = local_aws::provision(&model, &Clients::new(&sdk), &secret_values).await?;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let functions = functions(&opts, &sdk, &model, &provisioned, &parameters, &region).await?;
+    let function = |binary: &str| {
+        functions
+            .get(binary)
+            .ok_or_else(|| StackError::MissingFunction(binary.to_owned()))
+    };
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -226,15 +260,15 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     });
 
     // API Gateway → webhook.
-    let webhook_env = function_env(&model, &provisioned, &opts.function_env, "webhook")?;
-    let webhook_config =
-        webhook::Config::from_env(&webhook_env).map_err(|source| StackError::Config {
+    let webhook_fn = function("webhook")?;
+    let webhook_config = webhook::Config::from_env(&Env::from_map(webhook_fn.env.clone()))
+        .map_err(|source| StackError::Config {
             function: "webhook".into(),
             source,
         })?;
     let webhook = Arc::new(handlers::Webhook(webhook::LiveState::live(
         &webhook_config,
-        &sdk,
+        &webhook_fn.sdk,
     )));
     let mut rx = shutdown_rx.clone();
     tasks.spawn(async move {
@@ -249,13 +283,9 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         }
     });
 
-    // SQS event source mappings, as the template declares them.
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // SQS event source mappings, as the template declares them. Lambda polls with the
+    // function's execution role, so the mapping does too.
     let timeouts = esm::Timeouts::default();
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".to_owned());
     for source in model
         .event_sources
         .iter()
@@ -279,12 +309,12 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             region: region.clone(),
             timeouts: timeouts.clone(),
         };
-        let env = function_env(&model, &provisioned, &opts.function_env, &source.binary)?;
+        let consumer = function(&source.binary)?;
         handlers::spawn_consumer(
             &source.binary,
-            env,
-            &sdk,
-            sqs.clone(),
+            Env::from_map(consumer.env.clone()),
+            &consumer.sdk,
+            aws_sdk_sqs::Client::new(&consumer.sdk),
             mapping,
             shutdown_rx.clone(),
             &mut tasks,
@@ -298,11 +328,11 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .iter()
         .filter(|s| !opts.paused.contains(&s.binary))
     {
-        let env = function_env(&model, &provisioned, &opts.function_env, &schedule.binary)?;
+        let scheduled = function(&schedule.binary)?;
         handlers::spawn_scheduled(
             &schedule.binary,
-            env,
-            &sdk,
+            Env::from_map(scheduled.env.clone()),
+            &scheduled.sdk,
             opts.alert_interval,
             shutdown_rx.clone(),
             &mut tasks,
@@ -316,25 +346,79 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         model,
         provisioned,
         simulator,
+        functions,
         timeouts,
         shutdown,
         tasks,
     })
 }
 
-/// The environment the template gives `binary`, with `overrides` on top.
-fn function_env(
+/// What the stack gives one function: its environment (the template's, the operator's
+/// overrides, then its role session's credentials, which Lambda does not let a template override)
+/// and the SDK configuration built from that environment's credentials.
+struct Function {
+    role_name: String,
+    env: BTreeMap<String, String>,
+    sdk: aws_config::SdkConfig,
+}
+
+/// Each function's role from the template (SAM's translator), a fresh session of it registered
+/// with the local AWS, and the function's environment and SDK configuration with it.
+async fn functions(
+    opts: &StackOptions,
+    sdk: &aws_config::SdkConfig,
     model: &Model,
     provisioned: &Provisioned,
-    overrides: &BTreeMap<String, String>,
-    binary: &str,
-) -> Result<Env, StackError> {
-    let function = model
-        .function_by_binary(binary)
-        .ok_or_else(|| StackError::MissingFunction(binary.to_owned()))?;
-    let mut env = provisioned.environment(function)?;
-    env.extend(overrides.clone());
-    Ok(Env::from_map(env))
+    parameters: &Parameters,
+    region: &str,
+) -> Result<BTreeMap<String, Function>, StackError> {
+    let cfn = iam::expand_template(&iam::workspace_sam_python(), &opts.template).await?;
+    let endpoints = iam::local_endpoints();
+    let mut out = BTreeMap::new();
+    for role in iam::roles(&cfn, provisioned, parameters, region)? {
+        let spec = model
+            .function_by_binary(&role.binary)
+            .ok_or_else(|| StackError::MissingFunction(role.binary.clone()))?;
+        let credentials = SessionCredentials::generate();
+        crate::inputs::secret(&credentials.secret_access_key);
+        crate::inputs::secret(&credentials.session_token);
+        let role_name = format!("{}{}", opts.resource_prefix, role.role_logical_id);
+        iam::register(&endpoints, &role_name, &role, &credentials).await?;
+        let mut env = provisioned.environment(spec)?;
+        env.extend(opts.function_env.clone());
+        env.extend(credentials.environment());
+        let sdk = function_sdk(sdk, &env);
+        out.insert(
+            role.binary.clone(),
+            Function {
+                role_name,
+                env,
+                sdk,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The runner's SDK configuration (endpoints, region) signing with the credentials in the
+/// function's environment, as the function's own binary would load them.
+fn function_sdk(
+    sdk: &aws_config::SdkConfig,
+    env: &BTreeMap<String, String>,
+) -> aws_config::SdkConfig {
+    let var = |name: &str| env.get(name).cloned().unwrap_or_default();
+    let credentials = aws_sdk_sqs::config::Credentials::new(
+        var("AWS_ACCESS_KEY_ID"),
+        var("AWS_SECRET_ACCESS_KEY"),
+        env.get("AWS_SESSION_TOKEN").cloned(),
+        None,
+        "function-environment",
+    );
+    sdk.to_builder()
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build()
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StackError> {

@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (id, name) in stack.provisioned.table_names() {
         println!("  table {id:<22} {name}");
     }
+    println!("  AWS credentials        test / test (local administrator; each function signs as its template role)");
     println!("Ctrl-C stops everything.");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
