@@ -33,4 +33,3 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0);
     system.saturating_add(local_clock::offset_ms())
 }
-

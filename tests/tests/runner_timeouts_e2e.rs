@@ -120,10 +120,17 @@ async fn an_invocation_past_its_timeout_is_killed_counted_and_its_batch_comes_ba
         took >= Duration::from_secs(2) && took < Duration::from_secs(5),
         "killed at 2 s: {took:?}"
     );
-    assert!(!alive(pids[0]), "the timed-out environment's process was killed");
+    assert!(
+        !alive(pids[0]),
+        "the timed-out environment's process was killed"
+    );
     assert_eq!(stack.timed_out_invocations("processor"), 1);
     assert_eq!(stack.timed_out_invocations("sender"), 0);
-    assert_eq!(comes_back(&sqs, &mapping.queue_url).await.len(), 1, "back after the visibility timeout");
+    assert_eq!(
+        comes_back(&sqs, &mapping.queue_url).await.len(),
+        1,
+        "back after the visibility timeout"
+    );
     stack.shutdown().await;
 }
 
@@ -142,8 +149,15 @@ async fn an_invocation_in_time_is_answered_by_the_warm_environment_and_not_count
     let deleted = esm::invoke_once(&sqs, &mapping, processor.as_ref(), batch).await;
 
     // Assert: answered in time by the environment warmed at start (no new cold start).
-    assert_eq!(deleted, 0, "the poison record is reported as a batch item failure");
-    assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
+    assert_eq!(
+        deleted, 0,
+        "the poison record is reported as a batch item failure"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
     assert_eq!(stack.timed_out_invocations("processor"), 0);
     assert_eq!(processor.cold_starts(), 1);
     assert_eq!(processor.pids(), warm);
@@ -176,7 +190,10 @@ async fn a_process_that_dies_fails_its_invocation_and_a_fresh_one_takes_the_next
     // Assert: failed when the process died (before the timeout), not counted as a timeout; the
     // next invocation ran in a new environment.
     assert_eq!(deleted, 0);
-    assert!(took < Duration::from_secs(2), "failed when it died: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "failed when it died: {took:?}"
+    );
     assert_eq!(stack.timed_out_invocations("processor"), 0);
     assert_eq!(redelivered, 0, "answered: the poison record failed alone");
     assert_eq!(processor.cold_starts(), 2, "replaced");
@@ -234,4 +251,37 @@ async fn no_function_process_outlives_its_stack() {
     }
     let left: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
     assert!(left.is_empty(), "still running: {left:?}");
+}
+
+#[tokio::test]
+async fn api_gateway_answers_500_when_the_webhook_times_out_and_a_dead_environment_is_replaced() {
+    // Arrange: a 1 s webhook timeout; its warm environment hangs.
+    let stack = start_stack_with(&["processor", "sender", "window-alerts"], |o| {
+        o.function_timeouts = BTreeMap::from([("webhook".to_owned(), Duration::from_secs(1))]);
+    })
+    .await;
+    let webhook = stack.function("webhook").expect("webhook runs");
+    let hung = webhook.pids()[0];
+    signal(hung, "-STOP");
+    let handshake = format!(
+        "{}?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=42",
+        stack.webhook_url()
+    );
+
+    // Act
+    let timed_out = reqwest::get(&handshake).await.expect("answers");
+    let status = timed_out.status();
+    let body = timed_out.text().await.expect("a body");
+    let answered = reqwest::get(&handshake).await.expect("answers");
+
+    // Assert: API Gateway's 500 for the timed-out invocation; the next request gets a fresh
+    // environment and Meta's challenge back.
+    assert_eq!(status, 500);
+    assert_eq!(body, "{\"message\":\"Internal Server Error\"}");
+    assert_eq!(stack.timed_out_invocations("webhook"), 1);
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.text().await.expect("a body"), "42");
+    assert_eq!(webhook.cold_starts(), 2);
+    assert!(!alive(hung));
+    stack.shutdown().await;
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body as EventBody;
+use aws_lambda_events::event::apigw::ApiGatewayV2httpResponse;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
@@ -48,8 +48,17 @@ async fn forward(State(api): State<Api>, req: Request<axum::body::Body>) -> Resp
     crate::inputs::webhook_request(parts.uri.query(), &bytes);
     let request_id = format!("{:016x}", rand::random::<u64>());
     let event = crate::handlers::http_api_event(&parts, &bytes, &request_id, api.clock.now_ms());
-    let answer = match api.function.invoke(Bytes::from(event.to_string())).await {
-        Ok(answer) => answer,
+    // In a task of its own: a caller that hangs up does not stop the invocation (nor kill its
+    // environment), as in AWS.
+    let function = api.function.clone();
+    let invocation =
+        tokio::spawn(async move { function.invoke(Bytes::from(event.to_string())).await });
+    let answer = match invocation.await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "webhook invocation failed; API Gateway answers 500");
+            return internal_error();
+        }
         Err(err) => {
             tracing::warn!(error = %err, "webhook invocation failed; API Gateway answers 500");
             return internal_error();
@@ -102,4 +111,47 @@ fn to_http(res: ApiGatewayV2httpResponse) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(json: serde_json::Value) -> ApiGatewayV2httpResponse {
+        serde_json::from_value(json).expect("a payload 2.0 response")
+    }
+
+    #[tokio::test]
+    async fn the_functions_answer_becomes_the_http_response() {
+        let res = to_http(answer(serde_json::json!({
+            "statusCode": 200,
+            "headers": {"content-type": "text/plain"},
+            "body": "aGVsbG8=",
+            "isBase64Encoded": true,
+            "cookies": ["a=1"]
+        })));
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/plain");
+        assert_eq!(res.headers()["set-cookie"], "a=1");
+        let body = axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .expect("a body");
+        assert_eq!(&body[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn an_answer_api_gateway_cannot_use_is_a_500() {
+        let bad_status = to_http(answer(
+            serde_json::json!({"statusCode": 1000, "cookies": []}),
+        ));
+        assert_eq!(bad_status.status(), 500);
+        let bad_base64 = to_http(answer(serde_json::json!({
+            "statusCode": 200, "body": "not base64!", "isBase64Encoded": true, "cookies": []
+        })));
+        assert_eq!(bad_base64.status(), 500);
+        let body = axum::body::to_bytes(bad_base64.into_body(), 1024)
+            .await
+            .expect("a body");
+        assert_eq!(&body[..], b"{\"message\":\"Internal Server Error\"}");
+    }
 }

@@ -80,6 +80,10 @@ mod tests {
         );
         let debug = std::env::temp_dir().join("no-such-profile-dir/debug");
         let err = function_binary(&debug, "webhook").expect_err("missing");
-        assert!(err.to_string().contains("`cargo build -p webhook --bin webhook`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`cargo build -p webhook --bin webhook`"),
+            "{err}"
+        );
     }
 }

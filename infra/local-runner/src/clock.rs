@@ -61,7 +61,11 @@ impl LocalClock {
     /// Moves the functions' clock forward by `by`.
     pub fn travel(&self, by: Duration) -> std::io::Result<()> {
         let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        let offset = self.0.offset_ms.fetch_add(by, Ordering::SeqCst).saturating_add(by);
+        let offset = self
+            .0
+            .offset_ms
+            .fetch_add(by, Ordering::SeqCst)
+            .saturating_add(by);
         write_atomically(&self.0.dir, &self.0.file, offset)
     }
 }

@@ -32,7 +32,9 @@ pub struct Launch {
 pub enum InvokeError {
     #[error("the function returned an error")]
     Function { body: Bytes },
-    #[error("the invocation ran past the function's timeout ({timeout:?}); its environment was killed")]
+    #[error(
+        "the invocation ran past the function's timeout ({timeout:?}); its environment was killed"
+    )]
     TimedOut { timeout: Duration },
     #[error("the function's process ended ({status}) during its invocation")]
     Crashed { status: String },
@@ -120,7 +122,11 @@ impl Environment {
 
     /// One invocation: hands `payload` to the function and waits for its outcome until the
     /// deadline (`timeout` after the function took the event). Past it the process is killed.
-    pub async fn invoke(&mut self, payload: Bytes, timeout: Duration) -> Result<Bytes, InvokeError> {
+    pub async fn invoke(
+        &mut self,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, InvokeError> {
         self.next_request += 1;
         let request_id = format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",

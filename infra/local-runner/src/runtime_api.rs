@@ -190,7 +190,11 @@ async fn response(
     settle(&state, &id, Outcome::Response(body))
 }
 
-async fn error(State(state): State<Arc<ApiState>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+async fn error(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     settle(&state, &id, Outcome::Error(body))
 }
 
@@ -218,7 +222,11 @@ mod tests {
     fn invocation(
         id: &str,
         timeout: Duration,
-    ) -> (Invocation, oneshot::Receiver<Instant>, oneshot::Receiver<Outcome>) {
+    ) -> (
+        Invocation,
+        oneshot::Receiver<Instant>,
+        oneshot::Receiver<Outcome>,
+    ) {
         let (handed_out, handed_rx) = oneshot::channel();
         let (outcome, outcome_rx) = oneshot::channel();
         (
@@ -258,14 +266,21 @@ mod tests {
         // Assert
         assert!(*api.ready.borrow());
         assert_eq!(&body[..], b"{\"Records\":[]}");
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
         assert_eq!(header("lambda-runtime-aws-request-id"), "req-1");
         assert_eq!(
             header("lambda-runtime-invoked-function-arn"),
             "arn:aws:lambda:us-east-1:123456789012:function:sender"
         );
         assert!(header("lambda-runtime-trace-id").starts_with("Root=1-"));
-        let deadline_ms: i64 = header("lambda-runtime-deadline-ms").parse().expect("a number");
+        let deadline_ms: i64 = header("lambda-runtime-deadline-ms")
+            .parse()
+            .expect("a number");
         let left = deadline_ms - clock.now_ms();
         assert!((6_500..=7_000).contains(&left), "{left} ms left");
         let deadline = handed.await.expect("handed out");
@@ -321,7 +336,10 @@ mod tests {
         assert_eq!(unknown.status(), 400);
         assert_eq!(init.status(), 202);
         let init_error = api.init_error.lock().expect("lock").clone();
-        assert_eq!(init_error.as_deref(), Some(&b"{\"errorType\":\"Config\"}"[..]));
+        assert_eq!(
+            init_error.as_deref(),
+            Some(&b"{\"errorType\":\"Config\"}"[..])
+        );
     }
 
     #[tokio::test]
@@ -348,7 +366,10 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .expect("a deadline");
         let system = shared::now_ms();
-        assert!(deadline_ms - system > 86_400_000, "{deadline_ms} vs {system}");
+        assert!(
+            deadline_ms - system > 86_400_000,
+            "{deadline_ms} vs {system}"
+        );
         assert!(deadline_ms - clock.now_ms() <= 3_000);
     }
 }

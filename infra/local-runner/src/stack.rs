@@ -285,7 +285,12 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         let mut env = world.clone();
         // The template's environment (and a test's overrides) over the local world: credentials
         // the function's map carries win over the runner's own.
-        env.extend(function_env(&model, &provisioned, &opts.function_env, &binary)?);
+        env.extend(function_env(
+            &model,
+            &provisioned,
+            &opts.function_env,
+            &binary,
+        )?);
         env.extend(lambda_env(&name, spec.memory_mb, &region));
         let config = FunctionConfig {
             name: binary.clone(),
@@ -314,9 +319,12 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     }
     // One cold start each before anything is served, so a function that cannot start (a bad
     // setting, a crash in main) fails the stack with its name instead of failing its events.
-    let warmed =
-        futures::future::join_all(functions.values().map(|f| async move { (f.name(), f.warm_up().await) }))
-            .await;
+    let warmed = futures::future::join_all(
+        functions
+            .values()
+            .map(|f| async move { (f.name(), f.warm_up().await) }),
+    )
+    .await;
     for (function, result) in warmed {
         result.map_err(|source| StackError::Start {
             function: function.to_owned(),
@@ -358,7 +366,12 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
             .get(&source.binary)
             .cloned()
             .ok_or_else(|| StackError::MissingFunction(source.binary.clone()))?;
-        tasks.spawn(esm::run(sqs.clone(), mapping, function, shutdown_rx.clone()));
+        tasks.spawn(esm::run(
+            sqs.clone(),
+            mapping,
+            function,
+            shutdown_rx.clone(),
+        ));
     }
 
     // The schedule.
