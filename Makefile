@@ -41,10 +41,14 @@ $(CHECKOV_VENV)/.installed: infra/python/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r $<
 	touch $@
 
-# The runner gives each function its template role, expanded by SAM's translator from the tools
-# venv (pinned there with the SAM CLI that needs it), so `make run` and `make load` install it too.
+# The runner runs each function's compiled binary (infra/local-runner: a Runtime API per
+# execution environment), taken from the runner's own profile directory: build them together.
+# It gives each function its template role, expanded by SAM's translator from the tools venv
+# (pinned there with the SAM CLI that needs it), so `make run` and `make load` install it too.
+FUNCTIONS := -p webhook -p processor -p sender -p window-alerts
+
 run: $(VENV)/.installed $(TOOLS_VENV)/.installed
-	$(CARGO) build --bin local-stack
+	$(CARGO) build -p local-runner $(FUNCTIONS) --bins
 	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
 
 # The whole suite logs at DEBUG into one capture (JSON, span list included) while the local runner
@@ -71,7 +75,7 @@ test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 # (20) per webhook POST, and the load binary waits for every `message.received` on
 # crm-events.fifo: tests/src/bin/load.rs, figures in docs/performance.md.
 load: $(VENV)/.installed $(TOOLS_VENV)/.installed
-	$(CARGO) build --profile load -p local-runner --bin local-stack -p e2e-tests --bin load
+	$(CARGO) build --profile load -p local-runner -p e2e-tests $(FUNCTIONS) --bins
 	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack LOAD_BIN=$(CURDIR)/target/load/load \
 		infra/scripts/load.sh
 

@@ -1,11 +1,9 @@
 //! End-to-end: a command that must wait long leaves its customer's FIFO group. Meta answers a
 //! marketing template with 131049 (the person's marketing cap): the CRM hears
 //! `command.deferred` at once, an agent's in-window text to the same person — same group, sent
-//! after — goes out within seconds, and a day later (the process's clock travelled; the
-//! schedule's tick puts the template back) the template is tried once more and ends with one
-//! outcome event.
-//!
-//! Alone in its test binary: time travel moves the clock of every function in the process.
+//! after — goes out within seconds, and a day later (the functions' clock travelled through the
+//! runner's local clock; the schedule's tick puts the template back) the template is tried once
+//! more and ends with one outcome event.
 
 use std::time::{Duration, Instant};
 
@@ -82,7 +80,9 @@ async fn a_marketing_capped_template_waits_a_day_out_of_the_queue_while_replies_
     );
 
     // Act 3: a day passes; the schedule's tick puts the template back.
-    shared::travel_in_time(Duration::from_secs(86_400 + 120));
+    stack
+        .travel_in_time(Duration::from_secs(86_400 + 120))
+        .expect("the functions' clock moves");
     let later = crm
         .until("command.accepted", 1, Duration::from_secs(60))
         .await;

@@ -16,6 +16,7 @@ const DEFAULT_VISIBILITY_TIMEOUT: u64 = 30;
 const DEFAULT_RETENTION: u64 = 345_600;
 const DEFAULT_SQS_BATCH_SIZE: u32 = 10;
 const DEFAULT_FUNCTION_TIMEOUT: u64 = 3;
+const DEFAULT_FUNCTION_MEMORY_MB: u64 = 128;
 
 /// Everything local provisioning and the local runner need to know, derived from the template.
 /// Each list is ordered by logical id.
@@ -130,6 +131,9 @@ pub struct FunctionSpec {
     pub binary: String,
     /// `Timeout` (Globals merged in; Lambda's default is 3 s).
     pub timeout: Duration,
+    /// `MemorySize` in MB (Globals merged in; Lambda's default is 128): the local runner tells
+    /// the function through `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, as Lambda does.
+    pub memory_mb: u64,
     pub environment: BTreeMap<String, EnvValue>,
 }
 
@@ -217,6 +221,7 @@ impl Template {
         };
         let globals_env = environment_of(&globals)?;
         let globals_timeout = globals.u64_or("Timeout", DEFAULT_FUNCTION_TIMEOUT)?;
+        let globals_memory = globals.u64_or("MemorySize", DEFAULT_FUNCTION_MEMORY_MB)?;
         let mut model = Model {
             parameters: eval.parameter_values(),
             tables: Vec::new(),
@@ -275,6 +280,7 @@ impl Template {
                         logical_id: logical_id.clone(),
                         binary,
                         timeout: Duration::from_secs(r.u64_or("Timeout", globals_timeout)?),
+                        memory_mb: r.u64_or("MemorySize", globals_memory)?,
                         environment,
                     });
                 }

@@ -1,66 +1,39 @@
-//! Plays the SQS event source mapping: receives batches from a queue, hands them to the function
-//! as an `SqsEvent` with the invocation's deadline (now + the function's `Timeout`), deletes what
-//! succeeded and leaves `batchItemFailures` (or the whole batch, if the invocation failed or timed
-//! out) to reappear after the visibility timeout. Redrive to the DLQ is the queue's own (moto
-//! counts receives like SQS does).
+//! Plays the SQS event source mapping: receives batches from a queue, invokes the function with
+//! them as an `SqsEvent` (the function's deadline is the Runtime API's: now + its `Timeout`),
+//! deletes what succeeded and leaves `batchItemFailures` (or the whole batch, if the invocation
+//! failed or timed out) to reappear after the visibility timeout. Redrive to the DLQ is the
+//! queue's own (moto counts receives like SQS does).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
-use shared::budget::Deadline;
 use tokio::sync::watch;
 
-/// A function that consumes SQS batches, as the Lambda runtime would call it: with the
-/// invocation's deadline, which Lambda's context carries.
+use crate::environment::InvokeError;
+
+/// A function that consumes SQS batches: the compiled function behind the Runtime API
+/// ([`crate::function::Function`]), which enforces its timeout.
 pub trait SqsHandler: Send + Sync + 'static {
     fn call(
         &self,
         event: SqsEvent,
-        deadline: Deadline,
-    ) -> impl Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>> + Send;
-}
-
-/// Invocations cut at their function's timeout, per function (binary name), so a test can
-/// assert that none was.
-#[derive(Debug, Clone, Default)]
-pub struct Timeouts(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Timeouts {
-    fn count_one(&self, function: &str) {
-        if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(function.to_owned()).or_default() += 1;
-        }
-    }
-
-    /// How many invocations of `function` timed out so far.
-    pub fn of(&self, function: &str) -> usize {
-        self.0
-            .lock()
-            .map(|counts| counts.get(function).copied().unwrap_or(0))
-            .unwrap_or(0)
-    }
+    ) -> impl Future<Output = Result<SqsBatchResponse, InvokeError>> + Send;
 }
 
 /// One mapping: which queue feeds which function, and how.
 #[derive(Debug, Clone)]
 pub struct Mapping {
     pub name: String,
-    /// The function it invokes (binary name), as counted in `timeouts`.
-    pub function: String,
     pub queue_url: String,
     pub queue_arn: String,
     pub batch_size: i32,
-    /// How long one invocation may run before the runner gives up on it (the function timeout).
-    pub function_timeout: Duration,
     /// Concurrent pollers, each invoking the function with its own batch (Lambda starts five
     /// for an SQS event source and scales from there).
     pub pollers: usize,
     pub region: String,
-    pub timeouts: Timeouts,
 }
 
 /// Runs the mapping's pollers until `shutdown` flips to true.
@@ -143,28 +116,23 @@ pub async fn invoke_once<H: SqsHandler>(
     crate::inputs::sqs_records(&mapping.name, &messages);
     let mut event = SqsEvent::default();
     event.records = messages.iter().map(|m| to_record(m, mapping)).collect();
-    // Dropping the handler's future at the timeout is the in-process equivalent of Lambda
-    // stopping the invocation: whatever it had not finished stays undone.
-    let deadline = Deadline::after(mapping.function_timeout);
-    let outcome = tokio::time::timeout_at(deadline.instant(), handler.call(event, deadline)).await;
-    let failed: HashSet<String> = match outcome {
-        Ok(Ok(resp)) => resp
+    let failed: HashSet<String> = match handler.call(event).await {
+        Ok(resp) => resp
             .batch_item_failures
             .into_iter()
             .map(|f| f.item_identifier)
             .collect(),
-        Ok(Err(err)) => {
-            tracing::warn!(mapping = %mapping.name, error = %err, "invocation failed; whole batch will be retried");
-            return 0;
-        }
-        Err(_) => {
-            mapping.timeouts.count_one(&mapping.function);
+        Err(err @ InvokeError::TimedOut { .. }) => {
             tracing::error!(
                 mapping = %mapping.name,
-                timeout_ms = u64::try_from(mapping.function_timeout.as_millis()).unwrap_or(u64::MAX),
+                error = %err,
                 records = messages.len(),
                 "invocation timed out; its whole batch comes back after the queue's visibility timeout"
             );
+            return 0;
+        }
+        Err(err) => {
+            tracing::warn!(mapping = %mapping.name, error = %err, "invocation failed; whole batch will be retried");
             return 0;
         }
     };

@@ -1,124 +1,213 @@
-//! Adapts each function's real handler to the runner's traits, and picks it by binary name
-//! (the template's `Metadata.BuildProperties.Binary`).
-
-use std::sync::Arc;
-use std::time::Duration;
+//! The event shapes AWS hands each kind of function, on the way in and out of the compiled
+//! binary: an SQS batch (`SqsEvent` → `SqsBatchResponse`), API Gateway's HTTP API payload 2.0
+//! (what `lambda_http` reads) and EventBridge's scheduled event.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::budget::Deadline;
-use shared::config::Env;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use axum::body::Bytes;
+use serde_json::json;
 
-use crate::apigw::HttpHandler;
-use crate::esm::{self, Mapping, SqsHandler};
-use crate::stack::StackError;
+use crate::environment::InvokeError;
+use crate::esm::SqsHandler;
+use crate::function::Function;
 
-/// The webhook Lambda's handler behind API Gateway.
-pub struct Webhook(pub webhook::LiveState);
+/// The account id in the ARNs the runner makes up (moto's default account).
+pub const LOCAL_ACCOUNT: &str = "123456789012";
 
-impl HttpHandler for Webhook {
-    async fn call(&self, req: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-        match webhook::handler(&self.0, req).await {
-            Ok(res) => res,
-            Err(never) => match never {},
+impl SqsHandler for Function {
+    async fn call(&self, event: SqsEvent) -> Result<SqsBatchResponse, InvokeError> {
+        let payload = serde_json::to_vec(&event).map_err(|e| InvokeError::Encoding(e.into()))?;
+        let answer = self.invoke(Bytes::from(payload)).await?;
+        serde_json::from_slice(&answer).map_err(|e| InvokeError::Encoding(e.into()))
+    }
+}
+
+/// API Gateway HTTP API's payload format 2.0 for one request to `/webhook`: headers lower-cased
+/// (repeated ones joined by commas), the body as text when it is UTF-8, base64 otherwise.
+pub fn http_api_event(
+    parts: &http::request::Parts,
+    body: &[u8],
+    request_id: &str,
+    now_ms: i64,
+) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    for name in parts.headers.keys() {
+        let joined = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        headers.insert(name.as_str().to_owned(), json!(joined));
+    }
+    let query = parts.uri.query().unwrap_or("");
+    let mut params = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k), percent_decode(v));
+        match params.get_mut(&k) {
+            // API Gateway joins repeated parameters with commas.
+            Some(serde_json::Value::String(prev)) => {
+                prev.push(',');
+                prev.push_str(&v);
+            }
+            _ => {
+                params.insert(k, json!(v));
+            }
         }
     }
-}
-
-/// The processor Lambda's handler behind its SQS event source.
-pub struct Processor(pub processor::LiveState);
-
-impl SqsHandler for Processor {
-    async fn call(
-        &self,
-        event: SqsEvent,
-        deadline: Deadline,
-    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-        Ok(processor::process_event(&self.0, event, &deadline).await)
-    }
-}
-
-/// The sender Lambda's handler behind its SQS event source.
-pub struct Sender(pub sender::LiveState);
-
-impl SqsHandler for Sender {
-    async fn call(
-        &self,
-        event: SqsEvent,
-        deadline: Deadline,
-    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-        sender::handler(&self.0, event, &deadline).await
-    }
-}
-
-fn config_error(function: &str) -> impl FnOnce(shared::config::ConfigError) -> StackError + '_ {
-    move |source| StackError::Config {
-        function: function.to_owned(),
-        source,
-    }
-}
-
-/// Starts the event source mapping for the function built from `binary`.
-pub async fn spawn_consumer(
-    binary: &str,
-    env: Env,
-    sdk: &aws_config::SdkConfig,
-    sqs: aws_sdk_sqs::Client,
-    mapping: Mapping,
-    shutdown: watch::Receiver<bool>,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), StackError> {
-    match binary {
-        "processor" => {
-            let config = processor::Config::from_env(&env).map_err(config_error(binary))?;
-            let handler = Arc::new(Processor(processor::LiveState::live(config, sdk)));
-            tasks.spawn(esm::run(sqs, mapping, handler, shutdown));
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let route_key = format!("{method} {path}");
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (body, encoded) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (None, false),
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => {
+            use base64::Engine as _;
+            (
+                Some(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            )
         }
-        "sender" => {
-            let config = sender::Config::from_env(&env).map_err(config_error(binary))?;
-            let state = sender::LiveState::live(&config, sdk).map_err(|e| StackError::Start {
-                function: binary.to_owned(),
-                source: Box::new(e),
-            })?;
-            tasks.spawn(esm::run(sqs, mapping, Arc::new(Sender(state)), shutdown));
-        }
-        other => return Err(StackError::UnknownFunction(other.to_owned())),
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": user_agent
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": shared::events::rfc3339(now_ms / 1000),
+            "timeEpoch": now_ms
+        },
+        "isBase64Encoded": encoded
+    });
+    if !params.is_empty() {
+        event["queryStringParameters"] = serde_json::Value::Object(params);
     }
-    Ok(())
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
 }
 
-/// The window-alerts Lambda behind the schedule: each tick is one `run_once` at the tick's time.
-pub struct WindowAlerts(pub window_alerts::LiveState);
-
-impl crate::schedule::Scheduled for WindowAlerts {
-    async fn tick(&self, now_ms: i64) -> Result<(), lambda_runtime::Error> {
-        window_alerts::scheduled_run(&self.0, now_ms).await?;
-        Ok(())
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i) {
+            Some(b'+') => out.push(b' '),
+            Some(b'%') => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            Some(b) => out.push(*b),
+            None => break,
+        }
+        i += 1;
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Starts the schedule for the function built from `binary`.
-pub async fn spawn_scheduled(
-    binary: &str,
-    env: Env,
-    sdk: &aws_config::SdkConfig,
-    every: Duration,
-    shutdown: watch::Receiver<bool>,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), StackError> {
-    match binary {
-        "window-alerts" => {
-            let config =
-                window_alerts::Config::from_env(&env).map_err(|source| StackError::Config {
-                    function: binary.to_owned(),
-                    source,
-                })?;
-            let state = window_alerts::LiveState::live(config, sdk);
-            let scheduled = std::sync::Arc::new(WindowAlerts(state));
-            tasks.spawn(crate::schedule::run(scheduled, every, shutdown));
-        }
-        other => return Err(StackError::UnknownFunction(other.to_owned())),
+/// EventBridge's scheduled event, as the schedule rule delivers it.
+pub fn scheduled_event(rule_arn: &str, region: &str, id: &str, now_ms: i64) -> serde_json::Value {
+    json!({
+        "version": "0",
+        "id": id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT,
+        "time": shared::events::rfc3339(now_ms / 1000),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, method: &str) -> http::request::Parts {
+        let (parts, ()) = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Content-Type", "application/json")
+            .header("X-Hub-Signature-256", "sha256=ab")
+            .header("Accept", "a")
+            .header("Accept", "b")
+            .body(())
+            .expect("a request")
+            .into_parts();
+        parts
     }
-    Ok(())
+
+    #[test]
+    fn an_http_api_event_is_what_lambda_http_reads_as_the_same_request() {
+        let event = http_api_event(
+            &parts(
+                "/webhook?hub.mode=subscribe&hub.challenge=a%20b&x=1&x=2",
+                "GET",
+            ),
+            b"",
+            "req",
+            1_795_255_200_000,
+        );
+        let req: lambda_http::request::LambdaRequest =
+            serde_json::from_value(event.clone()).expect("lambda_http reads it");
+        let req: lambda_http::Request = req.into();
+        assert_eq!(req.method(), "GET");
+        assert_eq!(req.uri().path(), "/webhook");
+        assert_eq!(event["queryStringParameters"]["hub.challenge"], "a b");
+        assert_eq!(event["queryStringParameters"]["x"], "1,2");
+        assert_eq!(event["headers"]["accept"], "a,b");
+        assert_eq!(event["headers"]["x-hub-signature-256"], "sha256=ab");
+        assert!(event.get("body").is_none());
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_travels_base64_encoded() {
+        let event = http_api_event(&parts("/webhook", "POST"), &[0xff, 0x00], "r", 0);
+        assert_eq!(event["isBase64Encoded"], true);
+        assert_eq!(event["body"], "/wA=");
+        let text = http_api_event(&parts("/webhook", "POST"), b"{\"a\":1}", "r", 0);
+        assert_eq!(text["isBase64Encoded"], false);
+        assert_eq!(text["body"], "{\"a\":1}");
+    }
+
+    #[test]
+    fn percent_decoding_keeps_a_broken_escape_as_it_came() {
+        assert_eq!(percent_decode("a%2Bb+c"), "a+b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 }

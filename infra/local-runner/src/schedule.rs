@@ -1,18 +1,27 @@
-//! Plays the EventBridge schedule: calls the scheduled function every interval with the time.
+//! Plays the EventBridge schedule: invokes the scheduled function every interval with
+//! EventBridge's scheduled event (its `time` on the functions' clock).
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use tokio::sync::watch;
 
-/// A scheduled function (`run_once(&state, now)` behind it).
-pub trait Scheduled: Send + Sync + 'static {
-    fn tick(&self, now_ms: i64) -> impl Future<Output = Result<(), lambda_runtime::Error>> + Send;
+use crate::clock::LocalClock;
+use crate::function::Function;
+
+/// Which rule fires, for the event's `resources`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub arn: String,
+    pub region: String,
 }
 
 /// Ticks every `every` (first tick after one interval) until `shutdown` flips to true.
-pub async fn run<F: Scheduled>(
-    f: std::sync::Arc<F>,
+pub async fn run(
+    function: Arc<Function>,
+    rule: Rule,
+    clock: LocalClock,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -21,8 +30,10 @@ pub async fn run<F: Scheduled>(
     loop {
         tokio::select! {
             _ = interval.tick() => {
-                if let Err(err) = f.tick(shared::now_ms()).await {
-                    tracing::warn!(error = %err, "scheduled run failed; the next one catches up");
+                let id = format!("{:032x}", rand::random::<u128>());
+                let event = crate::handlers::scheduled_event(&rule.arn, &rule.region, &id, clock.now_ms());
+                if let Err(err) = function.invoke(Bytes::from(event.to_string())).await {
+                    tracing::warn!(function = %function.name(), error = %err, "scheduled run failed; the next one catches up");
                 }
             }
             _ = shutdown.changed() => break,

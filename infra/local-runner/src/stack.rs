@@ -1,7 +1,7 @@
-//! The whole local system in one process: provisions moto from `template.yaml`, gives each
-//! function the environment the template declares for it, and plays AWS around the real
-//! handlers (API Gateway, the SQS event source mappings, the schedule) next to the Graph API
-//! simulator.
+//! The whole local system: provisions moto from `template.yaml`, runs each function's compiled
+//! binary behind a Runtime API of the runner's with the environment the template declares for
+//! it, and plays AWS around them (API Gateway, the SQS event source mappings, the schedule) next
+//! to the Graph API simulator.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,7 +17,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::{apigw, esm, handlers};
+use crate::binaries::{self, BinaryError};
+use crate::clock::LocalClock;
+use crate::environment::{InvokeError, Launch};
+use crate::function::{Function, FunctionConfig, Timeouts};
+use crate::runtime_api::FunctionIdentity;
+use crate::{apigw, esm, schedule};
+
+/// Concurrent pollers per SQS event source (Lambda starts five and scales from there); each
+/// needs an execution environment of its own.
+const POLLERS: usize = 5;
+
+/// Execution environments the webhook may have at once behind API Gateway.
+const WEBHOOK_ENVIRONMENTS: usize = 8;
 
 /// What an operator may set for a local run; every field has a documented default.
 #[derive(Debug, Clone)]
@@ -139,35 +151,34 @@ pub enum StackError {
         #[source]
         source: std::io::Error,
     },
-    #[error("function {function} is misconfigured")]
-    Config {
-        function: String,
-        #[source]
-        source: ConfigError,
-    },
     #[error("function {function} could not start")]
     Start {
         function: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: InvokeError,
     },
     #[error("could not give the functions their template roles")]
     Iam(#[from] local_aws::iam::IamError),
+    #[error("the function binaries cannot be run")]
+    Binary(#[from] BinaryError),
+    #[error("could not create the functions' clock file")]
+    Clock(#[source] std::io::Error),
     #[error("template.yaml declares no function for binary {0}")]
     MissingFunction(String),
-    #[error("template.yaml maps an event source to {0}, which the runner cannot play")]
-    UnknownFunction(String),
 }
 
-/// A running local system. Dropping it without [`RunningStack::shutdown`] aborts its tasks.
+/// A running local system. Dropping it without [`RunningStack::shutdown`] aborts its tasks and
+/// kills every function process.
 pub struct RunningStack {
     pub api_url: String,
     pub sim_url: String,
     pub model: Model,
     pub provisioned: Provisioned,
     pub simulator: graph_sim::Simulator,
-    functions: BTreeMap<String, Function>,
-    timeouts: esm::Timeouts,
+    roles: BTreeMap<String, FunctionRole>,
+    functions: BTreeMap<String, Arc<Function>>,
+    clock: LocalClock,
+    timeouts: Timeouts,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -186,23 +197,46 @@ impl RunningStack {
 
     /// The environment the stack gives `function` (binary name), its role's credentials included.
     pub fn function_environment(&self, function: &str) -> Option<&BTreeMap<String, String>> {
-        self.functions.get(function).map(|f| &f.env)
+        self.roles.get(function).map(|f| &f.env)
     }
 
     /// The SDK configuration `function` (binary name) runs with: its role's credentials.
     pub fn function_sdk_config(&self, function: &str) -> Option<&aws_config::SdkConfig> {
-        self.functions.get(function).map(|f| &f.sdk)
+        self.roles.get(function).map(|f| &f.sdk)
     }
 
     /// The local name of `function`'s role (`<prefix><RoleLogicalId>`), as IAM denials name it.
     pub fn role_name(&self, function: &str) -> Option<&str> {
-        self.functions.get(function).map(|f| f.role_name.as_str())
+        self.roles.get(function).map(|f| f.role_name.as_str())
     }
 
-    /// Stops every task and waits for in-flight invocations to finish.
+    /// The running function built from `binary` (not for paused ones).
+    pub fn function(&self, binary: &str) -> Option<Arc<Function>> {
+        self.functions.get(binary).cloned()
+    }
+
+    /// Process ids of every function environment alive now.
+    pub fn function_pids(&self) -> Vec<u32> {
+        self.functions.values().flat_map(|f| f.pids()).collect()
+    }
+
+    /// Moves the functions' clock forward (see [`LocalClock`]); the test process's own
+    /// `shared::now_ms` does not move.
+    pub fn travel_in_time(&self, by: Duration) -> std::io::Result<()> {
+        self.clock.travel(by)
+    }
+
+    /// The functions' clock, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Stops every task, waits for in-flight invocations to finish, then kills the functions'
+    /// processes.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.functions.clear();
     }
 }
 
@@ -229,9 +263,9 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".to_owned());
-    let functions = functions(&opts, &sdk, &model, &provisioned, &parameters, &region).await?;
-    let function = |binary: &str| {
-        functions
+    let roles = roles(&opts, &sdk, &model, &provisioned, &parameters, &region).await?;
+    let role = |binary: &str| {
+        roles
             .get(binary)
             .ok_or_else(|| StackError::MissingFunction(binary.to_owned()))
     };
@@ -259,23 +293,83 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         }
     });
 
-    // API Gateway → webhook.
-    let webhook_fn = function("webhook")?;
-    let webhook_config = webhook::Config::from_env(&Env::from_map(webhook_fn.env.clone()))
-        .map_err(|source| StackError::Config {
-            function: "webhook".into(),
+    // Every function that something invokes, as its compiled binary.
+    let clock = LocalClock::new().map_err(StackError::Clock)?;
+    let timeouts = Timeouts::default();
+    let playing = |binary: &String| !opts.paused.contains(binary);
+    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+    *wanted.entry("webhook".to_owned()).or_default() += WEBHOOK_ENVIRONMENTS;
+    for source in model.event_sources.iter().filter(|s| playing(&s.binary)) {
+        *wanted.entry(source.binary.clone()).or_default() += POLLERS;
+    }
+    for schedule in model.schedules.iter().filter(|s| playing(&s.binary)) {
+        *wanted.entry(schedule.binary.clone()).or_default() += 1;
+    }
+    let bin_dir = binaries::bin_dir()?;
+    let world = local_world(&clock);
+    let mut functions = BTreeMap::new();
+    for (binary, max_environments) in wanted {
+        let spec = model
+            .function_by_binary(&binary)
+            .ok_or_else(|| StackError::MissingFunction(binary.clone()))?;
+        let name = format!("{}{}", opts.resource_prefix, spec.logical_id);
+        let mut env = world.clone();
+        // The template's environment (and a test's overrides) over the local world, then the
+        // credentials of the function's role, which win over the runner's own.
+        env.extend(role(&binary)?.env.clone());
+        env.extend(lambda_env(&name, spec.memory_mb, &region));
+        let config = FunctionConfig {
+            name: binary.clone(),
+            launch: Launch {
+                binary: binaries::function_binary(&bin_dir, &binary)?,
+                env,
+                identity: FunctionIdentity {
+                    arn: format!(
+                        "arn:aws:lambda:{region}:{}:function:{name}",
+                        crate::handlers::LOCAL_ACCOUNT
+                    ),
+                },
+            },
+            // The template's Timeout: past it Lambda kills the invocation and SQS redelivers.
+            timeout: opts
+                .function_timeouts
+                .get(&binary)
+                .copied()
+                .unwrap_or(spec.timeout),
+            max_environments,
+        };
+        functions.insert(
+            binary,
+            Arc::new(Function::new(config, clock.clone(), timeouts.clone())),
+        );
+    }
+    // One cold start each before anything is served, so a function that cannot start (a bad
+    // setting, a crash in main) fails the stack with its name instead of failing its events.
+    let warmed = futures::future::join_all(
+        functions
+            .values()
+            .map(|f| async move { (f.name(), f.warm_up().await) }),
+    )
+    .await;
+    for (function, result) in warmed {
+        result.map_err(|source| StackError::Start {
+            function: function.to_owned(),
             source,
         })?;
-    let webhook = Arc::new(handlers::Webhook(webhook::LiveState::live(
-        &webhook_config,
-        &webhook_fn.sdk,
-    )));
+    }
+
+    // API Gateway → webhook.
+    let webhook = functions
+        .get("webhook")
+        .cloned()
+        .ok_or_else(|| StackError::MissingFunction("webhook".to_owned()))?;
     let mut rx = shutdown_rx.clone();
+    let router = apigw::router(webhook, clock.clone());
     tasks.spawn(async move {
         let stop = async move {
             let _ = rx.changed().await;
         };
-        let served = axum::serve(api_listener, apigw::router(webhook))
+        let served = axum::serve(api_listener, router)
             .with_graceful_shutdown(stop)
             .await;
         if let Err(err) = served {
@@ -285,59 +379,49 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
 
     // SQS event source mappings, as the template declares them. Lambda polls with the
     // function's execution role, so the mapping does too.
-    let timeouts = esm::Timeouts::default();
-    for source in model
-        .event_sources
-        .iter()
-        .filter(|s| !opts.paused.contains(&s.binary))
-    {
+    for source in model.event_sources.iter().filter(|s| playing(&s.binary)) {
         let mapping = esm::Mapping {
             name: format!("{}<-{}", source.binary, source.queue_logical_id),
-            function: source.binary.clone(),
             queue_url: provisioned.queue_url(&source.queue_logical_id)?.to_owned(),
             queue_arn: provisioned.queue_arn(&source.queue_logical_id)?.to_owned(),
             batch_size: i32::try_from(source.batch_size).unwrap_or(10),
-            // The template's Timeout: past it Lambda would kill the invocation and SQS redeliver.
-            function_timeout: match opts.function_timeouts.get(&source.binary) {
-                Some(shorter) => *shorter,
-                None => model
-                    .function_by_binary(&source.binary)
-                    .map(|f| f.timeout)
-                    .ok_or_else(|| StackError::MissingFunction(source.binary.clone()))?,
-            },
-            pollers: 5,
+            pollers: POLLERS,
             region: region.clone(),
-            timeouts: timeouts.clone(),
         };
-        let consumer = function(&source.binary)?;
-        handlers::spawn_consumer(
-            &source.binary,
-            Env::from_map(consumer.env.clone()),
-            &consumer.sdk,
-            aws_sdk_sqs::Client::new(&consumer.sdk),
+        let function = functions
+            .get(&source.binary)
+            .cloned()
+            .ok_or_else(|| StackError::MissingFunction(source.binary.clone()))?;
+        tasks.spawn(esm::run(
+            aws_sdk_sqs::Client::new(&role(&source.binary)?.sdk),
             mapping,
+            function,
             shutdown_rx.clone(),
-            &mut tasks,
-        )
-        .await?;
+        ));
     }
 
     // The schedule.
-    for schedule in model
-        .schedules
-        .iter()
-        .filter(|s| !opts.paused.contains(&s.binary))
-    {
-        let scheduled = function(&schedule.binary)?;
-        handlers::spawn_scheduled(
-            &schedule.binary,
-            Env::from_map(scheduled.env.clone()),
-            &scheduled.sdk,
+    for rule in model.schedules.iter().filter(|s| playing(&s.binary)) {
+        let function = functions
+            .get(&rule.binary)
+            .cloned()
+            .ok_or_else(|| StackError::MissingFunction(rule.binary.clone()))?;
+        let rule = schedule::Rule {
+            arn: format!(
+                "arn:aws:events:{region}:{}:rule/{}{}",
+                crate::handlers::LOCAL_ACCOUNT,
+                opts.resource_prefix,
+                rule.function_logical_id
+            ),
+            region: region.clone(),
+        };
+        tasks.spawn(schedule::run(
+            function,
+            rule,
+            clock.clone(),
             opts.alert_interval,
             shutdown_rx.clone(),
-            &mut tasks,
-        )
-        .await?;
+        ));
     }
 
     Ok(RunningStack {
@@ -347,6 +431,8 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         provisioned,
         simulator,
         functions,
+        roles,
+        clock,
         timeouts,
         shutdown,
         tasks,
@@ -356,7 +442,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
 /// What the stack gives one function: its environment (the template's, the operator's
 /// overrides, then its role session's credentials, which Lambda does not let a template override)
 /// and the SDK configuration built from that environment's credentials.
-struct Function {
+struct FunctionRole {
     role_name: String,
     env: BTreeMap<String, String>,
     sdk: aws_config::SdkConfig,
@@ -364,14 +450,14 @@ struct Function {
 
 /// Each function's role from the template (SAM's translator), a fresh session of it registered
 /// with the local AWS, and the function's environment and SDK configuration with it.
-async fn functions(
+async fn roles(
     opts: &StackOptions,
     sdk: &aws_config::SdkConfig,
     model: &Model,
     provisioned: &Provisioned,
     parameters: &Parameters,
     region: &str,
-) -> Result<BTreeMap<String, Function>, StackError> {
+) -> Result<BTreeMap<String, FunctionRole>, StackError> {
     let cfn = iam::expand_template(&iam::workspace_sam_python(), &opts.template).await?;
     let endpoints = iam::local_endpoints();
     let mut out = BTreeMap::new();
@@ -390,7 +476,7 @@ async fn functions(
         let sdk = function_sdk(sdk, &env);
         out.insert(
             role.binary.clone(),
-            Function {
+            FunctionRole {
                 role_name,
                 env,
                 sdk,
@@ -401,7 +487,8 @@ async fn functions(
 }
 
 /// The runner's SDK configuration (endpoints, region) signing with the credentials in the
-/// function's environment, as the function's own binary would load them.
+/// function's environment: the event source mapping polls with it, as Lambda polls with the
+/// execution role, and tests act as the function with it.
 fn function_sdk(
     sdk: &aws_config::SdkConfig,
     env: &BTreeMap<String, String>,
@@ -419,6 +506,56 @@ fn function_sdk(
             credentials,
         ))
         .build()
+}
+
+/// What the local world adds to every function's environment, from the runner's own: where AWS
+/// is (the two motos: `AWS_ENDPOINT_URL` and each `AWS_ENDPOINT_URL_<SERVICE>`), credentials for
+/// it (moto's `test` unless the runner has its own), log settings and the capture file `make
+/// test` scans, and the functions' clock.
+fn local_world(clock: &LocalClock) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(name, value)| {
+            !value.is_empty()
+                && (name.starts_with("AWS_ENDPOINT_URL")
+                    || [
+                        "AWS_ACCESS_KEY_ID",
+                        "AWS_SECRET_ACCESS_KEY",
+                        "AWS_SESSION_TOKEN",
+                        "RUST_LOG",
+                        shared::telemetry::CAPTURE_FILE_VAR,
+                    ]
+                    .contains(&name.as_str()))
+        })
+        .collect();
+    env.entry("AWS_ENDPOINT_URL".into())
+        .or_insert_with(|| local_aws::DEFAULT_ENDPOINT.to_owned());
+    if !env.contains_key("AWS_ACCESS_KEY_ID") {
+        env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+        env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    }
+    env.insert(
+        shared::local_clock::CLOCK_FILE_VAR.into(),
+        clock.file().to_string_lossy().into_owned(),
+    );
+    env
+}
+
+/// What Lambda itself sets in every execution environment (`lambda_runtime` reads several; the
+/// Runtime API address and the log stream are set per environment).
+fn lambda_env(name: &str, memory_mb: u64, region: &str) -> BTreeMap<String, String> {
+    BTreeMap::from(
+        [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local/[$LATEST]0".to_owned()),
+            ("AWS_REGION", region.to_owned()),
+            ("AWS_DEFAULT_REGION", region.to_owned()),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    )
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StackError> {
