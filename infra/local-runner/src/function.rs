@@ -128,7 +128,7 @@ impl Function {
         // Lambda names a log stream per environment.
         launch.env.insert(
             "AWS_LAMBDA_LOG_STREAM_NAME".into(),
-            format!("local/[$LATEST]{:032x}", n),
+            format!("local/[$LATEST]{n:032x}"),
         );
         tracing::debug!(function = %self.config.name, environment = n, "cold start");
         Environment::start(&launch, &self.clock).await
