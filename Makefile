@@ -14,15 +14,17 @@ MOTO_PORT ?= 4566
 TEST_MOTO_PORT ?= 4599
 CARGO ?= cargo
 
-.PHONY: run test load build lint deploy bench fuzz clean-local help
+.PHONY: run test load build sam-build build-check lint deploy bench fuzz clean-local help \
+	build-WebhookFunction build-ProcessorFunction build-SenderFunction build-WindowAlertsFunction
 
 help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
 	@echo "make test    every test, offline, against a moto the target starts and stops"
 	@echo "make load    2,000 signed customer messages through a fresh local stack; prints messages/s"
 	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
+	@echo "make build-check  sam build (the deploy's build step), then each bootstrap: aarch64, <= 8 MB"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
-	@echo "make bench   webhook criterion bench + sender limiter bench (moto)"
+	@echo "make bench   webhook criterion bench + sender limiter bench (moto) + sizes and cold starts"
 	@echo "make fuzz    every fuzz target for FUZZ_SECONDS each (default 60; nightly + cargo-fuzz)"
 	@echo "make deploy  sam build && sam deploy (guided the first time)"
 
@@ -79,9 +81,13 @@ load: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack LOAD_BIN=$(CURDIR)/target/load/load \
 		infra/scripts/load.sh
 
-bench: $(VENV)/.installed
+# Sizes are the arm64 bootstraps (`make build`); cold starts run the host release binaries with
+# the template's environment against a private moto (tests/src/bin/cold-start.rs).
+bench: $(VENV)/.installed build
 	$(CARGO) bench -p webhook --bench ingest
 	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) bench -p sender --bench limiter
+	$(CARGO) build --release $(addprefix -p ,$(LAMBDA_PACKAGES))
+	infra/scripts/with-moto.sh $(TEST_MOTO_PORT) $(CARGO) run -q -p e2e-tests --bin cold-start -- target/release target/lambda
 
 # cargo-fuzz, pinned, installed once into .local/ (the targets need the nightly toolchain).
 CARGO_FUZZ_VERSION := 0.13.1
@@ -97,9 +103,35 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_TOOLS)/bin/cargo-fuzz fuzz/run.sh $(FUZZ_TARGETS)
 
+# The four Lambda bootstraps as AWS runs them: arm64, release profile, one cargo invocation so
+# the four share one feature resolution; into target/lambda/<function>/bootstrap.
+LAMBDA_PACKAGES := webhook processor sender window-alerts
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 -p webhook -p processor -p sender -p window-alerts
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
+
+# `sam build` (template.yaml: BuildMethod makefile, built in source) runs `make build-<LogicalId>`
+# once per function with ARTIFACTS_DIR set: each copies `make build`'s bootstrap, so what deploys
+# is what `make build` built and `make build-check` checked. SAM's rust-cargolambda method built
+# each function with its own `cargo lambda build --bin`, whose feature resolution covers the whole
+# workspace (test crates included) and so produced other binaries than `make build`.
+build-WebhookFunction: LAMBDA_BIN := webhook
+build-ProcessorFunction: LAMBDA_BIN := processor
+build-SenderFunction: LAMBDA_BIN := sender
+build-WindowAlertsFunction: LAMBDA_BIN := window-alerts
+build-WebhookFunction build-ProcessorFunction build-SenderFunction build-WindowAlertsFunction: build
+	@test -n "$(ARTIFACTS_DIR)" || { echo "$@ is run by sam build, which sets ARTIFACTS_DIR" >&2; exit 1; }
+	cp target/lambda/$(LAMBDA_BIN)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+
+# The deploy's build step, offline: `sam build` into .aws-sam/build (telemetry off).
+SAM := PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam
+sam-build: $(TOOLS_VENV)/.installed
+	$(SAM) build --build-in-source
+
+# CI (.ci/run): the deploy's build, then every function's artifact under .aws-sam/build must be
+# an aarch64 ELF of at most 8 MB and identical to target/lambda's (tests/src/bin/build-check.rs).
+build-check: sam-build
+	$(CARGO) run -q -p e2e-tests --bin build-check -- .aws-sam/build target/lambda
 
 # checkov: every failing check is fixed or skipped in template.yaml with its reason
 # (Metadata.checkov.skip); --skip-download keeps it offline; checkov exits 0 on a template it
@@ -116,9 +148,7 @@ lint: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 # The first deploy from this checkout is guided (stack name, region, parameters, confirmation);
 # later ones reuse samconfig.toml. Put Meta's credentials into the secret afterwards (README).
-deploy: $(TOOLS_VENV)/.installed
-	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam build
+deploy: sam-build
 	@mkdir -p .local
 	@if [ -f .local/deployed-once ]; then \
 		PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" sam deploy; \

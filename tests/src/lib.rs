@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod artifact;
+pub mod cold_start;
 pub mod faults;
 pub mod iam;
 pub mod log_scan;
