@@ -6,6 +6,7 @@
 //! (see `shared::outbox`); the events are then published to `crm-events.fifo`. Records fail alone
 //! and are reported as partial batch failures.
 
+mod call;
 mod change;
 mod contact;
 mod message;
