@@ -30,35 +30,55 @@ struct CallEvent<'a> {
     raw: &'a serde_json::value::RawValue,
 }
 
+/// Each known call and status becomes its event; if any entry is not known (no id, or an
+/// `event`/`status` value not listed), the change is also forwarded once, raw, as
+/// `whatsapp.unknown`, so the CRM still sees what Meta sent.
 pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
-    _update: &BufferedUpdate<'_>,
+    update: &BufferedUpdate<'_>,
     value: &CallsValue,
 ) -> Result<Applied, ProcessError> {
     let mut planned = Vec::new();
+    let mut unknown = 0usize;
     for item in &value.calls {
         match call_event(ctx, value, &item.typed, &item.raw) {
             Some(e) => planned.push(e),
-            None => tracing::warn!(
-                event = ?item.typed.event.as_deref().map(shared::redact::vocabulary),
-                "call without an id or with an event not known; skipped"
-            ),
+            None => {
+                unknown += 1;
+                tracing::warn!(
+                    event = ?item.typed.event.as_deref().map(shared::redact::vocabulary),
+                    "call without an id or with an event not known; forwarded as whatsapp.unknown"
+                );
+            }
         }
     }
     for item in &value.statuses {
         match status_event(ctx, value, &item.typed, &item.raw) {
             Some(e) => planned.push(e),
-            None => tracing::warn!(
-                status = ?item.typed.status.as_deref().map(shared::redact::vocabulary),
-                "call status without an id or with a status not known; skipped"
-            ),
+            None => {
+                unknown += 1;
+                tracing::warn!(
+                    status = ?item.typed.status.as_deref().map(shared::redact::vocabulary),
+                    "call status without an id or with a status not known; forwarded as whatsapp.unknown"
+                );
+            }
         }
     }
     let mut last = Applied::Nothing;
     for e in &planned {
         last =
             outbox::apply_once(&state.store, &state.events, &e.key, || plan(state, ctx, e)).await?;
+    }
+    if unknown > 0 {
+        last = crate::change::forward(
+            state,
+            ctx,
+            update,
+            &Default::default(),
+            EventType::WhatsappUnknown,
+        )
+        .await?;
     }
     Ok(last)
 }

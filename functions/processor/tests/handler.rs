@@ -1074,7 +1074,7 @@ async fn a_business_initiated_call_does_not_open_the_window() {
 }
 
 #[tokio::test]
-async fn call_statuses_emit_once_per_status_and_unknown_ones_are_skipped() {
+async fn call_statuses_emit_once_per_status_and_unknown_ones_are_forwarded_raw() {
     let state = state();
     run(&state, &fixture("call-status-ringing")).await;
     run(&state, &fixture("call-status-ringing")).await;
@@ -1095,7 +1095,47 @@ async fn call_statuses_emit_once_per_status_and_unknown_ones_are_skipped() {
         .map(|e| e["data"]["status"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(statuses, ["ringing", "accepted"]);
+    let unknown = state.events.of_type("whatsapp.unknown");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(
+        unknown[0]["data"]["original"]["statuses"][0]["status"],
+        "DIALING"
+    );
     let first = &state.events.of_type("call.status")[0];
     assert_eq!(first["data"]["biz_opaque_callback_data"], "crm-call-42");
     assert!(conversation_of(&state, first).await.is_none());
+}
+
+#[tokio::test]
+async fn a_call_event_not_known_is_forwarded_raw_and_the_known_ones_still_become_events() {
+    let state = state();
+    let body = fixture("call-connect").replace(
+        "\"calls\":[{",
+        "\"calls\":[{\"id\":\"wacid.NEW\",\"event\":\"transfer\",\"direction\":\"USER_INITIATED\"},{",
+    );
+    for _ in 0..2 {
+        run(&state, &body).await;
+    }
+    assert_eq!(state.events.of_type("call.connected").len(), 1);
+    let unknown = state.events.of_type("whatsapp.unknown");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["data"]["field"], "calls");
+    assert_eq!(
+        unknown[0]["data"]["original"]["calls"][0]["event"],
+        "transfer"
+    );
+}
+
+#[tokio::test]
+async fn a_call_of_unknown_direction_still_becomes_an_event_without_a_contact() {
+    let state = state();
+    run(
+        &state,
+        &fixture("call-connect").replace("USER_INITIATED", "SOMEONE_ELSE"),
+    )
+    .await;
+    let connected = state.events.of_type("call.connected");
+    assert_eq!(connected.len(), 1);
+    assert!(connected[0]["contact"].is_null());
+    assert!(connected[0]["data"]["direction"].is_null());
 }
