@@ -11,7 +11,8 @@
 
 use crate::store::{keys, ConversationRecord, Expect, Versioned};
 
-/// The customer-service window: every inbound message opens or extends it to 24 h.
+/// The customer-service window: every inbound message, and every call the customer places,
+/// opens or extends it to 24 h.
 pub const WINDOW_SECS: i64 = 24 * 3600;
 
 /// The lead times (minutes before the close) at which the CRM is warned, largest first, each

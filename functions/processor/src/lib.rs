@@ -29,9 +29,6 @@ use shared::sqs_consumer::{self, Classify, FailureClass};
 use shared::store::dynamo::DynamoStore;
 use shared::store::{ProcessorStore, StoreError};
 
-/// The 24-hour customer-service window.
-pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
-
 /// Typed configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Config {
