@@ -105,6 +105,25 @@ BODIES = {
                                   "user_preferences": [{"wa_id": "5511987654321", "detail": "User requested to stop marketing messages",
                                                         "category": "marketing_messages", "value": "stop", "timestamp": 1749416383}]},
                                  field="user_preferences"),
+    # Calling API: a customer calls the business (opens the service window), then hangs up; a
+    # business-initiated call rings. Ids are `wacid.…`; `session` carries the SDP offer.
+    "call-connect": envelope({"messaging_product": "whatsapp", "metadata": META,
+                              "contacts": [{"profile": {"name": "Jo\u00e3o Silva"}, "wa_id": "5511987654321"}],
+                              "calls": [{"id": "wacid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ2", "from": "5511987654321", "to": "15550783881",
+                                         "event": "connect", "timestamp": "1749416383", "direction": "USER_INITIATED",
+                                         "session": {"sdp_type": "offer", "sdp": "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\n"}}]},
+                             field="calls"),
+    "call-terminate": envelope({"messaging_product": "whatsapp", "metadata": META,
+                                "contacts": [{"profile": {"name": "Jo\u00e3o Silva"}, "wa_id": "5511987654321"}],
+                                "calls": [{"id": "wacid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ2", "from": "5511987654321", "to": "15550783881",
+                                           "event": "terminate", "timestamp": "1749416503", "direction": "USER_INITIATED",
+                                           "status": "COMPLETED", "start_time": "1749416383", "end_time": "1749416503", "duration": 120}]},
+                               field="calls"),
+    "call-status-ringing": envelope({"messaging_product": "whatsapp", "metadata": META,
+                                     "statuses": [{"id": "wacid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ3", "timestamp": "1749416383", "type": "call",
+                                                   "status": "RINGING", "recipient_id": "5511987654321",
+                                                   "biz_opaque_callback_data": "crm-call-42"}]},
+                                    field="calls"),
 }
 
 

@@ -55,10 +55,16 @@ pub enum EventType {
     WindowExpiring,
     #[serde(rename = "window.expired")]
     WindowExpired,
+    #[serde(rename = "call.connected")]
+    CallConnected,
+    #[serde(rename = "call.terminated")]
+    CallTerminated,
+    #[serde(rename = "call.status")]
+    CallStatus,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 21] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -77,6 +83,9 @@ impl EventType {
         Self::CommandDeferred,
         Self::WindowExpiring,
         Self::WindowExpired,
+        Self::CallConnected,
+        Self::CallTerminated,
+        Self::CallStatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +108,9 @@ impl EventType {
             Self::CommandDeferred => "command.deferred",
             Self::WindowExpiring => "window.expiring",
             Self::WindowExpired => "window.expired",
+            Self::CallConnected => "call.connected",
+            Self::CallTerminated => "call.terminated",
+            Self::CallStatus => "call.status",
         }
     }
 

@@ -9,9 +9,10 @@
 //! queue is `due_at` moved on ("re-armed"). A newer inbound message replaces the window, clears
 //! `alerted_leads` and re-arms, so nothing planned for the old deadline can commit.
 
-use crate::store::ConversationRecord;
+use crate::store::{keys, ConversationRecord, Expect, Versioned};
 
-/// The customer-service window: every inbound message opens or extends it to 24 h.
+/// The customer-service window: every inbound message, and every call the customer places,
+/// opens or extends it to 24 h.
 pub const WINDOW_SECS: i64 = 24 * 3600;
 
 /// The lead times (minutes before the close) at which the CRM is warned, largest first, each
@@ -178,6 +179,47 @@ pub fn next_step(conv: &ConversationRecord, leads: &AlertLeads, now: i64) -> Ste
     } else {
         Step::Rearm(next)
     }
+}
+
+/// An inbound contact from the customer (a message, or a call they placed) at `at` (Unix
+/// seconds): the conversation with its window opened or extended to `at` + 24 h and the first
+/// alert armed `alert_lead_secs` before the close, with the condition its write needs. `None`
+/// when the conversation already saw an inbound contact this recent (arrival order does not
+/// matter: the newest timestamp wins). `inbound_wamid` is the message's id (`None` for a call).
+pub fn opened_by_inbound(
+    current: Option<Versioned<ConversationRecord>>,
+    business: &str,
+    contact_id: &str,
+    at: i64,
+    inbound_wamid: Option<&str>,
+    alert_lead_secs: i64,
+) -> Option<(ConversationRecord, Expect)> {
+    let (mut conv, expect) = match current {
+        Some(v) => (v.record, Expect::Version(v.version)),
+        None => (
+            ConversationRecord {
+                business: business.to_owned(),
+                contact_id: contact_id.to_owned(),
+                ..ConversationRecord::default()
+            },
+            Expect::Absent,
+        ),
+    };
+    if conv.last_inbound_at.is_some_and(|last| last >= at) {
+        return None;
+    }
+    let expires = at + WINDOW_SECS;
+    conv.last_inbound_at = Some(at);
+    conv.last_inbound_wamid = inbound_wamid.map(str::to_owned);
+    conv.window_expires_at = Some(expires);
+    if conv.window_closed_at.is_some_and(|closed| closed < at) {
+        conv.window_closed_at = None;
+    }
+    conv.awaiting_reply = conv.last_outbound_at.is_none_or(|out| out <= at);
+    conv.alerted_leads.clear();
+    conv.due_bucket = Some(keys::due_bucket(contact_id));
+    conv.due_at = Some(expires - alert_lead_secs);
+    Some((conv, expect))
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         ChangeKind::UserPreferences(prefs) if !prefs.user_preferences.is_empty() => {
             preferences(state, ctx, update, prefs).await
         }
+        ChangeKind::Calls(calls) if !calls.is_empty() => {
+            crate::call::process(state, ctx, update, calls).await
+        }
         ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
             forward(
                 state,

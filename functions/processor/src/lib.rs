@@ -6,6 +6,7 @@
 //! (see `shared::outbox`); the events are then published to `crm-events.fifo`. Records fail alone
 //! and are reported as partial batch failures.
 
+mod call;
 mod change;
 mod contact;
 mod message;
@@ -27,9 +28,6 @@ use shared::queue::{MessageSink, SqsSink};
 use shared::sqs_consumer::{self, Classify, FailureClass};
 use shared::store::dynamo::DynamoStore;
 use shared::store::{ProcessorStore, StoreError};
-
-/// The 24-hour customer-service window.
-pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Typed configuration, read once at cold start.
 #[derive(Debug, Clone)]

@@ -11,13 +11,13 @@ use shared::inbound::BufferedUpdate;
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
 use shared::store::{
-    keys, Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore, Write,
+    Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore, Write,
 };
 
 use crate::contact::Resolved;
 use crate::payload::contact::ContactBlock;
 use crate::payload::message::Message;
-use crate::{digest, ProcessError, State, UpdateContext, WINDOW};
+use crate::{digest, ProcessError, State, UpdateContext};
 
 /// Message types Meta documents; anything else is forwarded with `unknown_type: true`.
 const KNOWN_TYPES: [&str; 16] = [
@@ -191,8 +191,8 @@ async fn plan<S: ProcessorStore, Q>(
     }))
 }
 
-/// Opens or extends the window from the newest inbound timestamp (order of arrival does not
-/// matter) and schedules the first alert in the `due-index`.
+/// Opens or extends the window from the newest inbound timestamp (see
+/// `shared::window::opened_by_inbound`) and schedules the first alert in the `due-index`.
 fn window_write(
     current: Option<shared::store::Versioned<ConversationRecord>>,
     business: &str,
@@ -200,35 +200,16 @@ fn window_write(
     m: &Inbound<'_>,
     alert_lead_secs: i64,
 ) -> Option<Write> {
-    let (mut conv, expect) = match current {
-        Some(v) => (v.record, Expect::Version(v.version)),
-        None => (
-            ConversationRecord {
-                business: business.to_owned(),
-                contact_id: contact_id.to_owned(),
-                ..ConversationRecord::default()
-            },
-            Expect::Absent,
-        ),
-    };
-    if conv.last_inbound_at.is_some_and(|last| last >= m.timestamp) {
-        return None;
-    }
-    let expires = m.timestamp + WINDOW.as_secs() as i64;
-    conv.last_inbound_at = Some(m.timestamp);
-    conv.last_inbound_wamid = (!m.wamid.is_empty()).then(|| m.wamid.clone());
-    conv.window_expires_at = Some(expires);
-    if conv
-        .window_closed_at
-        .is_some_and(|closed| closed < m.timestamp)
-    {
-        conv.window_closed_at = None;
-    }
-    conv.awaiting_reply = conv.last_outbound_at.is_none_or(|out| out <= m.timestamp);
-    conv.alerted_leads.clear();
-    conv.due_bucket = Some(keys::due_bucket(contact_id));
-    conv.due_at = Some(expires - alert_lead_secs);
-    Some(Write::Conversation(conv, expect))
+    let wamid = (!m.wamid.is_empty()).then_some(m.wamid.as_str());
+    shared::window::opened_by_inbound(
+        current,
+        business,
+        contact_id,
+        m.timestamp,
+        wamid,
+        alert_lead_secs,
+    )
+    .map(|(conv, expect)| Write::Conversation(conv, expect))
 }
 
 fn consent_decision<S, Q>(state: &State<S, Q>, m: &Inbound<'_>) -> Option<Decision> {

@@ -1022,3 +1022,120 @@ async fn state_fresh_with_status(name: &str) -> TestState {
     run(&state, &fixture(name)).await;
     state
 }
+
+async fn conversation_of(
+    state: &TestState,
+    event: &Value,
+) -> Option<shared::store::ConversationRecord> {
+    let contact_id = event["contact"]["id"].as_str().unwrap().to_owned();
+    let loaded = state.store.load_contact(PNID, &contact_id).await.unwrap();
+    loaded.conversation.map(|c| c.record)
+}
+
+#[tokio::test]
+async fn a_user_initiated_call_connects_terminates_and_opens_the_window_once_each() {
+    let state = state();
+    for _ in 0..2 {
+        run(&state, &fixture("call-connect")).await;
+        run(&state, &fixture("call-terminate")).await;
+    }
+    let connected = state.events.of_type("call.connected");
+    let terminated = state.events.of_type("call.terminated");
+    assert_eq!((connected.len(), terminated.len()), (1, 1));
+    assert_eq!(connected[0]["data"]["direction"], "user_initiated");
+    assert_eq!(connected[0]["contact"]["phone"], "+5511987654321");
+    assert_eq!(terminated[0]["data"]["duration"], 120);
+    assert_eq!(terminated[0]["data"]["status"], "completed");
+    assert_eq!(
+        terminated[0]["contact"]["id"],
+        connected[0]["contact"]["id"]
+    );
+    let conv = conversation_of(&state, &connected[0]).await.unwrap();
+    assert_eq!(conv.last_inbound_at, Some(1_749_416_383));
+    assert_eq!(conv.window_expires_at, Some(1_749_416_383 + 86_400));
+    assert_eq!(conv.last_inbound_wamid, None);
+    assert!(conv.awaiting_reply);
+}
+
+#[tokio::test]
+async fn a_business_initiated_call_does_not_open_the_window() {
+    let state = state();
+    let body = fixture("call-connect").replace("USER_INITIATED", "BUSINESS_INITIATED");
+    let body = body.replace(
+        "\"from\":\"5511987654321\",\"to\":\"15550783881\"",
+        "\"from\":\"15550783881\",\"to\":\"5511987654321\"",
+    );
+    run(&state, &body).await;
+    let connected = state.events.of_type("call.connected");
+    assert_eq!(connected.len(), 1);
+    assert_eq!(connected[0]["data"]["direction"], "business_initiated");
+    assert_eq!(connected[0]["contact"]["phone"], "+5511987654321");
+    assert!(conversation_of(&state, &connected[0]).await.is_none());
+}
+
+#[tokio::test]
+async fn call_statuses_emit_once_per_status_and_unknown_ones_are_forwarded_raw() {
+    let state = state();
+    run(&state, &fixture("call-status-ringing")).await;
+    run(&state, &fixture("call-status-ringing")).await;
+    run(
+        &state,
+        &fixture("call-status-ringing").replace("RINGING", "ACCEPTED"),
+    )
+    .await;
+    run(
+        &state,
+        &fixture("call-status-ringing").replace("RINGING", "DIALING"),
+    )
+    .await;
+    let statuses: Vec<_> = state
+        .events
+        .of_type("call.status")
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["ringing", "accepted"]);
+    let unknown = state.events.of_type("whatsapp.unknown");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(
+        unknown[0]["data"]["original"]["statuses"][0]["status"],
+        "DIALING"
+    );
+    let first = &state.events.of_type("call.status")[0];
+    assert_eq!(first["data"]["biz_opaque_callback_data"], "crm-call-42");
+    assert!(conversation_of(&state, first).await.is_none());
+}
+
+#[tokio::test]
+async fn a_call_event_not_known_is_forwarded_raw_and_the_known_ones_still_become_events() {
+    let state = state();
+    let body = fixture("call-connect").replace(
+        "\"calls\":[{",
+        "\"calls\":[{\"id\":\"wacid.NEW\",\"event\":\"transfer\",\"direction\":\"USER_INITIATED\"},{",
+    );
+    for _ in 0..2 {
+        run(&state, &body).await;
+    }
+    assert_eq!(state.events.of_type("call.connected").len(), 1);
+    let unknown = state.events.of_type("whatsapp.unknown");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["data"]["field"], "calls");
+    assert_eq!(
+        unknown[0]["data"]["original"]["calls"][0]["event"],
+        "transfer"
+    );
+}
+
+#[tokio::test]
+async fn a_call_of_unknown_direction_still_becomes_an_event_without_a_contact() {
+    let state = state();
+    run(
+        &state,
+        &fixture("call-connect").replace("USER_INITIATED", "SOMEONE_ELSE"),
+    )
+    .await;
+    let connected = state.events.of_type("call.connected");
+    assert_eq!(connected.len(), 1);
+    assert!(connected[0]["contact"].is_null());
+    assert!(connected[0]["data"]["direction"].is_null());
+}

@@ -198,6 +198,9 @@ async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
         types,
         [
             "account.update",
+            "call.connected",
+            "call.status",
+            "call.terminated",
             "contact.number_changed",
             "contact.opted_out",
             "message.received",

@@ -178,6 +178,8 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("phone-quality", "change", "phone_number_quality_update"),
         ("account-update", "change", "account_update"),
         ("user-preferences", "change", "user_preferences"),
+        ("call-connect", "change", "calls"),
+        ("call-status-ringing", "change", "calls"),
     ];
     for (name, kind, field) in cases {
         let state = state();

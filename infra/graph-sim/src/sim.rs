@@ -561,9 +561,11 @@ impl Simulator {
     /// Delivers any change (`field` + `value`) in Meta's envelope, signed. Inbound messages in a
     /// `messages` value open service windows as if the user had written.
     pub async fn deliver_change(&self, field: &str, value: &RawValue) -> Result<u16, String> {
-        if field == "messages" {
-            if let Ok(parsed) = serde_json::from_str::<Value>(value.get()) {
-                self.remember_messages(&parsed);
+        if let Ok(parsed) = serde_json::from_str::<Value>(value.get()) {
+            match field {
+                "messages" => self.remember_messages(&parsed),
+                "calls" => self.remember_calls(&parsed),
+                _ => {}
             }
         }
         let compact = RawValue::from_string(crate::meta_json::minify(value.get()));
@@ -600,6 +602,33 @@ impl Simulator {
                 })
                 .unwrap_or_else(unix_secs);
             self.remember_inbound(from, user_ids.get(from).copied(), timestamp);
+        }
+    }
+
+    /// A customer's call (`direction: USER_INITIATED`, `event: connect`) opens the window as
+    /// a message does; a business-initiated call does not.
+    fn remember_calls(&self, value: &Value) {
+        for call in value
+            .get("calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.get("event").and_then(Value::as_str) == Some("connect"))
+            .filter(|c| c.get("direction").and_then(Value::as_str) == Some("USER_INITIATED"))
+        {
+            let Some(from) = call.get("from").and_then(Value::as_str) else {
+                continue;
+            };
+            let timestamp = call
+                .get("timestamp")
+                .and_then(|t| {
+                    t.as_str()
+                        .and_then(|s| s.parse().ok())
+                        .or_else(|| t.as_u64())
+                })
+                .unwrap_or_else(unix_secs);
+            let user_id = call.get("from_user_id").and_then(Value::as_str);
+            self.remember_inbound(from, user_id, timestamp);
         }
     }
 

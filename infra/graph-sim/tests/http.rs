@@ -609,3 +609,31 @@ async fn statuses_carry_a_conversation_block_before_v24() {
     }
     assert_eq!(with_conversation, 3);
 }
+
+#[tokio::test]
+async fn a_user_initiated_call_opens_the_window_and_a_business_initiated_one_does_not() {
+    let sim = Sim::start(config(NOWHERE)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let call = |direction: &str, from: &str, to: &str| {
+        json!({"field": "calls", "value": {"messaging_product": "whatsapp",
+               "metadata": {"phone_number_id": PHONE_ID},
+               "calls": [{"id": "wacid.X", "from": from, "to": to, "event": "connect",
+                          "timestamp": now.to_string(), "direction": direction}]}})
+    };
+    let other = "5511987654321";
+    sim.post(
+        "/_sim/webhook",
+        call("BUSINESS_INITIATED", "15550783881", other),
+    )
+    .await;
+    let (_, answer) = sim.send(text(other, "hello")).await;
+    assert_eq!(error_code(&answer), Some(131047));
+
+    sim.post("/_sim/webhook", call("USER_INITIATED", USER, "15550783881"))
+        .await;
+    let (status, _) = sim.send(text(USER, "hello")).await;
+    assert_eq!(status, 200);
+}

@@ -1,11 +1,12 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
-//! (template status and category updates, `user_preferences`) are read into their typed model,
+//! (template status and category updates, `user_preferences`, `calls`) are read into their typed model,
 //! and a summary of scalar fields is kept for the CRM events every field gets.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared::lenient;
 
+use super::call::CallsValue;
 use super::preferences::UserPreferences;
 use super::Metadata;
 
@@ -43,6 +44,7 @@ pub enum ChangeKind {
     TemplateStatus(TemplateStatusUpdate),
     TemplateCategory(TemplateCategoryUpdate),
     UserPreferences(UserPreferences),
+    Calls(CallsValue),
     #[default]
     Other,
 }
@@ -76,6 +78,7 @@ impl ChangeValue {
                 "user_preferences" => {
                     ChangeKind::UserPreferences(UserPreferences::deserialize(v).ok()?)
                 }
+                "calls" => ChangeKind::Calls(CallsValue::from_value(v)),
                 _ => return None,
             })
         };

@@ -1,6 +1,6 @@
 //! Meta's webhook payloads as lenient typed models, one module per kind: an inbound
 //! [`message`] (its type-specific [`content`], the [`system`] notice), the [`contact`] block
-//! beside it, and the [`change`] fields other than `messages` ([`preferences`] among them).
+//! beside it, and the [`change`] fields other than `messages` ([`preferences`] and [`call`] among them).
 //! Statuses are typed in `shared::delivery` (the sender applies parked ones too).
 //!
 //! Each update's JSON is parsed once, after [`shared::lenient::repair_lone_surrogates`]; every
@@ -8,6 +8,7 @@
 //! ignored here and still reach the CRM in `original`. Fields Meta sends only to some
 //! integrators (`user_id`, `username`, `group_id`, parent user ids) are optional throughout.
 
+pub mod call;
 pub mod change;
 pub mod contact;
 pub mod content;
