@@ -215,33 +215,45 @@ async fn a_wrong_secret_or_an_unknown_key_is_refused_before_any_policy() {
     };
     let id = &env["AWS_ACCESS_KEY_ID"];
     let token = env["AWS_SESSION_TOKEN"].as_str();
-    let err = with(id, "not-the-secret", Some(token))
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect_err("wrong secret");
-    assert_eq!(code(&err), "InvalidSignatureException", "{err:?}");
-    let err = with(id, &env["AWS_SECRET_ACCESS_KEY"], Some("not-the-token"))
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect_err("wrong session token");
-    assert_eq!(code(&err), "UnrecognizedClientException", "{err:?}");
-    let err = with("ASIAUNKNOWNUNKNOWN00", "x", None)
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect_err("unknown key");
-    assert_eq!(code(&err), "UnrecognizedClientException", "{err:?}");
-    let err = with("test", "not-test", None)
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect_err("the administrator's key with a wrong secret");
-    assert_eq!(code(&err), "InvalidSignatureException", "{err:?}");
+    let secret = env["AWS_SECRET_ACCESS_KEY"].as_str();
+    let cases = [
+        (
+            "wrong secret",
+            id.as_str(),
+            "not-the-secret",
+            Some(token),
+            "InvalidSignatureException",
+        ),
+        (
+            "wrong session token",
+            id,
+            secret,
+            Some("not-the-token"),
+            "UnrecognizedClientException",
+        ),
+        (
+            "unknown key",
+            "ASIAUNKNOWNUNKNOWN00",
+            "x",
+            None,
+            "UnrecognizedClientException",
+        ),
+        (
+            "the administrator's key with a wrong secret",
+            "test",
+            "not-test",
+            None,
+            "InvalidSignatureException",
+        ),
+    ];
+    for (case, key, secret, token, expected) in cases {
+        let err = with(key, secret, token)
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect_err(case);
+        assert_eq!(code(&err), expected, "{case}: {err:?}");
+    }
     stack.shutdown().await;
 }
