@@ -249,8 +249,8 @@ pub async fn deliver_statuses(stack: &RunningStack, statuses: serde_json::Value)
     );
 }
 
-/// The window-alerts state on this stack's resources, for runs at an injected time
-/// (`window_alerts::run_once(&state, now_ms)`) next to the running schedule.
+/// The window-alerts state on this stack's resources: its store and event sink, for a test that
+/// plays another function's part on them.
 pub async fn window_alerts_state(stack: &RunningStack) -> window_alerts::LiveState {
     let function = stack
         .model

@@ -1,14 +1,13 @@
 //! End-to-end through the runner and simulator: a customer message with an old Meta timestamp
-//! becomes a conversation (processor) whose window alerts reach `crm-events` (window-alerts on
-//! the runner's 1 s schedule). Later deadlines are reached by calling `run_once` with a later
-//! clock on the same stack's table and queue, next to the running schedule.
+//! becomes a conversation (processor) whose window alerts reach `crm-events` (the window-alerts
+//! binary on the runner's 1 s schedule). Later deadlines are reached by moving the functions'
+//! clock forward (`RunningStack::travel_in_time`), so every alert comes from the deployed binary.
 
 use std::time::{Duration, Instant};
 
 use e2e_tests::{customer_writes, sqs, start_stack, CrmEvents, RunningStack};
 use serde_json::{json, Value};
 use shared::events::rfc3339;
-use window_alerts::{run_once, LiveState, RunReport};
 
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
@@ -99,6 +98,17 @@ fn alerts(events: &[Value]) -> Vec<(String, u64, String)> {
         .collect()
 }
 
+/// Moves the functions' clock `seconds` forward; the next schedule tick runs at the new time.
+fn travel(stack: &RunningStack, seconds: i64) {
+    stack
+        .travel_in_time(Duration::from_secs(seconds.max(0) as u64))
+        .expect("the functions' clock moves");
+}
+
+fn of_kind(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["type"] == kind).count()
+}
+
 fn expiring(lead: u64, expires: i64) -> (String, u64, String) {
     ("window.expiring".into(), lead, rfc3339(expires))
 }
@@ -107,21 +117,11 @@ fn expired(expires: i64) -> (String, u64, String) {
     ("window.expired".into(), 0, rfc3339(expires))
 }
 
-/// The window-alerts state on this stack's resources, for runs at an injected time.
-async fn alerts_state(stack: &RunningStack) -> LiveState {
-    e2e_tests::window_alerts_state(stack).await
-}
-
-async fn run_at(state: &LiveState, unix_seconds: i64) -> RunReport {
-    run_once(state, unix_seconds * 1000).await.expect("run")
-}
-
 #[tokio::test]
 async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_a_newer_one_rearms()
 {
     let stack = start_stack(&[]).await;
-    let now = shared::now_ms() / 1000;
-    let written = now - 23 * HOUR - 30 * MIN;
+    let written = stack.now_ms() / 1000 - 23 * HOUR - 30 * MIN;
     let expires = written + 24 * HOUR;
 
     let sent = inbound(&stack, "5511987650001", written).await;
@@ -153,36 +153,36 @@ async fn a_message_23h30_old_is_warned_at_60_then_15_then_expired_once_each_and_
     assert_eq!(warning["phone_number_id"], "106540352242922");
 
     // The clock moves on: lead 15, then the close, once each however often the schedule runs.
-    let state = alerts_state(&stack).await;
-    assert_eq!(run_at(&state, expires - 15 * MIN - 1).await.expiring, 0);
-    assert_eq!(run_at(&state, expires - 15 * MIN).await.expiring, 1);
+    travel(&stack, 15 * MIN);
+    let fifteen = events(&stack, "window.expiring", 1).await;
     assert_eq!(
-        run_at(&state, expires - 15 * MIN).await,
-        RunReport::default()
+        alerts(&fifteen),
+        vec![expiring(15, expires)],
+        "{fifteen:#?}"
     );
-    assert_eq!(run_at(&state, expires).await.expired, 1);
-    for later in [expires, expires + MIN, expires + HOUR] {
-        assert_eq!(run_at(&state, later).await, RunReport::default());
-    }
-    let more = events(&stack, "window.expired", 1).await;
+    travel(&stack, 15 * MIN);
+    let closed = events(&stack, "window.expired", 1).await;
+    assert_eq!(alerts(&closed), vec![expired(expires)], "{closed:#?}");
+    travel(&stack, HOUR);
+    let quiet = events(&stack, "window.expired", 0).await;
     assert_eq!(
-        alerts(&more),
-        vec![expiring(15, expires), expired(expires)],
-        "{more:#?}"
+        alerts(&quiet),
+        vec![],
+        "an hour later nothing repeats: {quiet:#?}"
     );
 
     // The customer writes again: a new window, alerted on its own deadlines only.
-    let again = now - 5 * MIN;
+    let again = stack.now_ms() / 1000 - 5 * MIN;
     let new_expires = again + 24 * HOUR;
     inbound(&stack, "5511987650001", again).await;
     let received = events(&stack, "message.received", 1).await;
-    assert_eq!(received.len(), 1, "{received:#?}");
-    assert_eq!(received[0]["type"], "message.received");
-    for old_deadline in [expires - 15 * MIN, expires, expires + HOUR] {
-        let report = run_at(&state, old_deadline).await;
-        assert_eq!(report.expiring + report.expired, 0, "{report:?}");
-    }
-    assert_eq!(run_at(&state, new_expires - HOUR).await.expiring, 1);
+    assert_eq!(of_kind(&received, "message.received"), 1, "{received:#?}");
+    assert_eq!(
+        alerts(&received),
+        vec![],
+        "the old deadlines stay silent: {received:#?}"
+    );
+    travel(&stack, new_expires - HOUR - stack.now_ms() / 1000);
     let rearmed = events(&stack, "window.expiring", 1).await;
     assert_eq!(
         alerts(&rearmed),
