@@ -20,6 +20,7 @@
 pub mod config;
 pub mod errors;
 pub mod ids;
+pub mod late;
 pub mod limits;
 pub mod meta_json;
 mod routes;

@@ -18,6 +18,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::errors::MetaError;
+use crate::late::LateAnswer;
 use crate::sim::{Fault, InboundRequest, Simulator};
 
 impl Simulator {
@@ -29,6 +30,10 @@ impl Simulator {
             .route(
                 "/_sim/faults",
                 get(list_faults).post(add_fault).delete(clear_faults),
+            )
+            .route(
+                "/_sim/late-answers",
+                get(list_late_answers).post(add_late_answer),
             )
             .route("/_sim/inbound", post(inbound))
             .route("/_sim/webhook", post(change))
@@ -76,6 +81,9 @@ async fn send(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let outcome = sim.handle_send(uri.path(), &version, &phone_number_id, authorization, &body);
+    if let Some(after) = outcome.answer_after {
+        tokio::time::sleep(after).await;
+    }
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = (
         status,
@@ -111,6 +119,24 @@ async fn add_fault(State(sim): State<Simulator>, body: Result<Bytes, BytesReject
     };
     match sim.add_fault(fault.clone()) {
         Ok(()) => (StatusCode::CREATED, Json(fault)).into_response(),
+        Err(err) => sim_error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+async fn list_late_answers(State(sim): State<Simulator>) -> Response {
+    Json(sim.late_answers()).into_response()
+}
+
+async fn add_late_answer(
+    State(sim): State<Simulator>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let rule: LateAnswer = match parse(body) {
+        Ok(rule) => rule,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match sim.add_late_answer(rule.clone()) {
+        Ok(()) => (StatusCode::CREATED, Json(rule)).into_response(),
         Err(err) => sim_error(StatusCode::BAD_REQUEST, err.to_string()),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use crate::config::SimConfig;
 use crate::errors::{self, MetaError};
 use crate::ids;
+use crate::late::{self, LateAnswer, LateAnswerError};
 use crate::limits::{Limits, Refusal};
 use crate::send::{self, OutboundMessage, Recipient, SendRequest};
 use crate::webhook::{
@@ -41,6 +42,7 @@ struct State {
     requests: VecDeque<RecordedRequest>,
     webhooks: VecDeque<DeliveredWebhook>,
     faults: Vec<Fault>,
+    late_answers: Vec<LateAnswer>,
     limits: Limits,
     /// Business-scoped user id → wa_id, learnt from inbound messages.
     user_ids: HashMap<String, String>,
@@ -109,18 +111,23 @@ fn one() -> u32 {
 
 impl Fault {
     fn matches(&self, keys: &[&str]) -> bool {
-        if self.to == "*" {
-            return true;
-        }
-        // A phone number matches by its digits, so `+1 650…` and `1650…` name the same user.
-        let phone_like = self
-            .to
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | ' ' | '.'));
-        let digits: String = self.to.chars().filter(char::is_ascii_digit).collect();
-        keys.iter()
-            .any(|k| *k == self.to || (phone_like && !digits.is_empty() && *k == digits))
+        targets(&self.to, keys)
     }
+}
+
+/// Whether a rule's `to` (`*`, a user id, or a phone number in any punctuation) names one of
+/// `keys` (what a send was addressed to and whom it resolved to).
+pub(crate) fn targets(to: &str, keys: &[&str]) -> bool {
+    if to == "*" {
+        return true;
+    }
+    // A phone number matches by its digits, so `+1 650…` and `1650…` name the same user.
+    let phone_like = to
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | ' ' | '.'));
+    let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+    keys.iter()
+        .any(|k| *k == to || (phone_like && !digits.is_empty() && *k == digits))
 }
 
 /// Why a fault was refused.
@@ -180,6 +187,16 @@ pub struct SendOutcome {
     /// Set for errors: code 190 answers carry `WWW-Authenticate`.
     pub error: Option<MetaError>,
     pub wamid: Option<String>,
+    /// Answer this much later (a late-answer rule); the statuses are not held back.
+    pub answer_after: Option<Duration>,
+}
+
+/// What an accepted send owes: the answer, the wamid, the statuses and the answer's delay.
+struct Accepted {
+    body: String,
+    wamid: Option<String>,
+    plan: Option<StatusPlan>,
+    answer_after: Option<Duration>,
 }
 
 /// Graph's answer to an accepted message, fields in Meta's order.
@@ -231,6 +248,7 @@ impl Simulator {
                     requests: VecDeque::new(),
                     webhooks: VecDeque::new(),
                     faults: Vec::new(),
+                    late_answers: Vec::new(),
                     limits,
                     user_ids: HashMap::new(),
                 }),
@@ -270,14 +288,15 @@ impl Simulator {
             body,
             parsed.as_ref(),
         ) {
-            Ok((body, wamid, plan)) => (
+            Ok(accepted) => (
                 SendOutcome {
                     status: 200,
-                    body,
+                    body: accepted.body,
                     error: None,
-                    wamid,
+                    wamid: accepted.wamid,
+                    answer_after: accepted.answer_after,
                 },
-                plan,
+                accepted.plan,
             ),
             Err(err) => {
                 tracing::info!(code = err.code, status = err.http_status, "send refused");
@@ -287,6 +306,7 @@ impl Simulator {
                         body: err.body_json(),
                         error: Some(err),
                         wamid: None,
+                        answer_after: None,
                     },
                     None,
                 )
@@ -319,7 +339,7 @@ impl Simulator {
         authorization: Option<&str>,
         raw: &[u8],
         body: Option<&Value>,
-    ) -> Result<(String, Option<String>, Option<StatusPlan>), MetaError> {
+    ) -> Result<Accepted, MetaError> {
         let cfg = &self.inner.cfg;
         let token = authorization
             .and_then(|h| h.split_once(' '))
@@ -347,7 +367,12 @@ impl Simulator {
         })?;
         let message = match send::validate(body, &cfg.display_phone_number)? {
             SendRequest::MarkRead { .. } => {
-                return Ok((json!({"success": true}).to_string(), None, None))
+                return Ok(Accepted {
+                    body: json!({"success": true}).to_string(),
+                    wamid: None,
+                    plan: None,
+                    answer_after: None,
+                })
             }
             SendRequest::Message(message) => message,
         };
@@ -359,7 +384,7 @@ impl Simulator {
         &self,
         message: OutboundMessage,
         with_conversation: bool,
-    ) -> Result<(String, Option<String>, Option<StatusPlan>), MetaError> {
+    ) -> Result<Accepted, MetaError> {
         let mut state = self.state();
         let (wa_id, user_id) = match &message.recipient {
             Recipient::Phone { wa_id, .. } => (Some(wa_id.clone()), None),
@@ -392,6 +417,7 @@ impl Simulator {
                 .admit(&key, message.is_free_form(), Instant::now(), unix_secs())
                 .map_err(refusal_error)?;
         }
+        let answer_after = late::take(&mut state.late_answers, &keys);
         drop(state);
 
         let wamid = ids::outbound_wamid(&key);
@@ -423,7 +449,12 @@ impl Simulator {
             failure,
             with_conversation,
         });
-        Ok((body, Some(wamid), plan))
+        Ok(Accepted {
+            body,
+            wamid: Some(wamid),
+            plan,
+            answer_after,
+        })
     }
 
     fn spawn_statuses(&self, plan: StatusPlan) {
@@ -689,12 +720,29 @@ impl Simulator {
         self.state().faults.clear();
     }
 
-    /// Forgets everything: logs, faults, rate counters, windows and known user ids.
+    /// Queues a late-answer rule; the oldest matching rule is used first.
+    pub fn add_late_answer(&self, rule: LateAnswer) -> Result<(), LateAnswerError> {
+        rule.check()?;
+        let mut state = self.state();
+        if state.late_answers.len() >= self.inner.cfg.log_capacity {
+            state.late_answers.remove(0);
+        }
+        state.late_answers.push(rule);
+        Ok(())
+    }
+
+    /// Late-answer rules still pending.
+    pub fn late_answers(&self) -> Vec<LateAnswer> {
+        self.state().late_answers.clone()
+    }
+
+    /// Forgets everything: logs, faults, late answers, rate counters, windows and known user ids.
     pub fn reset(&self) {
         let mut state = self.state();
         state.requests.clear();
         state.webhooks.clear();
         state.faults.clear();
+        state.late_answers.clear();
         state.limits.clear();
         state.user_ids.clear();
     }

@@ -637,3 +637,53 @@ async fn a_user_initiated_call_opens_the_window_and_a_business_initiated_one_doe
     let (status, _) = sim.send(text(USER, "hello")).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_late_answer_arrives_after_the_statuses_of_the_message_it_accepts() {
+    let (url, mut webhooks) = receiver().await;
+    let mut cfg = config(&url);
+    cfg.send_statuses = true;
+    cfg.status_delay = Duration::from_millis(10);
+    let sim = Sim::start(cfg).await;
+    sim.post("/_sim/inbound", json!({"from": USER, "text": "hi"}))
+        .await;
+    next_webhook(&mut webhooks).await;
+    let (status, late) = sim
+        .post("/_sim/late-answers", json!({"to": USER, "after_ms": 3000}))
+        .await;
+    assert_eq!(status, 201, "{late}");
+
+    let sim = std::sync::Arc::new(sim);
+    let sending = tokio::spawn({
+        let sim = sim.clone();
+        async move { sim.send(text(USER, "reply")).await }
+    });
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (_, body) = next_webhook(&mut webhooks).await;
+        let parsed: Value = serde_json::from_slice(&body).expect("JSON");
+        seen.push(parsed["entry"][0]["changes"][0]["value"]["statuses"][0].clone());
+    }
+    assert!(!sending.is_finished(), "the answer waits for its delay");
+    let (status, answer) = sending.await.expect("send task");
+
+    assert_eq!(status, 200);
+    let wamid = &answer["messages"][0]["id"];
+    assert!(seen.iter().all(|s| &s["id"] == wamid), "{seen:#?}");
+    assert_eq!(sim.get("/_sim/late-answers").await, json!([]), "used once");
+}
+
+#[tokio::test]
+async fn refuses_a_late_answer_without_a_recipient_or_a_delay() {
+    let sim = Sim::start(config(NOWHERE)).await;
+    for bad in [
+        json!({"to": "", "after_ms": 100}),
+        json!({"to": USER, "after_ms": 0}),
+        json!({"to": USER, "after_ms": 100, "times": 0}),
+        json!({"to": USER}),
+    ] {
+        let (status, answer) = sim.post("/_sim/late-answers", bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+}
