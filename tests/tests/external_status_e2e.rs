@@ -1,19 +1,27 @@
 //! End-to-end through the runner and simulator: statuses of messages the bridge did not send
 //! (the WhatsApp Business app on the same number, another tool) reach the CRM as
 //! `message.status` with `origin: "external"` once `EXTERNAL_STATUS_PARK_SECONDS` is over;
-//! a status that waited for the sender's store is the bridge's, emitted once.
+//! statuses that reach the bridge before the sender has Meta's answer (so before it stores the
+//! wamid) are the bridge's, emitted once each with the command id.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use e2e_tests::{deliver_statuses, of_type, start_stack_with, CrmEvents, RunningStack};
+use e2e_tests::{
+    customer_writes, deliver_statuses, of_type, send_commands, start_stack_with, CrmEvents,
+    RunningStack,
+};
+use graph_sim::late::LateAnswer;
 use serde_json::{json, Value};
-use shared::delivery::{self, StatusContext};
-use shared::store::{Commit, Direction, Expect, MessageRecord, OutboxStore, ProcessorStore, Write};
 
 const PNID: &str = "106540352242922";
 /// A short park time, so the test waits seconds, not minutes.
 const PARK_SECS: u64 = 3;
+/// Long enough that a status forwarded only once its park time is over shows as late.
+const LONG_PARK_SECS: u64 = 30;
+const CUSTOMER: &str = "5511987650077";
+/// How late Meta's answer to the reply comes (its statuses do not wait).
+const ANSWER_AFTER_MS: u64 = 2_000;
 
 async fn stack() -> RunningStack {
     start_stack_with(&[], |o| {
@@ -65,68 +73,85 @@ async fn fifty_statuses_of_messages_never_sent_become_fifty_external_events_with
 }
 
 #[tokio::test]
-async fn a_status_that_arrives_before_the_sender_stores_its_message_is_one_bridge_event_with_the_command_id(
-) {
-    let stack = stack().await;
-    let wamid = "wamid.OURS0001==";
-    deliver_statuses(&stack, json!([status(wamid, "delivered")])).await;
-    // The processor parks it: the sender has not stored the wamid Meta returned yet.
-    let alerts = e2e_tests::window_alerts_state(&stack).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alerts
-        .store
-        .load_message(wamid)
-        .await
-        .expect("load")
-        .parked
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "status never parked");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // What the sender does after Meta accepted its send: store the wamid, apply what waited.
-    let now_ms = shared::now_ms();
-    let stored = alerts
-        .store
-        .commit(Commit {
-            outbox: None,
-            writes: vec![Write::Message(
-                MessageRecord {
-                    wamid: wamid.into(),
-                    business: PNID.into(),
-                    direction: Direction::Outbound,
-                    contact_id: None,
-                    message_type: "text".into(),
-                    timestamp: now_ms / 1000,
-                    status: None,
-                    status_at: None,
-                    command_id: Some("crm-cmd-77".into()),
-                    raw: None,
-                    ttl: None,
-                },
-                Expect::Absent,
-            )],
-        })
-        .await
-        .expect("stored");
-    assert_eq!(stored, shared::store::CommitOutcome::Applied);
-    let ctx = StatusContext {
-        business: PNID.into(),
-        waba_id: None,
-        now_ms,
-        retention_secs: 8 * 86_400,
-    };
-    delivery::apply_parked(&alerts.store, &alerts.events, &ctx, wamid)
-        .await
-        .expect("parked applied");
-    // Past the park time and several ticks: nothing more may come for it.
-    let events = CrmEvents::of(&stack)
-        .await
-        .until("message.status", 2, Duration::from_secs(PARK_SECS + 5))
+async fn statuses_that_beat_the_senders_answer_are_the_bridges_emitted_once_with_the_command_id() {
+    // Arrange: statuses simulated; parked ones would be forwarded after 30 s.
+    let stack = start_stack_with(&[], |o| {
+        o.function_env.insert(
+            "EXTERNAL_STATUS_PARK_SECONDS".into(),
+            LONG_PARK_SECS.to_string(),
+        );
+    })
+    .await;
+    let crm = CrmEvents::of(&stack).await;
+    customer_writes(
+        &stack,
+        json!({"from": CUSTOMER, "name": "Cliente", "text": "Oi"}),
+    )
+    .await;
+    crm.until("message.received", 1, Duration::from_secs(60))
         .await;
-    let statuses = of_type(&events, "message.status");
-    assert_eq!(statuses.len(), 1, "{events:#?}");
-    assert_eq!(statuses[0]["data"]["origin"], "bridge");
-    assert_eq!(statuses[0]["data"]["command_id"], "crm-cmd-77");
+    // Meta accepts the reply at once and its statuses go out, but its answer takes 2 s.
+    stack
+        .simulator
+        .add_late_answer(LateAnswer {
+            to: CUSTOMER.into(),
+            after_ms: ANSWER_AFTER_MS,
+            times: 1,
+        })
+        .expect("late answer rule");
+
+    // Act
+    let sent = Instant::now();
+    send_commands(
+        &stack,
+        &[
+            json!({"command_id": "crm-cmd-77", "type": "send_text", "phone_number_id": PNID,
+                 "to": format!("+{CUSTOMER}"), "text": {"body": "Olá!"}}),
+        ],
+    )
+    .await;
+    // Well before the park time is over: the sender applies them when it stores the wamid.
+    let events = crm
+        .until("message.status", 3, Duration::from_secs(LONG_PARK_SECS / 2))
+        .await;
+
+    // Assert: every status reached the bridge before the sender had Meta's answer…
+    let request = stack
+        .simulator
+        .requests()
+        .into_iter()
+        .find(|r| r.wamid.is_some())
+        .expect("the send reached the simulator");
+    let answered_at = request.time + ANSWER_AFTER_MS;
+    let statuses: Vec<_> = stack
+        .simulator
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.body.contains("\"statuses\""))
+        .collect();
+    assert_eq!(statuses.len(), 3, "{statuses:#?}");
+    for w in &statuses {
+        assert_eq!(w.status, Some(200), "{w:?}");
+        assert!(w.time < answered_at, "delivered before the answer: {w:?}");
+    }
+    // …and each became one event of the bridge's, with the command id.
+    let accepted = of_type(&events, "command.accepted");
+    assert_eq!(accepted.len(), 1, "{events:#?}");
+    assert_eq!(accepted[0]["data"]["wamid"], json!(request.wamid));
+    let forwarded = of_type(&events, "message.status");
+    let kinds: Vec<&str> = forwarded
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["sent", "delivered", "read"], "{events:#?}");
+    for e in &forwarded {
+        assert_eq!(e["data"]["origin"], "bridge", "{e}");
+        assert_eq!(e["data"]["command_id"], "crm-cmd-77", "{e}");
+        assert_eq!(e["data"]["wamid"], json!(request.wamid), "{e}");
+    }
+    // Past the park time: none is forwarded a second time.
+    let wait = Duration::from_secs(LONG_PARK_SECS + 5).saturating_sub(sent.elapsed());
+    let later = crm.until("message.status", 1, wait).await;
+    assert!(of_type(&later, "message.status").is_empty(), "{later:#?}");
     stack.shutdown().await;
 }
