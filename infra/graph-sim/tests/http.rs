@@ -129,6 +129,15 @@ async fn next_webhook(rx: &mut mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) -> (
         .expect("receiver open")
 }
 
+/// A simulator that sends statuses (10 ms apart) to a receiver, and that receiver's webhooks.
+async fn with_statuses() -> (Sim, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
+    let (url, webhooks) = receiver().await;
+    let mut cfg = config(&url);
+    cfg.send_statuses = true;
+    cfg.status_delay = Duration::from_millis(10);
+    (Sim::start(cfg).await, webhooks)
+}
+
 fn verify(headers: &HeaderMap, body: &[u8]) {
     let signature = headers
         .get(shared::signature::SIGNATURE_HEADER)
@@ -476,11 +485,7 @@ async fn reports_an_unreachable_webhook_with_502() {
 
 #[tokio::test]
 async fn delivers_sent_delivered_read_statuses_for_an_accepted_message() {
-    let (url, mut webhooks) = receiver().await;
-    let mut cfg = config(&url);
-    cfg.send_statuses = true;
-    cfg.status_delay = Duration::from_millis(10);
-    let sim = Sim::start(cfg).await;
+    let (sim, mut webhooks) = with_statuses().await;
     sim.post("/_sim/inbound", json!({"from": USER, "text": "hi"}))
         .await;
     next_webhook(&mut webhooks).await;
@@ -514,11 +519,7 @@ async fn delivers_sent_delivered_read_statuses_for_an_accepted_message() {
 
 #[tokio::test]
 async fn a_status_mode_fault_accepts_the_send_and_reports_failed_later() {
-    let (url, mut webhooks) = receiver().await;
-    let mut cfg = config(&url);
-    cfg.send_statuses = true;
-    cfg.status_delay = Duration::from_millis(10);
-    let sim = Sim::start(cfg).await;
+    let (sim, mut webhooks) = with_statuses().await;
     sim.post(
         "/_sim/faults",
         json!({"to": USER, "code": 131047, "mode": "status"}),
@@ -640,11 +641,7 @@ async fn a_user_initiated_call_opens_the_window_and_a_business_initiated_one_doe
 
 #[tokio::test]
 async fn a_late_answer_arrives_after_the_statuses_of_the_message_it_accepts() {
-    let (url, mut webhooks) = receiver().await;
-    let mut cfg = config(&url);
-    cfg.send_statuses = true;
-    cfg.status_delay = Duration::from_millis(10);
-    let sim = Sim::start(cfg).await;
+    let (sim, mut webhooks) = with_statuses().await;
     sim.post("/_sim/inbound", json!({"from": USER, "text": "hi"}))
         .await;
     next_webhook(&mut webhooks).await;
