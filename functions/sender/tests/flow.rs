@@ -342,6 +342,8 @@ impl Sender {
                         wa_id: Some(WA_ID.into()),
                         phone: Some(format!("+{WA_ID}")),
                         user_id: None,
+                        parent_user_id: None,
+                        username: None,
                         name: Some("Ana".into()),
                         marketing_opt_out: opted_out,
                         consent_at: opted_out.then_some(now_s - 600),

@@ -106,7 +106,7 @@ pub async fn resolve(
                     wa_id: wa.map(|w| w.canonical()),
                     phone: wa.and_then(|w| w.e164()),
                     user_id: identity.user_id.as_ref().map(|u| u.as_str().to_owned()),
-                    name: None,
+                    ..ContactRef::default()
                 }),
                 contact_id: id,
                 wa_id: None,
