@@ -124,6 +124,8 @@ fn move_user_id(
 }
 
 /// `user_id_update`: each entry moves one person, once (the entry's key is its dedup marker).
+/// If an entry names no usable current user id, the change is also forwarded once, raw, as
+/// `whatsapp.unknown`, so the CRM still sees what Meta sent.
 pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
@@ -132,14 +134,37 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
 ) -> Result<Applied, ProcessError> {
     let base = digest(&[&update.waba_id, update.update.get()]);
     let mut last = Applied::Nothing;
+    let mut unknown = 0usize;
     for (index, entry) in value.user_id_update.iter().enumerate() {
+        let Some(new) = current_user_id(entry) else {
+            unknown += 1;
+            tracing::warn!(
+                "user_id_update entry names no current user id; forwarded as whatsapp.unknown"
+            );
+            continue;
+        };
         let key = format!("user-id:{base}:{index}");
         last = outbox::apply_once(&state.store, &state.events, &key, || {
-            plan(state, ctx, value, entry, &key)
+            plan(state, ctx, value, entry, &new, &key)
         })
         .await?;
     }
+    if unknown > 0 {
+        last = crate::change::forward(
+            state,
+            ctx,
+            update,
+            &Default::default(),
+            EventType::WhatsappUnknown,
+        )
+        .await?;
+    }
     Ok(last)
+}
+
+fn current_user_id(entry: &UserIdUpdate) -> Option<UserId> {
+    let current = entry.user_id.as_ref()?.current.as_deref()?;
+    UserId::parse(current)
 }
 
 async fn plan<S: ProcessorStore, Q>(
@@ -147,16 +172,10 @@ async fn plan<S: ProcessorStore, Q>(
     ctx: &UpdateContext,
     value: &UserIdUpdates,
     entry: &UserIdUpdate,
+    new: &UserId,
     key: &str,
 ) -> Result<Option<Commit>, ProcessError> {
     let ids = entry.user_id.as_ref();
-    let Some(new) = ids
-        .and_then(|i| i.current.as_deref())
-        .and_then(UserId::parse)
-    else {
-        tracing::warn!("user_id_update names no current user id; skipped");
-        return Ok(None);
-    };
     let previous = ids
         .and_then(|i| i.previous.as_deref())
         .and_then(UserId::parse);
@@ -188,7 +207,7 @@ async fn plan<S: ProcessorStore, Q>(
     let moved = move_user_id(
         &mut resolved,
         &old,
-        &new,
+        new,
         change.new_parent_user_id.as_ref(),
         None,
     );

@@ -246,7 +246,7 @@ async fn a_change_for_someone_never_seen_creates_one_contact_under_the_new_id() 
 }
 
 #[tokio::test]
-async fn an_update_without_a_current_user_id_changes_nothing_and_fails_no_record() {
+async fn an_update_without_a_current_user_id_changes_nothing_and_is_forwarded_raw() {
     let state = state();
     run(&state, &fixture("text-bsuid-only")).await;
     let broken = with(
@@ -254,7 +254,15 @@ async fn an_update_without_a_current_user_id_changes_nothing_and_fails_no_record
         &format!(r#""current":"{NEW}""#),
         r#""current":"not#an id""#,
     );
-    assert!(run(&state, &broken).await.is_empty());
+    assert!(run(&state, &broken).await.is_empty(), "no record fails");
     assert!(state.events.of_type("contact.user_id_changed").is_empty());
     assert!(alias_target(&state, &format!("uid:{OLD}")).is_some());
+    let unknown = state.events.of_type("whatsapp.unknown");
+    assert_eq!(unknown.len(), 1, "what Meta sent still reaches the CRM");
+    assert_eq!(unknown[0]["data"]["field"], "user_id_update");
+    assert_eq!(
+        unknown[0]["data"]["original"]["user_id_update"][0]["user_id"]["current"],
+        "not#an id"
+    );
+    Schemas::load().check_all(&state.events.messages());
 }
