@@ -33,12 +33,15 @@ impl Resolved {
             return Ok(None);
         }
         let found = store.find_aliases(business, &keys).await?;
-        let contact_id = match found.first() {
+        // By user id first, phone second (Meta's rule): the user id is the one key a person
+        // who hides their number always arrives with.
+        let by_user_id = found.iter().find(|a| a.alias.starts_with("uid:"));
+        let contact_id = match by_user_id.or(found.first()) {
             Some(a) => {
                 if found.iter().any(|b| b.contact_id != a.contact_id) {
                     tracing::warn!(
                         business,
-                        "identity matches several contacts; keeping the first by phone"
+                        "identity matches several contacts; keeping the user id's"
                     );
                 }
                 a.contact_id.clone()

@@ -266,3 +266,28 @@ async fn an_update_without_a_current_user_id_changes_nothing_and_is_forwarded_ra
     );
     Schemas::load().check_all(&state.events.messages());
 }
+
+#[tokio::test]
+async fn when_phone_and_user_id_name_two_contacts_the_user_id_decides() {
+    let state = state();
+    run(&state, &fixture("text")).await;
+    run(&state, &fixture("text-bsuid-only")).await;
+    let received = state.events.of_type("message.received");
+    let (by_phone, by_user_id) = (id_of(&received[0]), id_of(&received[1]));
+    assert_ne!(
+        by_phone, by_user_id,
+        "two contacts before anything linked them"
+    );
+    let both = with(
+        &with(
+            &fixture("image"),
+            r#""wa_id":"5511987654321"}"#,
+            &format!(r#""wa_id":"5511987654321","user_id":"{OLD}"}}"#),
+        ),
+        r#""from":"5511987654321""#,
+        &format!(r#""from":"5511987654321","from_user_id":"{OLD}""#),
+    );
+    run(&state, &both).await;
+    let last = state.events.of_type("message.received").pop().unwrap();
+    assert_eq!(id_of(&last), by_user_id, "Meta: match by user id first");
+}
