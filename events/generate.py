@@ -76,6 +76,30 @@ BODIES = {
     "system-number-changed": envelope({"messaging_product": "whatsapp", "metadata": META, "messages": [{
         "from": "5511987654321", "id": "wamid.SYSTEM==", "timestamp": TS, "type": "system",
         "system": {"body": "User A changed from 5511987654321 to 5511976543210", "wa_id": "5511976543210", "type": "user_changed_number"}}]}),
+    # Business-scoped user ids (2026): a username user (no number shared), their user id
+    # changing (system notice, then the user_id_update field), and a number change that
+    # carries the new user id.
+    "text-username": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "contacts": [{"profile": {"name": "Ana", "username": "@ana.compras"}, "user_id": "BR.13491208655302741918",
+                      "parent_user_id": "BR.ENT.11815799212886844830"}],
+        "messages": [{"from_user_id": "BR.13491208655302741918", "from_parent_user_id": "BR.ENT.11815799212886844830",
+                      "id": "wamid.USERNAME==", "timestamp": TS, "type": "text", "text": {"body": "tem em azul?"}}]}),
+    "system-user-id-changed": envelope({"messaging_product": "whatsapp", "metadata": META, "messages": [{
+        "from_user_id": "BR.13491208655302741918", "id": "wamid.SYSTEMUID==", "timestamp": "1749416400", "type": "system",
+        "system": {"body": "User Ana changed from BR.13491208655302741918 to BR.20871635530274191849",
+                   "user_id": "BR.20871635530274191849", "parent_user_id": "BR.ENT.20871635530274191849",
+                   "type": "user_changed_user_id"}}]}),
+    "system-number-changed-user-id": envelope({"messaging_product": "whatsapp", "metadata": META, "messages": [{
+        "from": "5511987654321", "id": "wamid.SYSTEMNUM==", "timestamp": "1749416400", "type": "system",
+        "system": {"body": "User A changed from 5511987654321 to 5511976543210", "wa_id": "5511976543210",
+                   "user_id": "BR.20871635530274191849", "type": "user_changed_number"}}]}),
+    "user-id-update": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "contacts": [{"profile": {"name": "Jo\u00e3o Silva"}, "wa_id": "5511987654321"}],
+        "user_id_update": [{"wa_id": "5511987654321", "detail": "User id for Jo\u00e3o Silva has been updated.",
+                            "user_id": {"previous": "BR.13491208655302741918", "current": "BR.20871635530274191849"},
+                            "parent_user_id": {"previous": "BR.ENT.11815799212886844830", "current": "BR.ENT.20871635530274191849"},
+                            "timestamp": "1749416400"}]},
+        field="user_id_update"),
     "unsupported": message("unsupported", None, extra={"errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]}),
     "status-sent": status("sent", {"conversation": {"id": "c1", "expiration_timestamp": "1749502783", "origin": {"type": "service"}},
                                    "pricing": {"billable": False, "pricing_model": "PMP", "category": "service", "type": "free_customer_service"}}),

@@ -29,6 +29,8 @@ pub enum EventType {
     ContactOptedIn,
     #[serde(rename = "contact.number_changed")]
     ContactNumberChanged,
+    #[serde(rename = "contact.user_id_changed")]
+    ContactUserIdChanged,
     #[serde(rename = "template.status")]
     TemplateStatus,
     #[serde(rename = "template.quality")]
@@ -64,12 +66,13 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 22] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
         Self::ContactOptedIn,
         Self::ContactNumberChanged,
+        Self::ContactUserIdChanged,
         Self::TemplateStatus,
         Self::TemplateQuality,
         Self::TemplateCategoryChanged,
@@ -95,6 +98,7 @@ impl EventType {
             Self::ContactOptedOut => "contact.opted_out",
             Self::ContactOptedIn => "contact.opted_in",
             Self::ContactNumberChanged => "contact.number_changed",
+            Self::ContactUserIdChanged => "contact.user_id_changed",
             Self::TemplateStatus => "template.status",
             Self::TemplateQuality => "template.quality",
             Self::TemplateCategoryChanged => "template.category_changed",
@@ -126,7 +130,8 @@ impl EventType {
     }
 }
 
-/// The contact block of the envelope (`phone` in E.164). Absent fields are `null`.
+/// The contact block of the envelope (`phone` in E.164). Absent fields are `null`, except the
+/// two Meta sends only to some integrators (`parent_user_id`, `username`): left out until known.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRef {
     pub id: String,
@@ -134,6 +139,12 @@ pub struct ContactRef {
     pub phone: Option<String>,
     pub user_id: Option<String>,
     pub name: Option<String>,
+    /// The parent business-scoped user id (`CC.ENT.…`), spanning linked business portfolios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    /// The person's WhatsApp username, when they use one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 /// One CRM event. `data` is kept as raw JSON so Meta's original objects inside it are passed on

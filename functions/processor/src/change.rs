@@ -31,6 +31,9 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         ChangeKind::Calls(calls) if !calls.is_empty() => {
             crate::call::process(state, ctx, update, calls).await
         }
+        ChangeKind::UserIdUpdate(ids) if !ids.user_id_update.is_empty() => {
+            crate::user_id::process(state, ctx, update, ids).await
+        }
         ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
             forward(
                 state,

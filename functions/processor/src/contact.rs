@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use shared::identity::{phone_alias, Identity, WaId};
+use shared::identity::{phone_alias, user_alias, Identity, UserId, WaId};
 use shared::store::{
     AliasRecord, ContactRecord, ConversationRecord, Expect, ProcessorStore, StoreError, Versioned,
     Write,
@@ -33,12 +33,15 @@ impl Resolved {
             return Ok(None);
         }
         let found = store.find_aliases(business, &keys).await?;
-        let contact_id = match found.first() {
+        // By user id first, phone second (Meta's rule): the user id is the one key a person
+        // who hides their number always arrives with.
+        let by_user_id = found.iter().find(|a| a.alias.starts_with("uid:"));
+        let contact_id = match by_user_id.or(found.first()) {
             Some(a) => {
                 if found.iter().any(|b| b.contact_id != a.contact_id) {
                     tracing::warn!(
                         business,
-                        "identity matches several contacts; keeping the first by phone"
+                        "identity matches several contacts; keeping the user id's"
                     );
                 }
                 a.contact_id.clone()
@@ -57,7 +60,9 @@ impl Resolved {
                 wa_id: None,
                 phone: None,
                 user_id: None,
+                parent_user_id: None,
                 name: None,
+                username: None,
                 marketing_opt_out: false,
                 consent_at: None,
                 created_at_ms: now_ms,
@@ -120,6 +125,54 @@ impl Resolved {
         }
         self.record.wa_id = Some(new.as_str().to_owned());
         self.record.phone = new.e164();
+    }
+
+    /// What Meta tells about the person besides the keys: the parent user id (linked business
+    /// portfolios) and the username, kept when given (never cleared by an update without them).
+    pub fn learn(&mut self, parent_user_id: Option<&str>, username: Option<&str>) {
+        if let Some(parent) = parent_user_id.and_then(UserId::parse) {
+            self.record.parent_user_id = Some(parent.as_str().to_owned());
+        }
+        if let Some(username) = username.filter(|u| !u.trim().is_empty()) {
+            self.record.username = Some(username.to_owned());
+        }
+    }
+
+    /// Moves the contact to a new business-scoped user id (`system` `user_changed_user_id`,
+    /// `user_id_update`, a number change): every old id's alias that still points here is
+    /// removed, the new one points here (even if it pointed elsewhere: the id is this person's
+    /// now). The contact id, conversation and consent ledger stay where they are.
+    pub fn change_user_id(&mut self, old: &[&UserId], new: &UserId, new_parent: Option<&UserId>) {
+        let known: Vec<UserId> = [
+            self.record.user_id.as_deref(),
+            self.stored().and_then(|s| s.user_id.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(UserId::parse)
+        .collect();
+        for old in old.iter().copied().chain(&known) {
+            if old == new {
+                continue;
+            }
+            let alias = user_alias(old.as_str());
+            let record = AliasRecord {
+                business: self.record.business.clone(),
+                alias: alias.clone(),
+                contact_id: self.record.contact_id.clone(),
+            };
+            self.aliases.insert(alias, Write::RemoveAlias(record));
+        }
+        self.add_alias(user_alias(new.as_str()), true);
+        self.record.user_id = Some(new.as_str().to_owned());
+        if let Some(parent) = new_parent {
+            self.record.parent_user_id = Some(parent.as_str().to_owned());
+        }
+    }
+
+    /// The contact as it was stored before this plan (`None` for a brand-new one).
+    pub fn stored(&self) -> Option<&ContactRecord> {
+        self.original.as_ref().map(|v| &v.record)
     }
 
     pub fn is_new(&self) -> bool {

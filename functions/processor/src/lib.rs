@@ -11,6 +11,7 @@ mod change;
 mod contact;
 mod message;
 pub mod payload;
+mod user_id;
 
 use std::time::Duration;
 

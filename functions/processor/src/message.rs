@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use shared::consent::{ConsentSource, Decision};
 use shared::delivery::meta_time;
 use shared::events::{self, EventType};
-use shared::identity::{Identity, WaId};
+use shared::identity::Identity;
 use shared::inbound::BufferedUpdate;
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
@@ -17,6 +17,7 @@ use shared::store::{
 use crate::contact::Resolved;
 use crate::payload::contact::ContactBlock;
 use crate::payload::message::Message;
+use crate::payload::system::{IdentityChange, System};
 use crate::{digest, ProcessError, State, UpdateContext};
 
 /// Message types Meta documents; anything else is forwarded with `unknown_type: true`.
@@ -49,6 +50,20 @@ struct Inbound<'u> {
     timestamp: i64,
     identity: Identity,
     name: Option<String>,
+    parent_user_id: Option<String>,
+    username: Option<String>,
+}
+
+impl Inbound<'_> {
+    /// The number or user id change a `system` message announces.
+    fn system_change(&self) -> Option<IdentityChange> {
+        let system = self
+            .msg
+            .system
+            .as_ref()
+            .filter(|_| self.msg_type == "system");
+        system.and_then(System::identity_change)
+    }
 }
 
 pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
@@ -77,6 +92,11 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         msg_type: msg.kind.clone().unwrap_or_else(|| "unknown".into()),
         timestamp: meta_time(msg.timestamp, ctx.received_at, "message"),
         name: contact.name().map(str::to_owned),
+        parent_user_id: msg
+            .from_parent_user_id
+            .clone()
+            .or_else(|| contact.parent_user_id.clone()),
+        username: contact.username().map(str::to_owned),
         identity,
         raw: update.update,
         msg,
@@ -97,33 +117,32 @@ async fn plan<S: ProcessorStore, Q>(
         // Stored before and its outbox has expired: nothing left to do.
         return Ok(None);
     }
-    let mut resolved = Resolved::find(
-        &state.store,
-        &ctx.business,
-        &m.identity,
-        m.name.as_deref(),
-        ctx.now_ms,
-    )
-    .await?;
+    let change = m.system_change();
+    let mut resolved = match &change {
+        Some(change) => {
+            let name = m.name.as_deref();
+            let (store, business) = (&state.store, &ctx.business);
+            crate::user_id::resolve(store, business, &m.identity, change, name, ctx.now_ms).await?
+        }
+        None => {
+            let name = m.name.as_deref();
+            Resolved::find(&state.store, &ctx.business, &m.identity, name, ctx.now_ms).await?
+        }
+    };
     let source = ctx.source(&m.key);
     let mut writes = Vec::new();
     let mut events_out = Vec::new();
     let mut extra_events = Vec::new();
 
     if let Some(r) = resolved.as_mut() {
-        // A number change moves the contact; it is not a customer message for the window.
+        r.learn(m.parent_user_id.as_deref(), m.username.as_deref());
+        // A number or user id change moves the contact; it is not a customer message for the
+        // window.
         if m.msg_type == "system" {
-            let system = m.msg.system.as_ref().filter(|s| s.is_number_change());
-            if let Some(new) = system.and_then(|s| s.new_number()).and_then(WaId::parse) {
-                let before = r.record.to_ref();
-                r.change_number(m.identity.wa_id.as_ref(), &new);
-                let mut data = Map::new();
-                data.insert("previous_wa_id".into(), before.wa_id.into());
-                data.insert("previous_phone".into(), before.phone.into());
-                data.insert("wa_id".into(), r.record.wa_id.clone().into());
-                data.insert("phone".into(), r.record.phone.clone().into());
-                data.insert("wamid".into(), m.wamid.clone().into());
-                extra_events.push((EventType::ContactNumberChanged, data));
+            if let Some(change) = &change {
+                let (wa, uid) = (m.identity.wa_id.as_ref(), m.identity.user_id.as_ref());
+                let notice = crate::user_id::apply_notice(r, change, wa, uid, &m.wamid);
+                extra_events.extend(notice);
             }
         } else {
             if let Some(w) = window_write(
@@ -354,6 +373,10 @@ fn normalise(msg: &Message, msg_type: &str, timestamp: i64) -> Map<String, Value
                     ("type", system.kind.clone().into()),
                     ("body", system.body.clone().into()),
                     ("new_wa_id", system.new_number().into()),
+                    (
+                        "new_user_id",
+                        system.user_id.clone().or(system.new_user_id.clone()).into(),
+                    ),
                 ],
             );
         }

@@ -203,6 +203,7 @@ async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
             "call.terminated",
             "contact.number_changed",
             "contact.opted_out",
+            "contact.user_id_changed",
             "message.received",
             "message.status",
             "phone_number.quality",
@@ -300,6 +301,48 @@ async fn commits_report_duplicates_and_conflicts() {
         .unwrap();
     assert_eq!(stored.version, 1);
     assert_eq!(stored.record.command_id.as_deref(), Some("c"));
+}
+
+#[tokio::test]
+async fn a_user_id_change_moves_the_aliases_in_one_dynamodb_transaction_once() {
+    let env = Env::new().await;
+    let state = env.with_sink(Sink::default());
+    run(&state, &fixture("text-bsuid-only")).await;
+    for name in [
+        "system-user-id-changed",
+        "system-user-id-changed",
+        "user-id-update",
+    ] {
+        assert!(run(&state, &fixture(name)).await.is_empty(), "{name}");
+    }
+    let changed = state.events.of_type("contact.user_id_changed");
+    assert_eq!(changed.len(), 1);
+    let contact_id = changed[0]["contact"]["id"].as_str().unwrap();
+    let found = env
+        .store()
+        .find_aliases(
+            "106540352242922",
+            &[
+                "uid:BR.13491208655302741918".to_owned(),
+                "uid:BR.20871635530274191849".to_owned(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].alias, "uid:BR.20871635530274191849");
+    assert_eq!(found[0].contact_id, contact_id);
+    let contact = env
+        .store()
+        .load_contact("106540352242922", contact_id)
+        .await
+        .unwrap();
+    let record = contact.contact.unwrap().record;
+    assert_eq!(record.user_id.as_deref(), Some("BR.20871635530274191849"));
+    assert_eq!(
+        record.parent_user_id.as_deref(),
+        Some("BR.ENT.20871635530274191849")
+    );
 }
 
 #[tokio::test]

@@ -276,6 +276,8 @@ pub enum RejectReason {
     InvalidRecipient,
     WindowClosed,
     OptedOut,
+    /// An authentication template to a business-scoped user id: Meta refuses it (131062).
+    AuthenticationToUserId,
 }
 
 impl RejectReason {
@@ -287,6 +289,7 @@ impl RejectReason {
             Self::InvalidRecipient => "invalid_recipient",
             Self::WindowClosed => "window_closed",
             Self::OptedOut => "opted_out",
+            Self::AuthenticationToUserId => "authentication_to_user_id",
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Marketing consent for templates, failing closed: a template goes to a contact who opted out
-//! of marketing only when Meta says it is not marketing and the CRM does not say it is.
+//! What a template's category allows. Marketing consent, failing closed: a template goes to a
+//! contact who opted out of marketing only when Meta says it is not marketing and the CRM does
+//! not say it is.
 //!
 //! Meta decides a template's category (and may change it: `template_category_update`); the
 //! processor records what Meta reports. The category the CRM declares in the command can only
 //! make the check stricter: a CRM that is wrong about a template must not send marketing to a
 //! person who said stop. A template whose category was never learned counts as marketing.
+//! Authentication templates never go to a business-scoped user id (Meta refuses them there).
 
 use crate::command::{RejectReason, Rejection, Template};
 use crate::store::SenderStore;
@@ -43,6 +45,32 @@ pub async fn opted_out_refusal<L: SenderStore>(
         template.declared_category.as_deref(),
         learned.as_deref(),
     ))
+}
+
+/// Why `template` may not go to a business-scoped user id, if it may not: Meta refuses an
+/// authentication template there (131062), so one the CRM declares or Meta categorises as
+/// authentication is refused before any call. A template of unknown category is left to Meta.
+pub async fn user_id_refusal<L: SenderStore>(
+    store: &L,
+    template: &Template,
+) -> Result<Option<Rejection>, StoreError> {
+    let declared = template
+        .declared_category
+        .as_deref()
+        .and_then(Category::parse);
+    let authentication = declared == Some(Category::Authentication)
+        || store
+            .template_category(template.name(), template.language())
+            .await?
+            .as_deref()
+            .and_then(Category::parse)
+            == Some(Category::Authentication);
+    Ok(authentication.then(|| {
+        Rejection::new(
+            RejectReason::AuthenticationToUserId,
+            "authentication templates cannot be sent to a business-scoped user id (Meta answers 131062); send it to the contact's phone number",
+        )
+    }))
 }
 
 /// The stricter of the declared and the learned category; unknown counts as marketing. The

@@ -342,6 +342,8 @@ impl Sender {
                         wa_id: Some(WA_ID.into()),
                         phone: Some(format!("+{WA_ID}")),
                         user_id: None,
+                        parent_user_id: None,
+                        username: None,
                         name: Some("Ana".into()),
                         marketing_opt_out: opted_out,
                         consent_at: opted_out.then_some(now_s - 600),
@@ -1845,4 +1847,83 @@ async fn a_visibility_change_that_cannot_end_before_the_deadline_is_given_up_so_
         "the change was given up"
     );
     assert!(sender.requests().is_empty());
+}
+
+// ---- business-scoped user ids ------------------------------------------------------------
+
+const USER_ID: &str = "BR.13491208655302741918";
+
+fn template_to_user_id(id: &str, name: &str, category: Option<&str>) -> Value {
+    let mut command = template(id, name, category);
+    command["to"] = USER_ID.into();
+    command
+}
+
+#[tokio::test]
+async fn an_authentication_template_to_a_user_id_is_rejected_without_a_request() {
+    // Arrange: one declared authentication by the CRM, one Meta categorised so.
+    let sender = sender(vec![]);
+    sender.learned_category("otp", "authentication").await;
+    let declared = template_to_user_id("c-auth-declared", "codigo", Some("AUTHENTICATION"));
+    let learned = template_to_user_id("c-auth-learned", "otp", None);
+
+    // Act
+    let response = sender
+        .receives(vec![record(&declared), record(&learned)])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "consumed, not retried");
+    assert!(sender.requests().is_empty(), "nothing sent to Meta");
+    let events = sender.events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for event in &events {
+        assert_eq!(event["type"], "command.rejected");
+        assert_eq!(event["data"]["reason"], "authentication_to_user_id");
+        let message = event["data"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("131062"),
+            "the message says why: {message}"
+        );
+    }
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_utility_template_to_a_user_id_goes_out_with_recipient() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.learned_category("receipt", "utility").await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template_to_user_id("c-uid", "receipt", None))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    let requests = sender.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].1["recipient"], USER_ID);
+    assert!(requests[0].1.get("to").is_none());
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn an_authentication_template_to_a_phone_number_is_sent() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.learned_category("otp", "authentication").await;
+
+    // Act
+    let response = sender
+        .receives(vec![record(&template("c-otp-phone", "otp", None))])
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
 }

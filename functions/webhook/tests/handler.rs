@@ -160,6 +160,9 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("reaction-removed", "message", "messages"),
         ("order", "message", "messages"),
         ("system-number-changed", "message", "messages"),
+        ("system-number-changed-user-id", "message", "messages"),
+        ("system-user-id-changed", "message", "messages"),
+        ("text-username", "message", "messages"),
         ("unsupported", "message", "messages"),
         ("status-sent", "status", "messages"),
         ("status-delivered", "status", "messages"),
@@ -178,6 +181,7 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("phone-quality", "change", "phone_number_quality_update"),
         ("account-update", "change", "account_update"),
         ("user-preferences", "change", "user_preferences"),
+        ("user-id-update", "change", "user_id_update"),
         ("call-connect", "change", "calls"),
         ("call-status-ringing", "change", "calls"),
     ];
@@ -203,7 +207,7 @@ async fn buffers_every_documented_payload_with_its_context() {
                 .contains(&update_text),
             "{name}"
         );
-        if *kind == "message" && *name != "system-number-changed" {
+        if *kind == "message" && !name.starts_with("system-") {
             assert!(item["contact"].is_object(), "{name} lost its contact block");
             assert_eq!(
                 item["metadata"]["phone_number_id"], "106540352242922",

@@ -66,6 +66,7 @@ pub const KNOWN: &[ErrorKind] = &[
     kind(131053, 400, "Media upload error", "Unable to upload the media used in the message."),
     kind(131056, 400, "(Business Account, Consumer Account) pair rate limit hit", "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."),
     kind(131057, 503, "Account in maintenance mode", "The business account is in maintenance mode."),
+    kind(131062, 400, "Business-scoped user ID not supported", "This message type cannot be sent to a business-scoped user ID; authentication templates need the user's phone number."),
     kind(132000, 400, "Number of parameters does not match the expected number of params", "The number of variable parameter values does not match the number of variable parameters defined in the template."),
     kind(132001, 404, "Template does not exist", "The template does not exist in the specified language or the template has not been approved."),
     kind(132012, 400, "Parameter format does not match format in the created template", "Variable parameter values formatted incorrectly."),

@@ -39,6 +39,8 @@ pub struct OutboundMessage {
     pub recipient: Recipient,
     /// The `type` (defaults to `text`, as at Meta).
     pub kind: String,
+    /// A template's `(name, language code)`, so its category can be looked up.
+    pub template: Option<(String, String)>,
 }
 
 impl OutboundMessage {
@@ -136,9 +138,15 @@ pub fn validate(body: &Value, business_number: &str) -> Result<SendRequest, Meta
             media => validate_media(media, object)?,
         }
     }
+    let template = object.filter(|_| kind == "template").and_then(|t| {
+        let name = t.get("name")?.as_str()?;
+        let language = t.get("language")?.get("code")?.as_str()?;
+        Some((name.to_owned(), language.to_owned()))
+    });
     Ok(SendRequest::Message(OutboundMessage {
         recipient,
         kind: kind.to_owned(),
+        template,
     }))
 }
 
@@ -471,7 +479,8 @@ mod tests {
                     input: "+1 (650) 555-1234".into(),
                     wa_id: "16505551234".into()
                 },
-                kind: "text".into()
+                kind: "text".into(),
+                template: None,
             }))
         );
     }

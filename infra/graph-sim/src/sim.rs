@@ -22,7 +22,8 @@ use crate::webhook::{
     Metadata, Origin, Pricing, Profile, Status, StatusValue, TextBody, WebhookClient,
 };
 
-/// Above this many known user ids the user-id → wa_id map starts over (bounded memory).
+/// Above this many entries the user-id → wa_id and template category maps start over
+/// (bounded memory).
 const MAX_USER_IDS: usize = 100_000;
 
 /// Meta's Graph API in a box. Cheap to clone: clones share one state.
@@ -46,6 +47,9 @@ struct State {
     limits: Limits,
     /// Business-scoped user id → wa_id, learnt from inbound messages.
     user_ids: HashMap<String, String>,
+    /// `(name, language)` → category (lower case), learnt from the template webhooks it
+    /// delivered (`message_template_status_update`, a done `template_category_update`).
+    template_categories: HashMap<(String, String), String>,
 }
 
 /// One send request as received, and what the simulator answered.
@@ -251,6 +255,7 @@ impl Simulator {
                     late_answers: Vec::new(),
                     limits,
                     user_ids: HashMap::new(),
+                    template_categories: HashMap::new(),
                 }),
                 cfg,
             }),
@@ -386,6 +391,12 @@ impl Simulator {
         with_conversation: bool,
     ) -> Result<Accepted, MetaError> {
         let mut state = self.state();
+        if let (Recipient::UserId(_), Some(template)) = (&message.recipient, &message.template) {
+            if state.template_categories.get(template).map(String::as_str) == Some("authentication")
+            {
+                return Err(MetaError::fault(131062));
+            }
+        }
         let (wa_id, user_id) = match &message.recipient {
             Recipient::Phone { wa_id, .. } => (Some(wa_id.clone()), None),
             Recipient::UserId(id) => (state.user_ids.get(id).cloned(), Some(id.clone())),
@@ -596,6 +607,9 @@ impl Simulator {
             match field {
                 "messages" => self.remember_messages(&parsed),
                 "calls" => self.remember_calls(&parsed),
+                "message_template_status_update" | "template_category_update" => {
+                    self.remember_template_category(&parsed)
+                }
                 _ => {}
             }
         }
@@ -661,6 +675,30 @@ impl Simulator {
             let user_id = call.get("from_user_id").and_then(Value::as_str);
             self.remember_inbound(from, user_id, timestamp);
         }
+    }
+
+    /// A template's category as the webhook tells the bridge: `message_template_category` of a
+    /// status update, or `new_category` of a done recategorisation (one with
+    /// `previous_category`). Meta refuses authentication templates to user ids (131062).
+    fn remember_template_category(&self, value: &Value) {
+        let text = |key: &str| value.get(key).and_then(Value::as_str);
+        let category = text("message_template_category")
+            .or_else(|| text("previous_category").and(text("new_category")));
+        let (Some(name), Some(language), Some(category)) = (
+            text("message_template_name"),
+            text("message_template_language"),
+            category,
+        ) else {
+            return;
+        };
+        let mut state = self.state();
+        if state.template_categories.len() >= MAX_USER_IDS {
+            state.template_categories.clear();
+        }
+        state.template_categories.insert(
+            (name.to_owned(), language.to_owned()),
+            category.to_ascii_lowercase(),
+        );
     }
 
     fn remember_inbound(&self, wa_id: &str, user_id: Option<&str>, timestamp: u64) {
@@ -736,7 +774,8 @@ impl Simulator {
         self.state().late_answers.clone()
     }
 
-    /// Forgets everything: logs, faults, late answers, rate counters, windows and known user ids.
+    /// Forgets everything: logs, faults, late answers, rate counters, windows, known user ids and
+    /// template categories.
     pub fn reset(&self) {
         let mut state = self.state();
         state.requests.clear();
@@ -745,6 +784,7 @@ impl Simulator {
         state.late_answers.clear();
         state.limits.clear();
         state.user_ids.clear();
+        state.template_categories.clear();
     }
 }
 

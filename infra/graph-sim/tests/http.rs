@@ -684,3 +684,41 @@ async fn refuses_a_late_answer_without_a_recipient_or_a_delay() {
         assert!(answer["error"].is_string(), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn refuses_an_authentication_template_to_a_user_id_with_131062() {
+    let sim = Sim::start(config(NOWHERE)).await;
+    let approved = |name: &str, category: &str| {
+        json!({"field": "message_template_status_update", "value": {"event": "APPROVED",
+               "message_template_id": 1, "message_template_name": name,
+               "message_template_language": "pt_BR", "message_template_category": category}})
+    };
+    sim.post("/_sim/webhook", approved("otp", "AUTHENTICATION"))
+        .await;
+    sim.post("/_sim/webhook", approved("aviso", "UTILITY"))
+        .await;
+    let to_user_id = |name: &str| {
+        json!({"messaging_product": "whatsapp", "recipient": "BR.13491208655302741918",
+               "type": "template", "template": {"name": name, "language": {"code": "pt_BR"}}})
+    };
+
+    let (status, answer) = sim.send(to_user_id("otp")).await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (400, Some(131062)),
+        "{answer}"
+    );
+
+    let (status, answer) = sim.send(to_user_id("aviso")).await;
+    assert_eq!(
+        status, 200,
+        "a utility template may go to a user id: {answer}"
+    );
+    let mut to_phone = to_user_id("otp");
+    to_phone["to"] = USER.into();
+    let (status, answer) = sim.send(to_phone).await;
+    assert_eq!(
+        status, 200,
+        "an authentication template may go to a phone: {answer}"
+    );
+}

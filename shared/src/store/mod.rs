@@ -101,8 +101,14 @@ pub struct ContactRecord {
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Parent business-scoped user id (`CC.ENT.…`), when Meta sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// WhatsApp username (`profile.username`), when the person uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     /// Current marketing consent (the ledger holds the history).
     #[serde(default)]
     pub marketing_opt_out: bool,
@@ -121,6 +127,8 @@ impl ContactRecord {
             phone: self.phone.clone(),
             user_id: self.user_id.clone(),
             name: self.name.clone(),
+            parent_user_id: self.parent_user_id.clone(),
+            username: self.username.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
-//! (template status and category updates, `user_preferences`, `calls`) are read into their typed model,
-//! and a summary of scalar fields is kept for the CRM events every field gets.
+//! (template status and category updates, `user_preferences`, `calls`, `user_id_update`) are
+//! read into their typed model, and a summary of scalar fields is kept for the CRM events every
+//! field gets.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -8,6 +9,7 @@ use shared::lenient;
 
 use super::call::CallsValue;
 use super::preferences::UserPreferences;
+use super::user_id_update::UserIdUpdates;
 use super::Metadata;
 
 /// Top-level fields copied into an event's `data` when present, so the CRM need not dig into
@@ -45,6 +47,7 @@ pub enum ChangeKind {
     TemplateCategory(TemplateCategoryUpdate),
     UserPreferences(UserPreferences),
     Calls(CallsValue),
+    UserIdUpdate(UserIdUpdates),
     #[default]
     Other,
 }
@@ -79,6 +82,7 @@ impl ChangeValue {
                     ChangeKind::UserPreferences(UserPreferences::deserialize(v).ok()?)
                 }
                 "calls" => ChangeKind::Calls(CallsValue::from_value(v)),
+                "user_id_update" => ChangeKind::UserIdUpdate(UserIdUpdates::deserialize(v).ok()?),
                 _ => return None,
             })
         };

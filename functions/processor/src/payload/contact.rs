@@ -29,4 +29,8 @@ impl ContactBlock {
     pub fn name(&self) -> Option<&str> {
         self.profile.as_ref().and_then(|p| p.name.as_deref())
     }
+
+    pub fn username(&self) -> Option<&str> {
+        self.profile.as_ref().and_then(|p| p.username.as_deref())
+    }
 }

@@ -1,6 +1,7 @@
 //! Meta's webhook payloads as lenient typed models, one module per kind: an inbound
 //! [`message`] (its type-specific [`content`], the [`system`] notice), the [`contact`] block
-//! beside it, and the [`change`] fields other than `messages` ([`preferences`] and [`call`] among them).
+//! beside it, and the [`change`] fields other than `messages` ([`preferences`], [`call`] and
+//! [`user_id_update`] among them).
 //! Statuses are typed in `shared::delivery` (the sender applies parked ones too).
 //!
 //! Each update's JSON is parsed once, after [`shared::lenient::repair_lone_surrogates`]; every
@@ -15,6 +16,7 @@ pub mod content;
 pub mod message;
 pub mod preferences;
 pub mod system;
+pub mod user_id_update;
 
 use serde::Deserialize;
 use shared::lenient;

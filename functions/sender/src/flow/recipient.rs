@@ -1,12 +1,13 @@
 //! Who a command goes to: the contact as the processor keeps it (identity rules, aliases), their
 //! window and consent — and what may be sent to them: the command itself, its fallback template
-//! when the window is closed, or nothing (a rejection that says why).
+//! when the window is closed, or nothing (a rejection that says why, e.g. an authentication
+//! template to a business-scoped user id).
 
 use shared::events::ContactRef;
 use shared::store::{ContactState, ProcessorStore};
 
 use super::SenderError;
-use crate::command::{Command, RejectReason, Rejection, Template};
+use crate::command::{Command, Recipient as To, RejectReason, Rejection, Template};
 use crate::consent;
 use crate::Ports;
 
@@ -47,6 +48,11 @@ pub async fn plan<'a>(
     } else {
         command.template.as_ref()
     };
+    if let Some(t) = template.filter(|_| matches!(command.to, Some(To::User(_)))) {
+        if let Some(r) = consent::user_id_refusal(state.items(), t).await? {
+            return Ok(Err(r));
+        }
+    }
     if let Some(t) = template.filter(|_| who.opted_out) {
         if let Some(r) = consent::opted_out_refusal(state.items(), t).await? {
             return Ok(Err(r));
@@ -106,7 +112,7 @@ pub async fn resolve(
                     wa_id: wa.map(|w| w.canonical()),
                     phone: wa.and_then(|w| w.e164()),
                     user_id: identity.user_id.as_ref().map(|u| u.as_str().to_owned()),
-                    name: None,
+                    ..ContactRef::default()
                 }),
                 contact_id: id,
                 wa_id: None,

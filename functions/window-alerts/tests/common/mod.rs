@@ -58,6 +58,8 @@ pub fn contact(n: usize) -> ContactRecord {
         wa_id: Some(format!("55119{n:08}")),
         phone: Some(format!("+55119{n:08}")),
         user_id: None,
+        parent_user_id: None,
+        username: None,
         name: Some(format!("Cliente {n}")),
         marketing_opt_out: false,
         consent_at: None,
