@@ -9,8 +9,11 @@
 mod call;
 mod change;
 mod contact;
+mod echo;
+mod history;
 mod message;
 pub mod payload;
+mod state_sync;
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
-//! (template status and category updates, `user_preferences`, `calls`) are read into their typed model,
+//! (template status and category updates, `user_preferences`, `calls`, the coexistence fields
+//! `smb_message_echoes`, `history` and `smb_app_state_sync`) are read into their typed model,
 //! and a summary of scalar fields is kept for the CRM events every field gets.
 
 use serde::Deserialize;
@@ -7,7 +8,10 @@ use serde_json::{Map, Value};
 use shared::lenient;
 
 use super::call::CallsValue;
+use super::echo::EchoesValue;
+use super::history::HistoryValue;
 use super::preferences::UserPreferences;
+use super::state_sync::StateSyncValue;
 use super::Metadata;
 
 /// Top-level fields copied into an event's `data` when present, so the CRM need not dig into
@@ -45,6 +49,9 @@ pub enum ChangeKind {
     TemplateCategory(TemplateCategoryUpdate),
     UserPreferences(UserPreferences),
     Calls(CallsValue),
+    MessageEchoes(EchoesValue),
+    History(HistoryValue),
+    StateSync(StateSyncValue),
     #[default]
     Other,
 }
@@ -79,6 +86,9 @@ impl ChangeValue {
                     ChangeKind::UserPreferences(UserPreferences::deserialize(v).ok()?)
                 }
                 "calls" => ChangeKind::Calls(CallsValue::from_value(v)),
+                "smb_message_echoes" => ChangeKind::MessageEchoes(EchoesValue::from_value(v)),
+                "history" => ChangeKind::History(HistoryValue::from_value(v)),
+                "smb_app_state_sync" => ChangeKind::StateSync(StateSyncValue::from_value(v)),
                 _ => return None,
             })
         };
