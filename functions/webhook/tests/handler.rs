@@ -180,6 +180,9 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("user-preferences", "change", "user_preferences"),
         ("call-connect", "change", "calls"),
         ("call-status-ringing", "change", "calls"),
+        ("echo-text", "change", "smb_message_echoes"),
+        ("history", "change", "history"),
+        ("app-state-sync", "change", "smb_app_state_sync"),
     ];
     for (name, kind, field) in cases {
         let state = state();
