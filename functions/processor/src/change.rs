@@ -37,7 +37,12 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
             crate::echo::process(state, ctx, update, echoes).await
         }
         ChangeKind::History(history) if history.messages().next().is_some() => {
-            crate::history::process(state, ctx, update, history).await
+            let applied = crate::history::process(state, ctx, update, history).await?;
+            if history.chunks.iter().all(|c| c.errors.is_empty()) {
+                return Ok(applied);
+            }
+            // A chunk with errors beside the messages: the CRM hears of those too.
+            forward(state, ctx, update, value, EventType::WhatsappError).await
         }
         ChangeKind::History(history) if history.is_declined() => {
             forward(state, ctx, update, value, EventType::WhatsappError).await

@@ -4,6 +4,8 @@
 //! It is the past: no window, no consent, no alerts, no `awaiting_reply` change. Only the
 //! customer's contact is found or created, so the CRM files the message under it.
 //!
+//! The webhook buffers each message alone (`UpdateKind::HistoryMessage`: a change can hold
+//! thousands); a change it could not split arrives whole and is read here the same way.
 //! Exactly once per message and content: keyed by wamid and type, because Meta sends media
 //! messages first as a placeholder and then again with their media.
 
@@ -17,10 +19,36 @@ use shared::queue::MessageSink;
 use shared::store::{Commit, ProcessorStore};
 
 use crate::contact::Resolved;
-use crate::payload::history::{Chunk, HistoryValue, PastMessage, Thread};
+use crate::payload::history::{ChunkMetadata, HistoryValue, PastMessage};
 use crate::{digest, ProcessError, State, UpdateContext};
 
-/// Every message of every thread of the change, each once.
+/// Where a past message sits: its thread (the customer) and its chunk of the sync.
+struct Place<'a> {
+    thread_id: Option<&'a str>,
+    chunk: ChunkMetadata,
+}
+
+/// One message the webhook buffered alone.
+pub(crate) async fn process_one<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    ctx: &UpdateContext,
+    update: &BufferedUpdate<'_>,
+) -> Result<Applied, ProcessError> {
+    let Some(message) = PastMessage::parse(update.update.get()) else {
+        tracing::warn!("history message is not an object; skipped");
+        return Ok(Applied::Nothing);
+    };
+    let place = Place {
+        thread_id: update.thread_id.as_deref(),
+        chunk: update
+            .chunk
+            .map(|c| ChunkMetadata::parse(c.get()))
+            .unwrap_or_default(),
+    };
+    apply(state, ctx, update, &place, &message).await
+}
+
+/// Every message of every thread of a change buffered whole, each once.
 pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
@@ -28,35 +56,45 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
     value: &HistoryValue,
 ) -> Result<Applied, ProcessError> {
     let mut last = Applied::Nothing;
-    let mut count = 0usize;
     for (chunk, thread, message) in value.messages() {
-        let msg_type = message.message.kind.as_deref().unwrap_or("unknown");
-        let key = match &message.message.id {
-            Some(wamid) => format!("history:{}:{wamid}:{msg_type}", ctx.business),
-            None => format!(
-                "history-noid:{}",
-                digest(&[&ctx.business, &update.waba_id, message.raw.get()])
-            ),
+        let place = Place {
+            thread_id: thread.id.as_deref(),
+            chunk: chunk.metadata,
         };
-        last = outbox::apply_once(&state.store, &state.events, &key, || {
-            plan(state, ctx, &key, chunk, thread, message)
-        })
-        .await?;
-        count += 1;
+        last = apply(state, ctx, update, &place, message).await?;
     }
-    tracing::info!(messages = count, "history change processed");
     Ok(last)
+}
+
+async fn apply<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    ctx: &UpdateContext,
+    update: &BufferedUpdate<'_>,
+    place: &Place<'_>,
+    message: &PastMessage,
+) -> Result<Applied, ProcessError> {
+    let msg_type = message.message.kind.as_deref().unwrap_or("unknown");
+    let key = match &message.message.id {
+        Some(wamid) => format!("history:{}:{wamid}:{msg_type}", ctx.business),
+        None => format!(
+            "history-noid:{}",
+            digest(&[&ctx.business, &update.waba_id, message.raw.get()])
+        ),
+    };
+    outbox::apply_once(&state.store, &state.events, &key, || {
+        plan(state, ctx, &key, place, message)
+    })
+    .await
 }
 
 async fn plan<S: ProcessorStore, Q>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
     key: &str,
-    chunk: &Chunk,
-    thread: &Thread,
+    place: &Place<'_>,
     m: &PastMessage,
 ) -> Result<Option<Commit>, ProcessError> {
-    let identity = Identity::new(thread.id.as_deref().or(m.outbound.to.as_deref()), None);
+    let identity = Identity::new(place.thread_id.or(m.outbound.to.as_deref()), None);
     let resolved = Resolved::find(&state.store, &ctx.business, &identity, None, ctx.now_ms).await?;
     if resolved.is_none() {
         tracing::warn!("history thread names no customer number; event has no contact");
@@ -68,7 +106,7 @@ async fn plan<S: ProcessorStore, Q>(
         0,
         timestamp,
         resolved.as_ref().map(|r| r.record.to_ref()),
-        events::data_with_original(history_data(chunk, thread, m, &msg_type, timestamp), &m.raw)?,
+        events::data_with_original(history_data(place, m, &msg_type, timestamp), &m.raw)?,
     )?;
     Ok(Some(Commit {
         outbox: Some(outbox::outbox(
@@ -83,14 +121,13 @@ async fn plan<S: ProcessorStore, Q>(
 
 /// See `schemas/events/history.message.json`.
 fn history_data(
-    chunk: &Chunk,
-    thread: &Thread,
+    place: &Place<'_>,
     m: &PastMessage,
     msg_type: &str,
     timestamp: i64,
 ) -> Map<String, Value> {
     let mut d = crate::message::normalise(&m.message, msg_type, timestamp);
-    let business = m.is_from_business(thread);
+    let business = m.is_from_business(place.thread_id);
     d.insert(
         "direction".into(),
         if business { "outbound" } else { "inbound" }.into(),
@@ -104,11 +141,11 @@ fn history_data(
             .map(str::to_ascii_lowercase)
             .into(),
     );
-    d.insert("thread_id".into(), thread.id.clone().into());
+    d.insert("thread_id".into(), place.thread_id.into());
     let mut sync = Map::new();
-    sync.insert("phase".into(), chunk.metadata.phase.into());
-    sync.insert("chunk_order".into(), chunk.metadata.chunk_order.into());
-    sync.insert("progress".into(), chunk.metadata.progress.into());
+    sync.insert("phase".into(), place.chunk.phase.into());
+    sync.insert("chunk_order".into(), place.chunk.chunk_order.into());
+    sync.insert("progress".into(), place.chunk.progress.into());
     d.insert("sync".into(), sync.into());
     d
 }

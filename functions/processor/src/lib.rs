@@ -284,6 +284,10 @@ pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
             )
             .await?
         }
+        UpdateKind::HistoryMessage => {
+            let ctx = UpdateContext::new(update, metadata(update.metadata), now_ms, &state.config);
+            history::process_one(state, &ctx, update).await?
+        }
         UpdateKind::Change => {
             let value = payload::change::ChangeValue::parse(&update.field, update.update.get());
             let ctx = UpdateContext::new(update, value.metadata.clone(), now_ms, &state.config);
@@ -328,6 +332,8 @@ impl Repaired {
             contact: self.contact.as_deref().or(u.contact),
             update: self.update.as_deref().unwrap_or(u.update),
             received_at_ms: u.received_at_ms,
+            thread_id: u.thread_id.clone(),
+            chunk: u.chunk,
         }
     }
 }

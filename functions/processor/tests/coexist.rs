@@ -369,3 +369,59 @@ async fn an_address_book_addition_creates_the_contact_and_odd_entries_are_forwar
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0]["data"]["field"], "smb_app_state_sync");
 }
+
+#[tokio::test]
+async fn a_history_of_a_thousand_messages_in_one_webhook_gives_a_thousand_events() {
+    let messages: Vec<Value> = (0..1000)
+        .map(|i| {
+            serde_json::json!({"from": "5511987654321", "id": format!("wamid.BIG{i:04}"),
+                "timestamp": (1_741_640_000 + i).to_string(), "type": "text",
+                "text": {"body": format!("mensagem {i} {}", "x".repeat(200))},
+                "history_context": {"status": "READ"}})
+        })
+        .collect();
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "history", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PNID},
+            "history": [{"metadata": {"phase": 2, "chunk_order": 1, "progress": 100},
+                         "threads": [{"id": "5511987654321", "messages": messages}]}]}}]}]})
+    .to_string();
+    assert!(
+        body.len() > shared::queue::BATCH_BYTES,
+        "more than one queue message holds"
+    );
+    let buffered = bodies(&body);
+    assert_eq!(buffered.len(), 1000);
+    assert!(buffered.iter().all(|b| b.len() < 2048));
+
+    let state = state();
+    assert!(run(&state, &body).await.is_empty());
+    let past = state.events.of_type("history.message");
+    assert_eq!(past.len(), 1000);
+    let mut wamids: Vec<&str> = past
+        .iter()
+        .filter_map(|e| e["data"]["wamid"].as_str())
+        .collect();
+    wamids.sort_unstable();
+    wamids.dedup();
+    assert_eq!(wamids.len(), 1000);
+    assert!(past.iter().all(|e| e["data"]["sync"]["progress"] == 100));
+}
+
+#[tokio::test]
+async fn a_history_with_messages_and_an_erring_chunk_gives_both_once() {
+    let state = state();
+    let body = fixture("history").replace(
+        r#"]}]}]},"field":"history""#,
+        r#"]}]},{"errors":[{"code":131000,"title":"Something went wrong"}]}]},"field":"history""#,
+    );
+    assert_ne!(body, fixture("history"));
+    for _ in 0..2 {
+        assert!(run(&state, &body).await.is_empty());
+    }
+    assert_eq!(state.events.of_type("history.message").len(), 2);
+    let errors = state.events.of_type("whatsapp.error");
+    assert_eq!(errors.len(), 1, "{:#?}", state.events.events());
+    assert_eq!(errors[0]["data"]["field"], "history");
+    Schemas::load().check_all(&state.events.messages());
+}

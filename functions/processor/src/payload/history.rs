@@ -104,6 +104,13 @@ impl HistoryValue {
     }
 }
 
+impl ChunkMetadata {
+    /// A chunk's `metadata` as buffered; default when it is not an object.
+    pub fn parse(json: &str) -> Self {
+        lenient::parse(json)
+    }
+}
+
 impl Chunk {
     fn from_value(v: &Value) -> Self {
         Self {
@@ -142,10 +149,19 @@ impl PastMessage {
         })
     }
 
+    /// One message buffered alone (see `shared::inbound::UpdateKind::HistoryMessage`);
+    /// `None` unless it is an object.
+    pub fn parse(json: &str) -> Option<Self> {
+        serde_json::from_str::<Value>(json)
+            .ok()
+            .filter(Value::is_object)
+            .and_then(|v| Self::from_value(&v))
+    }
+
     /// Sent by the business: Meta adds `to` only then, and `from` is not the thread's customer.
-    pub fn is_from_business(&self, thread: &Thread) -> bool {
+    pub fn is_from_business(&self, thread_id: Option<&str>) -> bool {
         self.outbound.to.is_some()
-            || (self.message.from.is_some() && self.message.from != thread.id)
+            || (self.message.from.is_some() && self.message.from.as_deref() != thread_id)
     }
 }
 
@@ -180,11 +196,33 @@ mod tests {
         assert_eq!(thread.id.as_deref(), Some("16505551234"));
         assert_eq!(first.message.id.as_deref(), Some("wamid.H1"));
         assert_eq!(first.context.status.as_deref(), Some("READ"));
-        assert!(!first.is_from_business(thread));
+        assert!(!first.is_from_business(thread.id.as_deref()));
         let (_, thread, second) = all[1];
-        assert!(second.is_from_business(thread));
+        assert!(second.is_from_business(thread.id.as_deref()));
         assert_eq!(second.outbound.to.as_deref(), Some("16505551234"));
         assert!(!h.is_declined());
+    }
+
+    #[test]
+    fn a_message_and_a_chunk_buffered_alone_read_the_same() {
+        let m = PastMessage::parse(
+            r#"{"from":"15550783881","id":"wamid.H2","type":"text","text":{"body":"x"},"history_context":{"status":"READ"}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.context.status.as_deref(), Some("READ"));
+        assert!(m.is_from_business(Some("16505551234")));
+        assert!(!m.is_from_business(Some("15550783881")));
+        assert!(PastMessage::parse("7").is_none());
+        assert!(PastMessage::parse("{").is_none());
+        assert_eq!(
+            ChunkMetadata::parse(r#"{"phase":"2","chunk_order":1,"progress":100}"#),
+            ChunkMetadata {
+                phase: Some(2),
+                chunk_order: Some(1),
+                progress: Some(100)
+            }
+        );
+        assert_eq!(ChunkMetadata::parse("[1]"), ChunkMetadata::default());
     }
 
     #[test]
