@@ -113,7 +113,7 @@ async fn plan<S: ProcessorStore, Q>(
                     status_at: None,
                     command_id: None,
                     raw: None,
-                    ttl: Some(ctx.ttl()),
+                    ttl: Some(ctx.marker_ttl()),
                 },
                 Expect::Absent,
             ));
