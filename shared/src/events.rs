@@ -63,10 +63,16 @@ pub enum EventType {
     CallTerminated,
     #[serde(rename = "call.status")]
     CallStatus,
+    #[serde(rename = "message.echo")]
+    MessageEcho,
+    #[serde(rename = "history.message")]
+    HistoryMessage,
+    #[serde(rename = "contact.synced")]
+    ContactSynced,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 25] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -89,6 +95,9 @@ impl EventType {
         Self::CallConnected,
         Self::CallTerminated,
         Self::CallStatus,
+        Self::MessageEcho,
+        Self::HistoryMessage,
+        Self::ContactSynced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +124,9 @@ impl EventType {
             Self::CallConnected => "call.connected",
             Self::CallTerminated => "call.terminated",
             Self::CallStatus => "call.status",
+            Self::MessageEcho => "message.echo",
+            Self::HistoryMessage => "history.message",
+            Self::ContactSynced => "contact.synced",
         }
     }
 

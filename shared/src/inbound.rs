@@ -4,7 +4,9 @@
 //! `statuses[]`; peers that read only `[0]` lose data. Every update becomes one
 //! [`BufferedUpdate`] carrying the update's JSON exactly as Meta sent it (borrowed from the body,
 //! never re-serialised) plus the context the processor needs: the change's `field`, `metadata`,
-//! the WABA id, the matching contact block and the receive time.
+//! the WABA id, the matching contact block and the receive time. A `history` change (coexistence:
+//! the WhatsApp Business app's past chats, possibly thousands of messages in one change) is split
+//! the same way, one item per past message with its thread and chunk.
 
 use crate::redact::JsonError;
 use std::borrow::Cow;
@@ -28,6 +30,10 @@ pub enum UpdateKind {
     /// A whole change `value` of any other shape (templates, quality, account,
     /// `user_preferences`, fields not known yet).
     Change,
+    /// One message of a `history` change's threads (the WhatsApp Business app's past chats,
+    /// coexistence): Meta may put thousands in one change, past what one queue message holds
+    /// and one invocation processes, so each is buffered alone with its thread and chunk.
+    HistoryMessage,
 }
 
 /// One update as buffered on the inbound queue (serialised by the webhook, read by the processor).
@@ -48,6 +54,13 @@ pub struct BufferedUpdate<'a> {
     /// The message, status, error or change value exactly as Meta sent it.
     #[serde(borrow)]
     pub update: &'a RawValue,
+    /// [`UpdateKind::HistoryMessage`] only: the thread's `id` (the customer's number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// [`UpdateKind::HistoryMessage`] only: the chunk's `metadata` (`phase`, `chunk_order`,
+    /// `progress`) as Meta sent it.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<&'a RawValue>,
     /// When the webhook received the POST (Unix milliseconds).
     pub received_at_ms: i64,
 }
@@ -102,6 +115,33 @@ struct MessagesValue<'a> {
     statuses: Vec<&'a RawValue>,
     #[serde(borrow, default)]
     errors: Vec<&'a RawValue>,
+}
+
+/// A `history` change value, read only as far as splitting it needs.
+#[derive(Deserialize)]
+struct HistoryValue<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    history: Vec<HistoryChunk<'a>>,
+}
+
+#[derive(Deserialize)]
+struct HistoryChunk<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    threads: Vec<HistoryThread<'a>>,
+    #[serde(borrow, default)]
+    errors: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct HistoryThread<'a> {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    messages: Vec<&'a RawValue>,
 }
 
 /// The identifying fields of a message or contact, enough to pair them.
@@ -176,7 +216,12 @@ fn split_change<'a>(
         contact,
         update,
         received_at_ms,
+        thread_id: None,
+        chunk: None,
     };
+    if change.field == "history" && split_history(&change, &item, out) {
+        return;
+    }
     let parsed = if change.field == "messages" {
         serde_json::from_str::<MessagesValue<'a>>(change.value.get()).ok()
     } else {
@@ -203,6 +248,45 @@ fn split_change<'a>(
     for error in &value.errors {
         out.push(item(UpdateKind::Error, value.metadata, None, error));
     }
+}
+
+/// Buffers each message of a `history` change alone (see [`UpdateKind::HistoryMessage`]);
+/// `false` (buffer the change whole) when it has no message or a shape not known. A chunk
+/// with errors beside messages elsewhere also buffers the change whole, so nothing is lost
+/// (its messages are the same updates either way, applied once).
+fn split_history<'a>(
+    change: &Change<'a>,
+    item: &impl Fn(
+        UpdateKind,
+        Option<&'a RawValue>,
+        Option<&'a RawValue>,
+        &'a RawValue,
+    ) -> BufferedUpdate<'a>,
+    out: &mut Vec<BufferedUpdate<'a>>,
+) -> bool {
+    let Ok(value) = serde_json::from_str::<HistoryValue<'a>>(change.value.get()) else {
+        return false;
+    };
+    let before = out.len();
+    for chunk in &value.history {
+        for thread in &chunk.threads {
+            let thread_id = thread.id.as_ref().and_then(crate::lenient::id_string);
+            // Meta's messages are objects; anything else is not a message to buffer.
+            for message in thread.messages.iter().filter(|m| m.get().starts_with('{')) {
+                let mut u = item(UpdateKind::HistoryMessage, value.metadata, None, message);
+                u.thread_id = thread_id.clone();
+                u.chunk = chunk.metadata;
+                out.push(u);
+            }
+        }
+    }
+    if out.len() == before {
+        return false;
+    }
+    if value.history.iter().any(|c| c.errors.is_some()) {
+        out.push(item(UpdateKind::Change, None, None, change.value));
+    }
+    true
 }
 
 /// The contact block whose `wa_id` is the message's `from` (or whose `user_id` is its
@@ -291,6 +375,91 @@ mod tests {
         let items = split(body.as_bytes(), 0).unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].kind, UpdateKind::Change);
+    }
+
+    #[test]
+    fn buffers_each_history_message_alone_with_its_thread_and_chunk() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"history","value":{
+            "metadata":{"phone_number_id":"9"},
+            "history":[{"metadata":{"phase":1,"chunk_order":2,"progress":55},"threads":[
+                {"id":"5511","messages":[{"id":"h1"},7,{"id":"h2"}]},{"id":5522,"messages":[{"id":"h3"}]}]},
+              {"metadata":{"phase":2},"threads":[{"messages":[{"id":"h4"}]}]}]}}]}]}"#;
+        let items = split(body.as_bytes(), 0).unwrap();
+        let got: Vec<_> = items
+            .iter()
+            .map(|i| {
+                (
+                    i.kind,
+                    i.update.get(),
+                    i.thread_id.as_deref(),
+                    i.chunk.map(|c| c.get()),
+                )
+            })
+            .collect();
+        let first = Some(r#"{"phase":1,"chunk_order":2,"progress":55}"#);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    UpdateKind::HistoryMessage,
+                    r#"{"id":"h1"}"#,
+                    Some("5511"),
+                    first
+                ),
+                (
+                    UpdateKind::HistoryMessage,
+                    r#"{"id":"h2"}"#,
+                    Some("5511"),
+                    first
+                ),
+                (
+                    UpdateKind::HistoryMessage,
+                    r#"{"id":"h3"}"#,
+                    Some("5522"),
+                    first
+                ),
+                (
+                    UpdateKind::HistoryMessage,
+                    r#"{"id":"h4"}"#,
+                    None,
+                    Some(r#"{"phase":2}"#)
+                ),
+            ]
+        );
+        assert!(items.iter().all(|i| i.field == "history"
+            && i.metadata
+                .is_some_and(|m| m.get() == r#"{"phone_number_id":"9"}"#)));
+        let wire = serde_json::to_string(&items[2]).unwrap();
+        let back: BufferedUpdate<'_> = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.kind, UpdateKind::HistoryMessage);
+        assert_eq!(back.thread_id.as_deref(), Some("5522"));
+        assert_eq!(back.chunk.map(|c| c.get()), first);
+    }
+
+    #[test]
+    fn buffers_a_history_without_messages_or_of_odd_shape_whole_and_errors_too() {
+        for value in [
+            r#"{"history":[{"errors":[{"code":2593109}]}]}"#,
+            r#"{"history":[{"threads":[{"id":"1","messages":[]}]}]}"#,
+            r#"{"history":{"threads":[]}}"#,
+            r#"{"history":[{"threads":[{"id":"1","messages":{"id":"x"}}]}]}"#,
+        ] {
+            let body = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"history","value":{value}}}]}}]}}"#
+            );
+            let items = split(body.as_bytes(), 0).unwrap();
+            assert_eq!(items.len(), 1, "{value}");
+            assert_eq!(items[0].kind, UpdateKind::Change, "{value}");
+            assert_eq!(items[0].update.get(), value);
+        }
+        let mixed = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"history","value":{"history":[
+            {"threads":[{"id":"1","messages":[{"id":"h1"}]}]},{"errors":[{"code":1}]}]}}]}]}"#;
+        let kinds: Vec<_> = split(mixed.as_bytes(), 0)
+            .unwrap()
+            .iter()
+            .map(|i| i.kind)
+            .collect();
+        assert_eq!(kinds, [UpdateKind::HistoryMessage, UpdateKind::Change]);
     }
 
     #[test]

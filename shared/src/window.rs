@@ -222,6 +222,14 @@ pub fn opened_by_inbound(
     Some((conv, expect))
 }
 
+/// An agent's message at `at` (Unix seconds), sent through the bridge or typed in the WhatsApp
+/// Business app (an echo): the customer no longer waits, unless they wrote again at or after
+/// it. The window is the customer's to open: it is neither opened nor extended.
+pub fn answered_by_agent(conv: &mut ConversationRecord, at: i64) {
+    conv.last_outbound_at = Some(conv.last_outbound_at.map_or(at, |t| t.max(at)));
+    conv.awaiting_reply = conv.awaiting_reply && conv.last_inbound_at.is_some_and(|i| i >= at);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +338,44 @@ mod tests {
         let mut c = conv(&[], Some(E));
         c.window_expires_at = None;
         assert_eq!(next_step(&c, &leads(), E), Step::Rearm(None));
+    }
+
+    #[test]
+    fn an_agents_answer_clears_awaiting_reply_and_leaves_the_window_alone() {
+        let mut c = conv(&[60], Some(E - 900));
+        c.last_inbound_at = Some(E - 86_400);
+        c.awaiting_reply = true;
+        let before = c.clone();
+        answered_by_agent(&mut c, E - 3000);
+        assert!(!c.awaiting_reply);
+        assert_eq!(c.last_outbound_at, Some(E - 3000));
+        assert_eq!(
+            (c.window_expires_at, c.due_at, c.alerted_leads.clone()),
+            (
+                before.window_expires_at,
+                before.due_at,
+                before.alerted_leads.clone()
+            )
+        );
+        // An older answer arriving late neither moves last_outbound_at back nor matters.
+        answered_by_agent(&mut c, E - 5000);
+        assert_eq!(c.last_outbound_at, Some(E - 3000));
+    }
+
+    #[test]
+    fn an_answer_older_than_the_customers_last_message_leaves_them_waiting() {
+        let mut c = conv(&[], Some(E - 3600));
+        c.last_inbound_at = Some(E - 80_000);
+        c.awaiting_reply = true;
+        answered_by_agent(&mut c, E - 80_000);
+        assert!(
+            c.awaiting_reply,
+            "same second: the customer's message counts as after"
+        );
+        answered_by_agent(&mut c, E - 80_001);
+        assert!(c.awaiting_reply);
+        answered_by_agent(&mut c, E - 79_999);
+        assert!(!c.awaiting_reply);
     }
 
     #[test]

@@ -22,7 +22,15 @@ const PHONE_KEYS: &[&str] = &["from", "wa_id", "to", "recipient_id", "phone", "u
 /// Keys whose string values are message content.
 const TEXT_KEYS: &[&str] = &["body", "caption", "text"];
 /// Keys whose string values are people's names.
-const NAME_KEYS: &[&str] = &["formatted_name", "first_name", "last_name", "middle_name"];
+/// (`full_name` and `first_name` are also how the WhatsApp Business app's address book,
+/// `smb_app_state_sync`, names a contact.)
+const NAME_KEYS: &[&str] = &[
+    "formatted_name",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "full_name",
+];
 
 /// What must not reach a log line.
 #[derive(Debug, Default)]
@@ -140,7 +148,10 @@ impl Sensitive {
                         return self.walk(None, None, &inner);
                     }
                 }
-                if PHONE_KEYS.contains(&key) {
+                // An address-book contact's number (`smb_app_state_sync`); elsewhere
+                // `phone_number` is the business's own.
+                if PHONE_KEYS.contains(&key) || (key == "phone_number" && parent == Some("contact"))
+                {
                     self.add_phone(s);
                 } else if TEXT_KEYS.contains(&key) {
                     self.add_text(s);
@@ -348,6 +359,18 @@ mod tests {
         );
         s.add_ledger_line(r#"{"source":"secret","value":"{\"app_secret\":\"local-app-secret\"}"}"#);
         s
+    }
+
+    #[test]
+    fn the_app_s_address_book_names_and_numbers_are_sensitive_the_business_number_is_not() {
+        let mut s = Sensitive::default();
+        s.add_fixture(
+            r#"{"entry":[{"changes":[{"value":{"phone_number":"15550783881","state_sync":[{"type":"contact","contact":{"full_name":"Pablo Morales","first_name":"Pablo","phone_number":"16505551234"},"action":"add"}]}}]}]}"#,
+        );
+        assert!(s.names.contains("Pablo Morales"));
+        assert!(s.names.contains("Pablo"));
+        assert!(s.phones.contains("16505551234"));
+        assert!(!s.phones.contains("15550783881"));
     }
 
     fn scan(lines: &[&str]) -> Vec<Finding> {

@@ -1,6 +1,8 @@
 //! Everything that is not a message or a status: template and quality updates, account updates,
 //! errors and fields not known yet are forwarded as typed events with the original value;
-//! `user_preferences` stop/resume go to the consent ledger.
+//! `user_preferences` stop/resume go to the consent ledger. Calls and the coexistence fields
+//! (echoes, history, the app's address book) have their own modules; a history the business
+//! declined to share is forwarded as `whatsapp.error`.
 
 use serde_json::Map;
 use shared::consent::{ConsentAction, ConsentSource, Decision};
@@ -33,6 +35,23 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         }
         ChangeKind::UserIdUpdate(ids) if !ids.user_id_update.is_empty() => {
             crate::user_id::process(state, ctx, update, ids).await
+        }
+        ChangeKind::MessageEchoes(echoes) if !echoes.echoes.is_empty() => {
+            crate::echo::process(state, ctx, update, echoes).await
+        }
+        ChangeKind::History(history) if history.messages().next().is_some() => {
+            let applied = crate::history::process(state, ctx, update, history).await?;
+            if history.chunks.iter().all(|c| c.errors.is_empty()) {
+                return Ok(applied);
+            }
+            // A chunk with errors beside the messages: the CRM hears of those too.
+            forward(state, ctx, update, value, EventType::WhatsappError).await
+        }
+        ChangeKind::History(history) if history.is_declined() => {
+            forward(state, ctx, update, value, EventType::WhatsappError).await
+        }
+        ChangeKind::StateSync(sync) if !sync.entries.is_empty() => {
+            crate::state_sync::process(state, ctx, update, sync).await
         }
         ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
             forward(

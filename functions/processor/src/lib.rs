@@ -9,8 +9,11 @@
 mod call;
 mod change;
 mod contact;
+mod echo;
+mod history;
 mod message;
 pub mod payload;
+mod state_sync;
 mod user_id;
 
 use std::time::Duration;
@@ -282,6 +285,10 @@ pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
             )
             .await?
         }
+        UpdateKind::HistoryMessage => {
+            let ctx = UpdateContext::new(update, metadata(update.metadata), now_ms, &state.config);
+            history::process_one(state, &ctx, update).await?
+        }
         UpdateKind::Change => {
             let value = payload::change::ChangeValue::parse(&update.field, update.update.get());
             let ctx = UpdateContext::new(update, value.metadata.clone(), now_ms, &state.config);
@@ -326,6 +333,8 @@ impl Repaired {
             contact: self.contact.as_deref().or(u.contact),
             update: self.update.as_deref().unwrap_or(u.update),
             received_at_ms: u.received_at_ms,
+            thread_id: u.thread_id.clone(),
+            chunk: u.chunk,
         }
     }
 }

@@ -265,7 +265,7 @@ fn consent_decision<S, Q>(state: &State<S, Q>, m: &Inbound<'_>) -> Option<Decisi
 }
 
 /// The normalised fields of `message.received` (see `schemas/events/message.received.json`).
-fn normalise(msg: &Message, msg_type: &str, timestamp: i64) -> Map<String, Value> {
+pub(crate) fn normalise(msg: &Message, msg_type: &str, timestamp: i64) -> Map<String, Value> {
     let mut d = Map::new();
     d.insert("wamid".into(), msg.id.clone().into());
     d.insert("type".into(), msg_type.into());

@@ -204,12 +204,16 @@ async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
             "contact.number_changed",
             "contact.opted_out",
             "contact.user_id_changed",
+            "contact.synced",
+            "history.message",
+            "message.echo",
             "message.received",
             "message.status",
             "phone_number.quality",
             "template.category_changed",
             "template.quality",
             "template.status",
+            "whatsapp.error",
         ]
     );
 }

@@ -189,11 +189,7 @@ async fn plan(
             let current = state.store().load_contact(&out.phone_number_id, id).await?;
             if let Some(conv) = current.conversation {
                 let mut c = conv.record;
-                c.last_outbound_at = Some(c.last_outbound_at.map_or(sent_at, |t| t.max(sent_at)));
-                // The agent answered: window alerts stop saying the customer waits, unless the
-                // customer wrote again since (the processor's rule: inbound at or after it).
-                c.awaiting_reply =
-                    c.awaiting_reply && c.last_inbound_at.is_some_and(|i| i >= sent_at);
+                shared::window::answered_by_agent(&mut c, sent_at);
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }

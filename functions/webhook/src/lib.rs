@@ -322,6 +322,7 @@ fn kind_name(kind: UpdateKind) -> &'static str {
         UpdateKind::Status => "status",
         UpdateKind::Error => "error",
         UpdateKind::Change => "change",
+        UpdateKind::HistoryMessage => "history_message",
     }
 }
 

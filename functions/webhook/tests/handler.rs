@@ -184,6 +184,9 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("user-id-update", "change", "user_id_update"),
         ("call-connect", "change", "calls"),
         ("call-status-ringing", "change", "calls"),
+        ("echo-text", "change", "smb_message_echoes"),
+        ("history-declined", "change", "history"),
+        ("app-state-sync", "change", "smb_app_state_sync"),
     ];
     for (name, kind, field) in cases {
         let state = state();
@@ -215,6 +218,38 @@ async fn buffers_every_documented_payload_with_its_context() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn buffers_each_past_message_of_a_history_alone_with_its_thread_and_chunk() {
+    let state = state();
+    let (status, _) = call(&state, event("webhook-post-history")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = queued(&state);
+    let wamids: Vec<_> = items.iter().map(|i| i["update"]["id"].clone()).collect();
+    assert_eq!(
+        wamids,
+        ["wamid.HBgNHISTORYINAA==", "wamid.HBgNHISTORYOUTAA=="]
+    );
+    for item in &items {
+        assert_eq!(item["kind"], "history_message");
+        assert_eq!(item["field"], "history");
+        assert_eq!(item["thread_id"], "5511987654321");
+        assert_eq!(
+            item["chunk"],
+            serde_json::json!({"phase": 1, "chunk_order": 2, "progress": 55})
+        );
+        assert_eq!(item["metadata"]["phone_number_id"], "106540352242922");
+    }
+    let kinds: Vec<_> = state
+        .inbound
+        .messages()
+        .iter()
+        .map(|m| m.attributes.clone())
+        .collect();
+    assert!(kinds
+        .iter()
+        .all(|a| a.contains(&("kind".to_owned(), "history_message".to_owned()))));
 }
 
 #[tokio::test]

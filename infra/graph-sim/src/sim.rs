@@ -601,7 +601,8 @@ impl Simulator {
     }
 
     /// Delivers any change (`field` + `value`) in Meta's envelope, signed. Inbound messages in a
-    /// `messages` value open service windows as if the user had written.
+    /// `messages` value open service windows as if the user had written; what the business typed
+    /// in the WhatsApp Business app (`smb_message_echoes`) and past chats (`history`) do not.
     pub async fn deliver_change(&self, field: &str, value: &RawValue) -> Result<u16, String> {
         if let Ok(parsed) = serde_json::from_str::<Value>(value.get()) {
             match field {

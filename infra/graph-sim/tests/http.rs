@@ -722,3 +722,41 @@ async fn refuses_an_authentication_template_to_a_user_id_with_131062() {
         "an authentication template may go to a phone: {answer}"
     );
 }
+
+#[tokio::test]
+async fn coexistence_echoes_history_and_address_book_open_no_window() {
+    let sim = Sim::start(config(NOWHERE)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string();
+    let meta = json!({"phone_number_id": PHONE_ID});
+    for (field, value) in [
+        (
+            "smb_message_echoes",
+            json!({"messaging_product": "whatsapp", "metadata": meta,
+                   "message_echoes": [{"from": "15550783881", "to": USER, "id": "wamid.E",
+                                       "timestamp": now, "type": "text", "text": {"body": "oi"}}]}),
+        ),
+        (
+            "history",
+            json!({"messaging_product": "whatsapp", "metadata": meta,
+                   "history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+                                "threads": [{"id": USER, "messages": [
+                                    {"from": USER, "id": "wamid.H", "timestamp": now, "type": "text",
+                                     "text": {"body": "oi"}, "history_context": {"status": "READ"}}]}]}]}),
+        ),
+        (
+            "smb_app_state_sync",
+            json!({"messaging_product": "whatsapp", "metadata": meta,
+                   "state_sync": [{"type": "contact", "contact": {"phone_number": USER}, "action": "add",
+                                   "metadata": {"timestamp": now}}]}),
+        ),
+    ] {
+        sim.post("/_sim/webhook", json!({"field": field, "value": value}))
+            .await;
+        let (_, answer) = sim.send(text(USER, "hello")).await;
+        assert_eq!(error_code(&answer), Some(131047), "after {field}");
+    }
+}

@@ -143,7 +143,8 @@ pub struct ConversationRecord {
     pub last_inbound_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_wamid: Option<String>,
-    /// Set by the sender when an agent's message goes out.
+    /// When an agent's message went out: set by the sender, or by the processor for a message
+    /// typed in the WhatsApp Business app (an echo); see `window::answered_by_agent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_outbound_at: Option<i64>,
     /// `last_inbound_at` + 24 h.
@@ -152,7 +153,7 @@ pub struct ConversationRecord {
     /// When Meta said the window is closed (error 131047); cleared by a newer inbound message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_closed_at: Option<i64>,
-    /// The customer wrote last.
+    /// The customer wrote last (no agent message at or after it).
     #[serde(default)]
     pub awaiting_reply: bool,
     /// `due-index` partition (absent = nothing due; the index is sparse).

@@ -27,7 +27,8 @@ pub struct Item<T> {
     pub raw: Box<RawValue>,
 }
 
-fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
+/// The object entries of `value[list]`, each typed and kept raw; other entries are left out.
+pub(crate) fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
     let entries = value.get(list).and_then(Value::as_array);
     entries
         .into_iter()

@@ -1,14 +1,17 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
-//! (template status and category updates, `user_preferences`, `calls`, `user_id_update`) are
-//! read into their typed model, and a summary of scalar fields is kept for the CRM events every
-//! field gets.
+//! (template status and category updates, `user_preferences`, `calls`, `user_id_update`, the
+//! coexistence fields `smb_message_echoes`, `history` and `smb_app_state_sync`) are read into
+//! their typed model, and a summary of scalar fields is kept for the CRM events every field gets.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared::lenient;
 
 use super::call::CallsValue;
+use super::echo::EchoesValue;
+use super::history::HistoryValue;
 use super::preferences::UserPreferences;
+use super::state_sync::StateSyncValue;
 use super::user_id_update::UserIdUpdates;
 use super::Metadata;
 
@@ -48,6 +51,9 @@ pub enum ChangeKind {
     UserPreferences(UserPreferences),
     Calls(CallsValue),
     UserIdUpdate(UserIdUpdates),
+    MessageEchoes(EchoesValue),
+    History(HistoryValue),
+    StateSync(StateSyncValue),
     #[default]
     Other,
 }
@@ -83,6 +89,9 @@ impl ChangeValue {
                 }
                 "calls" => ChangeKind::Calls(CallsValue::from_value(v)),
                 "user_id_update" => ChangeKind::UserIdUpdate(UserIdUpdates::deserialize(v).ok()?),
+                "smb_message_echoes" => ChangeKind::MessageEchoes(EchoesValue::from_value(v)),
+                "history" => ChangeKind::History(HistoryValue::from_value(v)),
+                "smb_app_state_sync" => ChangeKind::StateSync(StateSyncValue::from_value(v)),
                 _ => return None,
             })
         };
