@@ -121,7 +121,8 @@ async fn plan<S: ProcessorStore, Q>(
     }
     tracing::info!(
         contact = %p.identity.wa_id.as_ref().map(|w| mask_phone(w.as_str())).unwrap_or_default(),
-        kind = ?p.kind,
+        edited = p.kind == EchoKind::Edited,
+        revoked = p.kind == EchoKind::Revoked,
         message_type = %shared::redact::vocabulary(&content_type),
         "echo planned"
     );
