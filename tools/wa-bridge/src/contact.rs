@@ -95,6 +95,7 @@ async fn find_contact_id(
 
 fn missing(who: &str, business: &str) -> CliError {
     let who = match Recipient::parse(who) {
+        Some(Recipient::Phone(w)) => mask_phone(&w.e164().unwrap_or_else(|| w.as_str().to_owned())),
         Some(r) => r.masked(),
         None => who.to_owned(),
     };
