@@ -249,6 +249,35 @@ async fn a_dead_letter_goes_back_to_inbound_and_an_outcome_never_comes_in_time()
         Some(json!({"dead": "letter"}))
     );
 
+    // The same stack as a deployed one: found through its CloudFormation outputs.
+    let name = deployed(&stack).await;
+    let by_outputs = wa_bridge(None, &["--stack", &name, "dlq", "list"]).await;
+    assert_eq!(code(&by_outputs), 0, "{}", text(&by_outputs.stderr));
+    assert_eq!(
+        text(&by_outputs.stdout).lines().count(),
+        4,
+        "{}",
+        text(&by_outputs.stdout)
+    );
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events/webhook-post-text.json");
+    let replay = wa_bridge(
+        None,
+        &[
+            "--stack",
+            &name,
+            "webhook",
+            "replay",
+            &sample.to_string_lossy(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&replay), 0, "{}", text(&replay.stderr));
+    assert_eq!(
+        depth(&sqs, &inbound).await,
+        1,
+        "the replayed update is buffered"
+    );
+
     let unknown = wa_bridge(Some(&stack), &["dlq", "redrive", "no-such-dlq"]).await;
     assert_eq!(code(&unknown), 3, "{}", text(&unknown.stderr));
 
@@ -289,6 +318,40 @@ async fn a_dead_letter_goes_back_to_inbound_and_an_outcome_never_comes_in_time()
     assert_eq!(code(&queued), 0, "{}", text(&queued.stderr));
     assert!(text(&queued.stdout).starts_with("enqueued wa-bridge-"));
     stack.shutdown().await;
+}
+
+/// A CloudFormation stack on the local AWS whose outputs are `stack`'s resources, as `sam
+/// deploy` would output them; returns its name.
+async fn deployed(stack: &RunningStack) -> String {
+    let name = format!("{}stack", prefix(stack));
+    let p = &stack.provisioned;
+    let outputs = json!({
+        "WebhookUrl": stack.webhook_url(),
+        "InboundQueueUrl": p.queue_url("InboundQueue").expect("inbound"),
+        "CrmEventsQueueUrl": p.queue_url("CrmEventsQueue").expect("events"),
+        "CrmCommandsQueueUrl": p.queue_url("CrmCommandsQueue").expect("commands"),
+        "StateTableName": p.table_name("StateTable").expect("table"),
+        "MetaSecretArn": p.secret_id("MetaSecret").expect("secret"),
+        "PhoneNumberIds": "106540352242922",
+    });
+    let outputs: serde_json::Map<String, serde_json::Value> = outputs
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({ "Value": v })))
+        .collect();
+    let template = json!({
+        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": outputs,
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(&local_aws::local_sdk_config().await);
+    cfn.create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("CreateStack on the local AWS");
+    name
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
