@@ -37,10 +37,10 @@ pub struct TargetArgs {
     /// A deployed stack's CloudFormation name: its outputs name the queues, table, secret and webhook URL.
     #[arg(long, global = true, env = "WA_BRIDGE_STACK")]
     pub stack: Option<String>,
-    /// AWS region of --stack (else the usual AWS chain: AWS_REGION, the profile).
+    /// AWS region of --stack (else the usual AWS chain: AWS_REGION, the profile); local: AWS_REGION or us-east-1.
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// AWS profile for --stack (else the usual AWS chain).
+    /// AWS profile for --stack (else the usual AWS chain); not used locally.
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// Local: the local AWS for SQS and Secrets Manager.
@@ -70,19 +70,31 @@ pub struct TargetArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Put a command on crm-commands.fifo and wait for its outcome.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  wa-bridge send text --to '+55 11 98765-4321' --body 'Temos sim!'"
+    )]
     Send(SendCommand),
     /// Follow crm-events.fifo.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  wa-bridge events tail --type message.received --max 1"
+    )]
     Events(EventsCommand),
     /// Look at what the bridge knows about a contact.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  wa-bridge contact show '+55 11 98765-4321'"
+    )]
     Contact(ContactCommand),
     /// Dead-letter queues: their depth, and moving their messages back.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  wa-bridge dlq list")]
     Dlq(DlqCommand),
     /// Post Meta webhook payloads to the bridge, signed as Meta signs them.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  wa-bridge webhook replay events/webhook-post-text.json"
+    )]
     Webhook(WebhookCommand),
 }
 
@@ -235,4 +247,43 @@ is read from the stack's Secrets Manager secret (WA_BRIDGE_APP_SECRET overrides 
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_says_what_it_does_and_shows_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{path} {}", sub.get_name());
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                let example = sub
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if about.is_empty()
+                    || about.contains('\n')
+                    || !example.contains("Example:\n  wa-bridge")
+                {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "wa-bridge", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without a one-line about and an example: {missing:?}"
+        );
+    }
 }

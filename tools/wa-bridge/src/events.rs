@@ -49,10 +49,14 @@ pub async fn tail(target: &Target, args: TailArgs) -> Result<(), CliError> {
         for (i, message) in out.messages().iter().enumerate() {
             let body = message.body().unwrap_or_default();
             let event: Option<Value> = serde_json::from_str(body).ok();
-            let wanted = event.as_ref().is_some_and(|e| {
-                args.kind.as_deref().is_none_or(|k| e["type"] == k)
-                    && contact.as_ref().is_none_or(|c| c.matches(e))
-            });
+            let wanted = match &event {
+                Some(e) => {
+                    args.kind.as_deref().is_none_or(|k| e["type"] == k)
+                        && contact.as_ref().is_none_or(|c| c.matches(e))
+                }
+                // Not JSON: shown as it is unless a filter asks for something it cannot match.
+                None => args.kind.is_none() && contact.is_none(),
+            };
             let within_max = args.max.is_none_or(|m| printed < m);
             if wanted && within_max {
                 match &event {

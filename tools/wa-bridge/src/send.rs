@@ -94,12 +94,33 @@ async fn enqueue(target: &Target, to: &str, command: &Value) -> Result<(), CliEr
     let sink = SqsSink::new(target.sqs.clone(), url);
     sink.send_all(vec![OutboundMessage {
         body: command.to_string(),
-        group_id: Some(to.to_owned()),
+        group_id: Some(group_of(to)),
         dedup_id: command["command_id"].as_str().map(str::to_owned),
         attributes: Vec::new(),
     }])
     .await?;
     Ok(())
+}
+
+/// The FIFO group of a recipient: one per person whatever the format written (`wa:<canonical
+/// digits>` or `uid:<user id>`); SQS allows only letters, digits and punctuation in it, so an
+/// unreadable `to` (the sender rejects it) keeps just those.
+fn group_of(to: &str) -> String {
+    match sender::command::Recipient::parse(to) {
+        Some(r) => r.rate_key(),
+        None => {
+            let kept: String = to
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(128)
+                .collect();
+            if kept.is_empty() {
+                "invalid-recipient".to_owned()
+            } else {
+                kept
+            }
+        }
+    }
 }
 
 /// Polls the outbox until the outcome is there; prints each deferral met on the way.
@@ -139,4 +160,21 @@ async fn outbox_event(store: &DynamoStore, key: &str) -> Result<Option<Value>, C
         .events
         .first()
         .and_then(|e| serde_json::from_str(&e.body).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_of;
+
+    #[test]
+    fn every_format_of_one_number_shares_one_group_of_characters_sqs_allows() {
+        assert_eq!(group_of("+55 11 98765-4321"), "wa:5511987654321");
+        assert_eq!(group_of("5511987654321"), "wa:5511987654321");
+        assert_eq!(
+            group_of("US.13491208655302741918"),
+            "uid:US.13491208655302741918"
+        );
+        assert_eq!(group_of("(11) 98765 4321"), "(11)987654321");
+        assert_eq!(group_of("  "), "invalid-recipient");
+    }
 }

@@ -77,8 +77,10 @@ impl Target {
     async fn local(args: &TargetArgs) -> Result<Self, CliError> {
         let model = local_aws::Template::parse(TEMPLATE)?
             .model(&local_aws::Parameters::local().with("ResourcePrefix", args.prefix.clone()))?;
-        let region = std::env::var("AWS_REGION")
-            .ok()
+        let region = args
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| "us-east-1".to_owned());
         // The local AWS enforces IAM: sign as its administrator, never with the shell's
