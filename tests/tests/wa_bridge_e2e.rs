@@ -96,6 +96,41 @@ async fn the_round_trip_with_wa_bridge_tail_show_send_and_replay() {
         "tail deleted what it printed"
     );
 
+    // --peek shows an event and leaves it; tail --contact (any phone format) then consumes it.
+    customer_writes(&stack, json!({"from": CUSTOMER, "text": "Ainda tem?"})).await;
+    let mut peeked = String::new();
+    for _ in 0..60 {
+        peeked = text(
+            &wa_bridge(Some(&stack), &["events", "tail", "--peek"])
+                .await
+                .stdout,
+        );
+        if !peeked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(peeked.contains("\"Ainda tem?\""), "{peeked}");
+    let by_contact = wa_bridge(
+        Some(&stack),
+        &[
+            "events",
+            "tail",
+            "--max",
+            "1",
+            "--seconds",
+            "30",
+            "--contact",
+            "551187654321",
+        ],
+    )
+    .await;
+    assert!(
+        text(&by_contact.stdout).contains("\"Ainda tem?\""),
+        "the peek left it: {}",
+        text(&by_contact.stdout)
+    );
+
     // contact show: the window the message opened.
     let show = wa_bridge(Some(&stack), &["contact", "show", "+55 11 98765-4321"]).await;
     let shown = text(&show.stdout);
