@@ -21,7 +21,7 @@ help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
 	@echo "make test    every test, offline, against a moto the target starts and stops"
 	@echo "make load    2,000 signed customer messages through a fresh local stack; prints messages/s"
-	@echo "make build   cargo lambda build --release --arm64 (the four functions)"
+	@echo "make build   cargo lambda build --release --arm64 (the four functions), then target/debug/wa-bridge"
 	@echo "make build-check  sam build (the deploy's build step), then each bootstrap: aarch64, <= 8 MB"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
 	@echo "make bench   webhook criterion bench + sender limiter bench (moto) + sizes and cold starts"
@@ -47,10 +47,11 @@ $(CHECKOV_VENV)/.installed: infra/python/requirements-checkov.txt
 # execution environment), taken from the runner's own profile directory: build them together.
 # It gives each function its template role, expanded by SAM's translator from the tools venv
 # (pinned there with the SAM CLI that needs it), so `make run` and `make load` install it too.
+# `make run` also builds wa-bridge, the command line of the README's round trip.
 FUNCTIONS := -p webhook -p processor -p sender -p window-alerts
 
 run: $(VENV)/.installed $(TOOLS_VENV)/.installed
-	$(CARGO) build -p local-runner $(FUNCTIONS) --bins
+	$(CARGO) build -p local-runner $(FUNCTIONS) -p wa-bridge --bins
 	MOTO_PORT=$(MOTO_PORT) infra/scripts/run-local.sh
 
 # The whole suite logs at DEBUG into one capture (JSON, span list included) while the local runner
@@ -104,11 +105,13 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_TOOLS)/bin/cargo-fuzz fuzz/run.sh $(FUZZ_TARGETS)
 
 # The four Lambda bootstraps as AWS runs them: arm64, release profile, one cargo invocation so
-# the four share one feature resolution; into target/lambda/<function>/bootstrap.
+# the four share one feature resolution; into target/lambda/<function>/bootstrap. Then the
+# operator's command line for this machine, target/debug/wa-bridge (never deployed).
 LAMBDA_PACKAGES := webhook processor sender window-alerts
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
+	$(CARGO) build -p wa-bridge
 
 # `sam build` (template.yaml: BuildMethod makefile, built in source) runs `make build-<LogicalId>`
 # once per function with ARTIFACTS_DIR set: each copies `make build`'s bootstrap, so what deploys
