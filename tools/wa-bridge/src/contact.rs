@@ -228,6 +228,9 @@ fn as_text(s: &Shown, now: i64) -> String {
         "  user id  {}",
         c.user_id.as_deref().unwrap_or("-")
     ));
+    if let Some(parent) = &c.parent_user_id {
+        line(format!("  parent   {parent}"));
+    }
     line(format!(
         "  aliases  {}",
         if s.aliases.is_empty() {
@@ -330,6 +333,8 @@ mod tests {
                 wa_id: Some("5511987654321".into()),
                 phone: Some("+5511987654321".into()),
                 user_id: None,
+                parent_user_id: Some("BR.ENT.99".into()),
+                username: None,
                 name: Some("João".into()),
                 marketing_opt_out: false,
                 consent_at: None,
@@ -360,6 +365,7 @@ mod tests {
         assert!(text.contains("wa:55119****4321"), "{text}");
         assert!(!text.contains("5511987654321"), "{text}");
         assert!(!text.contains("João"), "{text}");
+        assert!(text.contains("parent   BR.ENT.99"), "{text}");
     }
 
     #[test]
