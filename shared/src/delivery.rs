@@ -9,7 +9,10 @@
 //! after `EXTERNAL_STATUS_PARK_SECONDS` is of a message the bridge did not send: [`external`]
 //! forwards it (`origin: "external"`, `command_id: null`) and keeps that message's status, so its
 //! later statuses apply at once. Every status event is keyed `status:<wamid>:<status>`, whoever
-//! emits it, so a status is forwarded once even when the sender's store and the wait race.
+//! emits it, so a status is forwarded once even when the sender's store and the wait race. A
+//! parked status is removed only after its event is published, never in the event's own commit:
+//! a publish that fails leaves it parked and due, and the next apply (or the release) publishes
+//! the committed event instead of losing it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -264,8 +267,29 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
         ) {
             applied += 1;
         }
+        unpark(store, wamid, p.status).await?;
     }
     Ok(applied)
+}
+
+/// Removes a parked status once its event is published (or there was none to send). Until then
+/// it stays parked and due: whoever applies it next (the sender's retry, the next status for
+/// the message, the schedule's release) finds the committed outbox and publishes it, with its
+/// original `event_id`. Removed by someone else first: nothing left to do.
+async fn unpark<S: ProcessorStore>(
+    store: &S,
+    wamid: &str,
+    status: DeliveryStatus,
+) -> Result<(), OutboxError> {
+    let unpark = Commit {
+        outbox: None,
+        writes: vec![Write::Unpark {
+            wamid: wamid.to_owned(),
+            status,
+        }],
+    };
+    store.commit(unpark).await?;
+    Ok(())
 }
 
 async fn apply_one<S: ProcessorStore, Q: MessageSink>(
@@ -363,15 +387,9 @@ async fn plan<S: ProcessorStore>(
         }
     };
     let message = target.record().clone();
+    // A parked status is never removed in its event's commit: [`unpark`] removes it once the
+    // event is published, so a publish that fails leaves it parked (and due) for a retry.
     let mut writes = Vec::new();
-    // Released statuses leave the due-index only once published (`external`), so a failed
-    // publish is found and finished by the next run.
-    if mode != Mode::Released && state.parked.iter().any(|p| p.status == update.status) {
-        writes.push(Write::Unpark {
-            wamid: update.wamid.clone(),
-            status: update.status,
-        });
-    }
     let mut events: Vec<PendingEvent> = Vec::new();
     if DeliveryStatus::advances(message.status, update.status) {
         // The sender normally records the contact; otherwise find it (read-only) by recipient.
