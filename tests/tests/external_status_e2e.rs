@@ -1,11 +1,13 @@
 //! End-to-end through the runner and simulator: statuses of messages the bridge did not send
 //! (the WhatsApp Business app on the same number, another tool) reach the CRM as
 //! `message.status` with `origin: "external"` once `EXTERNAL_STATUS_PARK_SECONDS` is over;
-//! a status that waited for the sender's store is the bridge's, emitted once.
+//! a status that waited for the sender's store is the bridge's, emitted once, even when the
+//! publish after that store fails.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use e2e_tests::faults::{self, AwsError, Target};
 use e2e_tests::{deliver_statuses, of_type, start_stack_with, CrmEvents, RunningStack};
 use serde_json::{json, Value};
 use shared::delivery::{self, StatusContext};
@@ -70,11 +72,70 @@ async fn a_status_that_arrives_before_the_sender_stores_its_message_is_one_bridg
     let stack = stack().await;
     let wamid = "wamid.OURS0001==";
     deliver_statuses(&stack, json!([status(wamid, "delivered")])).await;
-    // The processor parks it: the sender has not stored the wamid Meta returned yet.
     let alerts = e2e_tests::window_alerts_state(&stack).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alerts
+    until_parked(&alerts.store, wamid).await;
+    let ctx = sender_stores(&alerts.store, wamid).await;
+    delivery::apply_parked(&alerts.store, &alerts.events, &ctx, wamid)
+        .await
+        .expect("parked applied");
+    // Past the park time and several ticks: nothing more may come for it.
+    let events = CrmEvents::of(&stack)
+        .await
+        .until("message.status", 2, Duration::from_secs(PARK_SECS + 5))
+        .await;
+    let statuses = of_type(&events, "message.status");
+    assert_eq!(statuses.len(), 1, "{events:#?}");
+    assert_eq!(statuses[0]["data"]["origin"], "bridge");
+    assert_eq!(statuses[0]["data"]["command_id"], "crm-cmd-77");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_parked_status_whose_publish_fails_after_the_sender_s_store_still_reaches_the_crm_once() {
+    let stack = stack().await;
+    let wamid = "wamid.OURS0002==";
+    deliver_statuses(&stack, json!([status(wamid, "delivered")])).await;
+    let alerts = e2e_tests::window_alerts_state(&stack).await;
+    until_parked(&alerts.store, wamid).await;
+    let ctx = sender_stores(&alerts.store, wamid).await;
+    // SQS throttles every attempt of the publish that follows the committed status event.
+    let queue = stack
+        .provisioned
+        .queue_url("CrmEventsQueue")
+        .expect("events queue")
+        .to_owned();
+    faults::inject(
+        Target::sqs(Some("SendMessageBatch"), &queue),
+        &AwsError::sqs_throttled(),
+        3,
+    )
+    .await;
+    let failed = delivery::apply_parked(&alerts.store, &alerts.events, &ctx, wamid).await;
+    faults::clear(&queue).await;
+    assert!(failed.is_err(), "the publish was refused: {failed:?}");
+    // Nobody retries the sender's call: the schedule's release finds the status still parked.
+    let events = CrmEvents::of(&stack)
+        .await
+        .until("message.status", 2, Duration::from_secs(PARK_SECS + 10))
+        .await;
+    let statuses = of_type(&events, "message.status");
+    assert_eq!(statuses.len(), 1, "{events:#?}");
+    assert_eq!(statuses[0]["data"]["origin"], "bridge");
+    assert_eq!(statuses[0]["data"]["command_id"], "crm-cmd-77");
+    assert!(alerts
         .store
+        .load_message(wamid)
+        .await
+        .expect("load")
+        .parked
+        .is_empty());
+    stack.shutdown().await;
+}
+
+/// Waits until the processor parked a status for `wamid` (the sender has not stored it yet).
+async fn until_parked<S: ProcessorStore>(store: &S, wamid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store
         .load_message(wamid)
         .await
         .expect("load")
@@ -84,10 +145,12 @@ async fn a_status_that_arrives_before_the_sender_stores_its_message_is_one_bridg
         assert!(Instant::now() < deadline, "status never parked");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // What the sender does after Meta accepted its send: store the wamid, apply what waited.
+}
+
+/// What the sender does after Meta accepted its send: store the wamid (command `crm-cmd-77`).
+async fn sender_stores<S: ProcessorStore>(store: &S, wamid: &str) -> StatusContext {
     let now_ms = shared::now_ms();
-    let stored = alerts
-        .store
+    let stored = store
         .commit(Commit {
             outbox: None,
             writes: vec![Write::Message(
@@ -110,23 +173,10 @@ async fn a_status_that_arrives_before_the_sender_stores_its_message_is_one_bridg
         .await
         .expect("stored");
     assert_eq!(stored, shared::store::CommitOutcome::Applied);
-    let ctx = StatusContext {
+    StatusContext {
         business: PNID.into(),
         waba_id: None,
         now_ms,
         retention_secs: 8 * 86_400,
-    };
-    delivery::apply_parked(&alerts.store, &alerts.events, &ctx, wamid)
-        .await
-        .expect("parked applied");
-    // Past the park time and several ticks: nothing more may come for it.
-    let events = CrmEvents::of(&stack)
-        .await
-        .until("message.status", 2, Duration::from_secs(PARK_SECS + 5))
-        .await;
-    let statuses = of_type(&events, "message.status");
-    assert_eq!(statuses.len(), 1, "{events:#?}");
-    assert_eq!(statuses[0]["data"]["origin"], "bridge");
-    assert_eq!(statuses[0]["data"]["command_id"], "crm-cmd-77");
-    stack.shutdown().await;
+    }
 }
