@@ -175,6 +175,13 @@ impl StatusUpdate {
         format!("status:{}:{}", self.wamid, self.status.as_str())
     }
 
+    /// The group a status is about (`recipient_type: group`: Meta's `recipient_id` is then the
+    /// group id, not a person).
+    pub fn group_id(&self) -> Option<&str> {
+        let group = self.meta.recipient_type.as_deref() == Some("group");
+        group.then_some(self.recipient_id.as_deref()).flatten()
+    }
+
     fn has_error(&self, code: i64) -> bool {
         self.errors.iter().any(|e| e.code == Some(code))
     }
@@ -392,9 +399,11 @@ async fn plan<S: ProcessorStore>(
     let mut writes = Vec::new();
     let mut events: Vec<PendingEvent> = Vec::new();
     if DeliveryStatus::advances(message.status, update.status) {
-        // The sender normally records the contact; otherwise find it (read-only) by recipient.
+        // The sender normally records the contact; otherwise find it (read-only) by recipient
+        // (a group's status names the group: no contact).
         let contact_id = match &message.contact_id {
             Some(id) => Some(id.clone()),
+            None if update.meta.recipient_type.as_deref() == Some("group") => None,
             None => {
                 let who = Identity::new(
                     update.recipient_id.as_deref(),
@@ -497,6 +506,13 @@ fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> 
     );
     m.insert("command_id".into(), message.command_id.clone().into());
     m.insert("origin".into(), origin.into());
+    m.insert(
+        "group".into(),
+        match update.group_id() {
+            Some(id) => serde_json::json!({ "id": id }),
+            None => Value::Null,
+        },
+    );
     m.insert(
         "errors".into(),
         serde_json::to_value(&update.errors).unwrap_or_default(),

@@ -61,10 +61,18 @@ pub enum EventType {
     CallTerminated,
     #[serde(rename = "call.status")]
     CallStatus,
+    #[serde(rename = "group.lifecycle_update")]
+    GroupLifecycleUpdate,
+    #[serde(rename = "group.participants_update")]
+    GroupParticipantsUpdate,
+    #[serde(rename = "group.settings_update")]
+    GroupSettingsUpdate,
+    #[serde(rename = "group.status_update")]
+    GroupStatusUpdate,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 25] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -86,6 +94,10 @@ impl EventType {
         Self::CallConnected,
         Self::CallTerminated,
         Self::CallStatus,
+        Self::GroupLifecycleUpdate,
+        Self::GroupParticipantsUpdate,
+        Self::GroupSettingsUpdate,
+        Self::GroupStatusUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +123,10 @@ impl EventType {
             Self::CallConnected => "call.connected",
             Self::CallTerminated => "call.terminated",
             Self::CallStatus => "call.status",
+            Self::GroupLifecycleUpdate => "group.lifecycle_update",
+            Self::GroupParticipantsUpdate => "group.participants_update",
+            Self::GroupSettingsUpdate => "group.settings_update",
+            Self::GroupStatusUpdate => "group.status_update",
         }
     }
 

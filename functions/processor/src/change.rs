@@ -1,6 +1,7 @@
 //! Everything that is not a message or a status: template and quality updates, account updates,
 //! errors and fields not known yet are forwarded as typed events with the original value;
-//! `user_preferences` stop/resume go to the consent ledger.
+//! `user_preferences` stop/resume go to the consent ledger; `calls` and the group fields to
+//! their own modules.
 
 use serde_json::Map;
 use shared::consent::{ConsentAction, ConsentSource, Decision};
@@ -31,6 +32,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         ChangeKind::Calls(calls) if !calls.is_empty() => {
             crate::call::process(state, ctx, update, calls).await
         }
+        ChangeKind::Groups(groups) => crate::group::process(state, ctx, update, groups).await,
         ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
             forward(
                 state,

@@ -9,6 +9,7 @@
 mod call;
 mod change;
 mod contact;
+mod group;
 mod message;
 pub mod payload;
 

@@ -180,6 +180,16 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("user-preferences", "change", "user_preferences"),
         ("call-connect", "change", "calls"),
         ("call-status-ringing", "change", "calls"),
+        ("text-group", "message", "messages"),
+        ("status-group-sent", "status", "messages"),
+        ("group-lifecycle-create", "change", "group_lifecycle_update"),
+        (
+            "group-participants-remove",
+            "change",
+            "group_participants_update",
+        ),
+        ("group-settings-update", "change", "group_settings_update"),
+        ("group-status-suspend", "change", "group_status_update"),
     ];
     for (name, kind, field) in cases {
         let state = state();

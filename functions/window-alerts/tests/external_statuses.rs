@@ -279,7 +279,13 @@ async fn a_parked_status_whose_publish_fails_after_the_sender_s_store_is_deliver
         .await
         .unwrap();
     assert_eq!(statuses(&s), once);
-    assert!(s.store.load_message("wamid.OURS").await.unwrap().parked.is_empty());
+    assert!(s
+        .store
+        .load_message("wamid.OURS")
+        .await
+        .unwrap()
+        .parked
+        .is_empty());
 }
 
 /// As above, but the sender never comes back (its process died after the failed publish): the

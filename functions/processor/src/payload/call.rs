@@ -27,7 +27,9 @@ pub struct Item<T> {
     pub raw: Box<RawValue>,
 }
 
-fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
+/// The objects of `value[list]`, each typed and raw; entries that are not objects (or do not
+/// read as `T`) are left out.
+pub(crate) fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
     let entries = value.get(list).and_then(Value::as_array);
     entries
         .into_iter()

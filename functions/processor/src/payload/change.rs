@@ -1,5 +1,6 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
-//! (template status and category updates, `user_preferences`, `calls`) are read into their typed model,
+//! (template status and category updates, `user_preferences`, `calls`, the group fields) are read
+//! into their typed model,
 //! and a summary of scalar fields is kept for the CRM events every field gets.
 
 use serde::Deserialize;
@@ -7,6 +8,7 @@ use serde_json::{Map, Value};
 use shared::lenient;
 
 use super::call::CallsValue;
+use super::group::{GroupField, GroupsValue};
 use super::preferences::UserPreferences;
 use super::Metadata;
 
@@ -45,6 +47,7 @@ pub enum ChangeKind {
     TemplateCategory(TemplateCategoryUpdate),
     UserPreferences(UserPreferences),
     Calls(CallsValue),
+    Groups(GroupsValue),
     #[default]
     Other,
 }
@@ -79,7 +82,7 @@ impl ChangeValue {
                     ChangeKind::UserPreferences(UserPreferences::deserialize(v).ok()?)
                 }
                 "calls" => ChangeKind::Calls(CallsValue::from_value(v)),
-                _ => return None,
+                f => ChangeKind::Groups(GroupsValue::from_value(GroupField::parse(f)?, v)),
             })
         };
         Self {

@@ -1,6 +1,7 @@
 //! Meta's webhook payloads as lenient typed models, one module per kind: an inbound
 //! [`message`] (its type-specific [`content`], the [`system`] notice), the [`contact`] block
-//! beside it, and the [`change`] fields other than `messages` ([`preferences`] and [`call`] among them).
+//! beside it, and the [`change`] fields other than `messages` ([`preferences`], [`call`] and
+//! [`group`] among them).
 //! Statuses are typed in `shared::delivery` (the sender applies parked ones too).
 //!
 //! Each update's JSON is parsed once, after [`shared::lenient::repair_lone_surrogates`]; every
@@ -12,6 +13,7 @@ pub mod call;
 pub mod change;
 pub mod contact;
 pub mod content;
+pub mod group;
 pub mod message;
 pub mod preferences;
 pub mod system;
