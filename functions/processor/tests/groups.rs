@@ -255,3 +255,29 @@ async fn a_group_event_whose_publish_fails_goes_out_once_on_redelivery() {
         .is_empty());
     assert_eq!(state.events.of_type("group.lifecycle_update").len(), 1);
 }
+
+/// The examples docs/crm-contract.md shows are what the processor makes of the fixtures.
+#[tokio::test]
+async fn the_documented_group_examples_are_the_processor_s_output_for_the_fixtures() {
+    let cases = [
+        ("group-lifecycle-create", "group.lifecycle_update"),
+        ("group-participants-remove", "group.participants_update"),
+        ("group-settings-update", "group.settings_update"),
+        ("group-status-suspend", "group.status_update"),
+        ("text-group", "message.received"),
+    ];
+    for (fixture_name, event_type) in cases {
+        let state = state();
+        run(&state, &fixture(fixture_name)).await;
+        let made = &state.events.of_type(event_type)[0];
+        let path = format!(
+            "{}/../../schemas/examples/events/{event_type}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let example: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(made["data"], example["data"], "{event_type}");
+        assert_eq!(made["occurred_at"], example["occurred_at"], "{event_type}");
+        assert_eq!(made["contact"]["phone"], example["contact"]["phone"]);
+    }
+}
