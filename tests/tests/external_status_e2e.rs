@@ -11,7 +11,7 @@ use e2e_tests::faults::{self, AwsError, Target};
 use e2e_tests::{deliver_statuses, of_type, start_stack_with, CrmEvents, RunningStack};
 use serde_json::{json, Value};
 use shared::delivery::{self, StatusContext};
-use shared::store::{Commit, Direction, Expect, MessageRecord, OutboxStore, ProcessorStore, Write};
+use shared::store::{Commit, Direction, Expect, MessageRecord, ProcessorStore, Write};
 
 const PNID: &str = "106540352242922";
 /// A short park time, so the test waits seconds, not minutes.

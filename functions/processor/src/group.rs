@@ -58,8 +58,11 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
                 item.raw.get()
             ])
         );
+        // Each entry has its own `timestamp`; the webhook's `entry[].time` stands in without one.
+        let at = item.typed.timestamp.or(update.entry_time);
+        let occurred_at = meta_time(at, ctx.received_at, "group change");
         last = outbox::apply_once(&state.store, &state.events, &key, || {
-            plan(ctx, value.field, item, &key, data.clone())
+            plan(ctx, value.field, item, &key, occurred_at, data.clone())
         })
         .await?;
     }
@@ -81,9 +84,9 @@ async fn plan(
     field: GroupField,
     item: &Item<GroupChange>,
     key: &str,
+    occurred_at: i64,
     data: Map<String, Value>,
 ) -> Result<Option<Commit>, ProcessError> {
-    let occurred_at = meta_time(item.typed.timestamp, ctx.received_at, "group change");
     let event = ctx.source(key).event(
         field.event_type(),
         0,

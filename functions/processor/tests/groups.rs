@@ -281,3 +281,17 @@ async fn the_documented_group_examples_are_the_processor_s_output_for_the_fixtur
         assert_eq!(made["contact"]["phone"], example["contact"]["phone"]);
     }
 }
+
+#[tokio::test]
+async fn a_group_change_without_its_own_timestamp_takes_the_webhook_s_time() {
+    let state = state();
+    let body = fixture("group-status-suspend")
+        .replace(r#""timestamp":"1749416383","#, "")
+        .replace(
+            r#"{"id":"102290129340398","#,
+            r#"{"id":"102290129340398","time":1749416000,"#,
+        );
+    assert!(run(&state, &body).await.is_empty());
+    let e = &state.events.of_type("group.status_update")[0];
+    assert_eq!(e["occurred_at"], "2025-06-08T20:53:20Z");
+}
