@@ -255,6 +255,7 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
     let mut parked = state.parked;
     parked.sort_by_key(|p| p.status.rank());
     let mut applied = 0;
+    let mut done = Vec::new();
     for p in &parked {
         let Some(update) = StatusUpdate::from_parked(p) else {
             tracing::error!(
@@ -274,28 +275,41 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
         ) {
             applied += 1;
         }
-        unpark(store, wamid, p.status).await?;
+        done.push(p.status);
     }
+    // One write for all: a failure before this point leaves them all parked, and the next
+    // apply republishes whatever is unpublished and removes them then.
+    unpark(store, wamid, &done).await?;
     Ok(applied)
 }
 
-/// Removes a parked status once its event is published (or there was none to send). Until then
-/// it stays parked and due: whoever applies it next (the sender's retry, the next status for
+/// Removes parked statuses once their events are published (or there was none to send). Until
+/// then each stays parked and due: whoever applies it next (the sender's retry, the next status for
 /// the message, the schedule's release) finds the committed outbox and publishes it, with its
 /// original `event_id`. Removed by someone else first: nothing left to do.
 async fn unpark<S: ProcessorStore>(
     store: &S,
     wamid: &str,
-    status: DeliveryStatus,
+    statuses: &[DeliveryStatus],
 ) -> Result<(), OutboxError> {
-    let unpark = Commit {
-        outbox: None,
-        writes: vec![Write::Unpark {
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    let writes = statuses
+        .iter()
+        .map(|status| Write::Unpark {
             wamid: wamid.to_owned(),
-            status,
-        }],
-    };
-    store.commit(unpark).await?;
+            status: *status,
+        })
+        .collect();
+    // A conflict means one was removed by another run meanwhile: those left are removed by
+    // the next apply, which finds their events published.
+    store
+        .commit(Commit {
+            outbox: None,
+            writes,
+        })
+        .await?;
     Ok(())
 }
 

@@ -115,7 +115,7 @@ async fn release_message<S: ParkedStore, Q: MessageSink>(
                 "status of a message the bridge did not send forwarded"
             );
         }
-        unpark(store, wamid, update.status).await?;
+        unpark(store, wamid, &[update.status]).await?;
     }
     Ok(forwarded)
 }
