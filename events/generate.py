@@ -12,6 +12,7 @@ SECRET = b"local-app-secret"
 WABA = "102290129340398"
 META = {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"}
 TS = "1749416383"
+GROUP = "Y2FwaV9ncm91cDoxNTU1MDc4Mzg4MToxMjAzNjM0MDQ2OTQyMzM4MjA="
 
 
 def meta_json(obj):
@@ -191,6 +192,38 @@ BODIES = {
                                                {"type": "contact", "contact": {"phone_number": "5511987650999"},
                                                 "action": "remove", "metadata": {"timestamp": "1749416384"}}]},
                                field="smb_app_state_sync"),
+    # Groups API: a participant writes in a group (the contact is the participant; `group_id`
+    # marks the group); a status of a message sent to a group (`recipient_id` is the group id);
+    # the four group fields, each a `groups[]` list of changes.
+    "text-group": message("text", {"body": "Bom dia, grupo!"}, frm="5511987650100", name="Bia",
+                          extra={"group_id": GROUP, "id": "wamid.HBgNGROUPTEXTAA=="}),
+    "status-group-sent": status("sent", {"recipient_id": GROUP, "recipient_type": "group"}),
+    "group-lifecycle-create": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "groups": [{"timestamp": TS, "group_id": GROUP, "type": "group_create", "request_id": "6a7b4c1e2d3f",
+                    "subject": "Clientes VIP", "invite_link": "https://chat.whatsapp.com/Kx3kPz7LbQ1",
+                    "join_approval_mode": "auto_approve"}]},
+        field="group_lifecycle_update"),
+    "group-participants-remove": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "groups": [{"timestamp": TS, "group_id": GROUP, "type": "group_participants_remove", "request_id": "9c8d7e6f5a4b",
+                    "removed_participants": [{"wa_id": "5511987650101"}],
+                    "failed_participants": [{"wa_id": "5511987650102", "errors": [{"code": 131203,
+                        "message": "Recipient is not a participant", "title": "Recipient is not a participant",
+                        "error_data": {"details": "The user is not a participant of the group"}}]}],
+                    "errors": [{"code": 131210, "message": "Some participants could not be removed",
+                                "title": "Partial failure", "error_data": {"details": "See failed_participants"}}]}]},
+        field="group_participants_update"),
+    "group-participants-join": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "groups": [{"timestamp": TS, "group_id": GROUP, "type": "group_participants_add", "reason": "invite_link",
+                    "added_participants": [{"wa_id": "5511987650103"}]}]},
+        field="group_participants_update"),
+    "group-settings-update": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "groups": [{"timestamp": TS, "group_id": GROUP, "type": "group_settings_update", "request_id": "1f2e3d4c5b6a",
+                    "group_subject": {"text": "Clientes VIP 2026", "update_successful": True},
+                    "group_description": {"text": "Ofertas e avisos", "update_successful": True}}]},
+        field="group_settings_update"),
+    "group-status-suspend": envelope({"messaging_product": "whatsapp", "metadata": META,
+        "groups": [{"timestamp": TS, "group_id": GROUP, "type": "group_suspend"}]},
+        field="group_status_update"),
 }
 
 

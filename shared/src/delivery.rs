@@ -9,7 +9,10 @@
 //! after `EXTERNAL_STATUS_PARK_SECONDS` is of a message the bridge did not send: [`external`]
 //! forwards it (`origin: "external"`, `command_id: null`) and keeps that message's status, so its
 //! later statuses apply at once. Every status event is keyed `status:<wamid>:<status>`, whoever
-//! emits it, so a status is forwarded once even when the sender's store and the wait race.
+//! emits it, so a status is forwarded once even when the sender's store and the wait race. A
+//! parked status is removed only after its event is published, never in the event's own commit:
+//! a publish that fails leaves it parked and due, and the next apply (or the release) publishes
+//! the committed event instead of losing it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -172,6 +175,13 @@ impl StatusUpdate {
         format!("status:{}:{}", self.wamid, self.status.as_str())
     }
 
+    /// The group a status is about (`recipient_type: group`: Meta's `recipient_id` is then the
+    /// group id, not a person).
+    pub fn group_id(&self) -> Option<&str> {
+        let group = self.meta.recipient_type.as_deref() == Some("group");
+        group.then_some(self.recipient_id.as_deref()).flatten()
+    }
+
     fn has_error(&self, code: i64) -> bool {
         self.errors.iter().any(|e| e.code == Some(code))
     }
@@ -245,6 +255,7 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
     let mut parked = state.parked;
     parked.sort_by_key(|p| p.status.rank());
     let mut applied = 0;
+    let mut done = Vec::new();
     for p in &parked {
         let Some(update) = StatusUpdate::from_parked(p) else {
             tracing::error!(
@@ -264,8 +275,42 @@ pub async fn apply_parked<S: ProcessorStore, Q: MessageSink>(
         ) {
             applied += 1;
         }
+        done.push(p.status);
     }
+    // One write for all: a failure before this point leaves them all parked, and the next
+    // apply republishes whatever is unpublished and removes them then.
+    unpark(store, wamid, &done).await?;
     Ok(applied)
+}
+
+/// Removes parked statuses once their events are published (or there was none to send). Until
+/// then each stays parked and due: whoever applies it next (the sender's retry, the next status for
+/// the message, the schedule's release) finds the committed outbox and publishes it, with its
+/// original `event_id`. Removed by someone else first: nothing left to do.
+async fn unpark<S: ProcessorStore>(
+    store: &S,
+    wamid: &str,
+    statuses: &[DeliveryStatus],
+) -> Result<(), OutboxError> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    let writes = statuses
+        .iter()
+        .map(|status| Write::Unpark {
+            wamid: wamid.to_owned(),
+            status: *status,
+        })
+        .collect();
+    // A conflict means one was removed by another run meanwhile: those left are removed by
+    // the next apply, which finds their events published.
+    store
+        .commit(Commit {
+            outbox: None,
+            writes,
+        })
+        .await?;
+    Ok(())
 }
 
 async fn apply_one<S: ProcessorStore, Q: MessageSink>(
@@ -363,20 +408,16 @@ async fn plan<S: ProcessorStore>(
         }
     };
     let message = target.record().clone();
+    // A parked status is never removed in its event's commit: [`unpark`] removes it once the
+    // event is published, so a publish that fails leaves it parked (and due) for a retry.
     let mut writes = Vec::new();
-    // Released statuses leave the due-index only once published (`external`), so a failed
-    // publish is found and finished by the next run.
-    if mode != Mode::Released && state.parked.iter().any(|p| p.status == update.status) {
-        writes.push(Write::Unpark {
-            wamid: update.wamid.clone(),
-            status: update.status,
-        });
-    }
     let mut events: Vec<PendingEvent> = Vec::new();
     if DeliveryStatus::advances(message.status, update.status) {
-        // The sender normally records the contact; otherwise find it (read-only) by recipient.
+        // The sender normally records the contact; otherwise find it (read-only) by recipient
+        // (a group's status names the group: no contact).
         let contact_id = match &message.contact_id {
             Some(id) => Some(id.clone()),
+            None if update.meta.recipient_type.as_deref() == Some("group") => None,
             None => {
                 let who = Identity::new(
                     update.recipient_id.as_deref(),
@@ -479,6 +520,13 @@ fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> 
     );
     m.insert("command_id".into(), message.command_id.clone().into());
     m.insert("origin".into(), origin.into());
+    m.insert(
+        "group".into(),
+        match update.group_id() {
+            Some(id) => serde_json::json!({ "id": id }),
+            None => Value::Null,
+        },
+    );
     m.insert(
         "errors".into(),
         serde_json::to_value(&update.errors).unwrap_or_default(),

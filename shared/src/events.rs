@@ -69,10 +69,18 @@ pub enum EventType {
     HistoryMessage,
     #[serde(rename = "contact.synced")]
     ContactSynced,
+    #[serde(rename = "group.lifecycle_update")]
+    GroupLifecycleUpdate,
+    #[serde(rename = "group.participants_update")]
+    GroupParticipantsUpdate,
+    #[serde(rename = "group.settings_update")]
+    GroupSettingsUpdate,
+    #[serde(rename = "group.status_update")]
+    GroupStatusUpdate,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 29] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -98,6 +106,10 @@ impl EventType {
         Self::MessageEcho,
         Self::HistoryMessage,
         Self::ContactSynced,
+        Self::GroupLifecycleUpdate,
+        Self::GroupParticipantsUpdate,
+        Self::GroupSettingsUpdate,
+        Self::GroupStatusUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +139,10 @@ impl EventType {
             Self::MessageEcho => "message.echo",
             Self::HistoryMessage => "history.message",
             Self::ContactSynced => "contact.synced",
+            Self::GroupLifecycleUpdate => "group.lifecycle_update",
+            Self::GroupParticipantsUpdate => "group.participants_update",
+            Self::GroupSettingsUpdate => "group.settings_update",
+            Self::GroupStatusUpdate => "group.status_update",
         }
     }
 

@@ -1,8 +1,8 @@
 //! Everything that is not a message or a status: template and quality updates, account updates,
 //! errors and fields not known yet are forwarded as typed events with the original value;
-//! `user_preferences` stop/resume go to the consent ledger. Calls and the coexistence fields
-//! (echoes, history, the app's address book) have their own modules; a history the business
-//! declined to share is forwarded as `whatsapp.error`.
+//! `user_preferences` stop/resume go to the consent ledger. Calls, the group fields and the
+//! coexistence fields (echoes, history, the app's address book) have their own modules; a
+//! history the business declined to share is forwarded as `whatsapp.error`.
 
 use serde_json::Map;
 use shared::consent::{ConsentAction, ConsentSource, Decision};
@@ -53,6 +53,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         ChangeKind::StateSync(sync) if !sync.entries.is_empty() => {
             crate::state_sync::process(state, ctx, update, sync).await
         }
+        ChangeKind::Groups(groups) => crate::group::process(state, ctx, update, groups).await,
         ChangeKind::TemplateCategory(t) if t.change(0).is_some() => {
             forward(
                 state,

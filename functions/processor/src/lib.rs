@@ -10,6 +10,7 @@ mod call;
 mod change;
 mod contact;
 mod echo;
+mod group;
 mod history;
 mod message;
 pub mod payload;

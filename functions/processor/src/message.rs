@@ -1,6 +1,12 @@
 //! Inbound customer messages: stored with a TTL, the contact found or created, the window opened
 //! or extended, consent words recorded, and one `message.received` carrying normalised fields plus
 //! Meta's message object unchanged.
+//!
+//! A group message (`group_id` set) is the participant's (the contact) said to the group: it
+//! opens or extends no 24 h window (a group has none of its own and the participant wrote to
+//! the group, not to the business) and changes no consent (a "STOP" in a group is words to the
+//! group; the participant's own preference arrives by `user_preferences` or a message of their
+//! own). `message.received` carries `group: {id}`.
 
 use serde_json::{Map, Value};
 use shared::consent::{ConsentSource, Decision};
@@ -144,7 +150,7 @@ async fn plan<S: ProcessorStore, Q>(
                 let notice = crate::user_id::apply_notice(r, change, wa, uid, &m.wamid);
                 extra_events.extend(notice);
             }
-        } else {
+        } else if m.msg.group_id.is_none() {
             if let Some(w) = window_write(
                 r.conversation.clone(),
                 &ctx.business,
@@ -272,6 +278,13 @@ pub(crate) fn normalise(msg: &Message, msg_type: &str, timestamp: i64) -> Map<St
     d.insert("timestamp".into(), events::rfc3339(timestamp).into());
     d.insert("from".into(), msg.from.clone().into());
     d.insert("from_user_id".into(), msg.from_user_id.clone().into());
+    d.insert(
+        "group".into(),
+        match &msg.group_id {
+            Some(id) => serde_json::json!({ "id": id }),
+            None => Value::Null,
+        },
+    );
     d.insert(
         "unknown_type".into(),
         (!KNOWN_TYPES.contains(&msg_type)).into(),

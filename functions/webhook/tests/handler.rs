@@ -187,6 +187,16 @@ async fn buffers_every_documented_payload_with_its_context() {
         ("echo-text", "change", "smb_message_echoes"),
         ("history-declined", "change", "history"),
         ("app-state-sync", "change", "smb_app_state_sync"),
+        ("text-group", "message", "messages"),
+        ("status-group-sent", "status", "messages"),
+        ("group-lifecycle-create", "change", "group_lifecycle_update"),
+        (
+            "group-participants-remove",
+            "change",
+            "group_participants_update",
+        ),
+        ("group-settings-update", "change", "group_settings_update"),
+        ("group-status-suspend", "change", "group_status_update"),
     ];
     for (name, kind, field) in cases {
         let state = state();

@@ -81,6 +81,14 @@ fn statuses(s: &TestState) -> Vec<(String, String, Value, Value)> {
 
 /// The sender's store after Meta accepted its message, then its call to apply what is parked.
 async fn sender_stores(s: &TestState, wamid: &str, now: i64) {
+    stores_only(s, wamid, now).await;
+    delivery::apply_parked(&s.store, &s.events, &ctx(now), wamid)
+        .await
+        .unwrap();
+}
+
+/// The sender's store of its wamid alone (before it applies what is parked).
+async fn stores_only(s: &TestState, wamid: &str, now: i64) {
     let record = MessageRecord {
         wamid: wamid.into(),
         business: PNID.into(),
@@ -99,9 +107,6 @@ async fn sender_stores(s: &TestState, wamid: &str, now: i64) {
         writes: vec![Write::Message(record, Expect::Absent)],
     };
     s.store.commit(commit).await.unwrap();
-    delivery::apply_parked(&s.store, &s.events, &ctx(now), wamid)
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -242,4 +247,72 @@ async fn a_message_whose_status_cannot_be_published_holds_back_no_other_and_goes
     let mut wamids: Vec<_> = statuses(&s).into_iter().map(|(w, ..)| w).collect();
     wamids.sort();
     assert_eq!(wamids, ["wamid.ELSEWHERE.A", "wamid.ELSEWHERE.B"]);
+}
+
+/// The sender stores its wamid; applying the status parked for it commits the event, then the
+/// publish fails (SQS down). The sender's retry applies what is parked again.
+#[tokio::test]
+async fn a_parked_status_whose_publish_fails_after_the_sender_s_store_is_delivered_once_by_its_retry(
+) {
+    let s = State {
+        events: Sink::failing(1),
+        ..state()
+    };
+    arrives(&s, "wamid.OURS", "delivered", T0).await;
+    stores_only(&s, "wamid.OURS", T0 + 1).await;
+    let first = delivery::apply_parked(&s.store, &s.events, &ctx(T0 + 1), "wamid.OURS").await;
+    assert!(first.is_err(), "the publish failed: {first:?}");
+    assert!(statuses(&s).is_empty());
+
+    delivery::apply_parked(&s.store, &s.events, &ctx(T0 + 2), "wamid.OURS")
+        .await
+        .unwrap();
+    let once = [(
+        "wamid.OURS".to_owned(),
+        "delivered".to_owned(),
+        json!("bridge"),
+        json!("cmd-1"),
+    )];
+    assert_eq!(statuses(&s), once, "delivered by the retry");
+    assert_eq!(tick(&s, T0 + PARK + 1).await, 0, "and not again");
+    delivery::apply_parked(&s.store, &s.events, &ctx(T0 + PARK + 2), "wamid.OURS")
+        .await
+        .unwrap();
+    assert_eq!(statuses(&s), once);
+    assert!(s
+        .store
+        .load_message("wamid.OURS")
+        .await
+        .unwrap()
+        .parked
+        .is_empty());
+}
+
+/// As above, but the sender never comes back (its process died after the failed publish): the
+/// status is still due, so the schedule's tick publishes the committed event.
+#[tokio::test]
+async fn a_parked_status_whose_publish_fails_after_the_sender_s_store_is_delivered_once_by_the_schedule(
+) {
+    let s = State {
+        events: Sink::failing(1),
+        ..state()
+    };
+    arrives(&s, "wamid.OURS", "delivered", T0).await;
+    stores_only(&s, "wamid.OURS", T0 + 1).await;
+    let first = delivery::apply_parked(&s.store, &s.events, &ctx(T0 + 1), "wamid.OURS").await;
+    assert!(first.is_err(), "the publish failed: {first:?}");
+
+    assert_eq!(tick(&s, T0 + PARK).await, 1);
+    assert_eq!(
+        statuses(&s),
+        [(
+            "wamid.OURS".into(),
+            "delivered".into(),
+            json!("bridge"),
+            json!("cmd-1")
+        )]
+    );
+    assert_eq!(tick(&s, T0 + PARK + 60).await, 0);
+    assert_eq!(statuses(&s).len(), 1);
+    Schemas::load().check_all(&s.events.messages());
 }

@@ -12,7 +12,7 @@
 //! | `GET`, `DELETE /_sim/messages` | every send request received, with the answer |
 //! | `GET`, `POST`, `DELETE /_sim/faults` | `{"to","code","times","mode"?}`: next sends fail |
 //! | `POST /_sim/inbound` | `{"from","name"?,"text","timestamp"?,"user_id"?}`: a user writes |
-//! | `POST /_sim/webhook` | `{"field"?,"value"}`: deliver any change, signed (a `messages` inbound or a user-initiated `calls` connect opens the window; coexistence echoes, `history` and the app's address book do not) |
+//! | `POST /_sim/webhook` | `{"field"?,"value"}`: deliver any change, signed (a `messages` inbound, not a group's, or a user-initiated `calls` connect opens the window; coexistence echoes, `history` and the app's address book do not) |
 //! | `GET`, `DELETE /_sim/webhooks` | every webhook POSTed and the receiver's status |
 //! | `POST /_sim/reset` | forget logs, faults, limits and windows |
 //! | `GET /_sim/health` | readiness |

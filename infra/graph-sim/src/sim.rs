@@ -601,8 +601,9 @@ impl Simulator {
     }
 
     /// Delivers any change (`field` + `value`) in Meta's envelope, signed. Inbound messages in a
-    /// `messages` value open service windows as if the user had written; what the business typed
-    /// in the WhatsApp Business app (`smb_message_echoes`) and past chats (`history`) do not.
+    /// `messages` value open service windows as if the user had written (group messages, with
+    /// `group_id`, do not: the participant wrote to the group); what the business typed in the
+    /// WhatsApp Business app (`smb_message_echoes`) and past chats (`history`) do not either.
     pub async fn deliver_change(&self, field: &str, value: &RawValue) -> Result<u16, String> {
         if let Ok(parsed) = serde_json::from_str::<Value>(value.get()) {
             match field {
@@ -636,6 +637,10 @@ impl Simulator {
             .into_iter()
             .flatten()
         {
+            // A participant's message in a group opens no window of their own.
+            if message.get("group_id").is_some() {
+                continue;
+            }
             let Some(from) = message.get("from").and_then(Value::as_str) else {
                 continue;
             };

@@ -760,3 +760,31 @@ async fn coexistence_echoes_history_and_address_book_open_no_window() {
         assert_eq!(error_code(&answer), Some(131047), "after {field}");
     }
 }
+
+#[tokio::test]
+async fn a_group_message_opens_no_window_for_its_participant_and_a_private_one_does() {
+    let sim = Sim::start(config(NOWHERE)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let message = |group: Option<&str>| {
+        let mut m = json!({"from": USER, "id": "wamid.G", "timestamp": now.to_string(),
+                           "type": "text", "text": {"body": "oi"}});
+        if let Some(g) = group {
+            m["group_id"] = json!(g);
+        }
+        json!({"field": "messages", "value": {"messaging_product": "whatsapp",
+               "metadata": {"phone_number_id": PHONE_ID},
+               "contacts": [{"profile": {"name": "Bia"}, "wa_id": USER}],
+               "messages": [m]}})
+    };
+    sim.post("/_sim/webhook", message(Some("Y2FwaV9ncm91cDox")))
+        .await;
+    let (_, answer) = sim.send(text(USER, "hello")).await;
+    assert_eq!(error_code(&answer), Some(131047));
+
+    sim.post("/_sim/webhook", message(None)).await;
+    let (status, _) = sim.send(text(USER, "hello")).await;
+    assert_eq!(status, 200);
+}

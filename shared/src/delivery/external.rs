@@ -11,11 +11,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{apply_one, apply_parked, Mode, StatusContext, StatusUpdate};
+use super::{apply_one, apply_parked, unpark, Mode, StatusContext, StatusUpdate};
 use crate::outbox::{Applied, OutboxError};
 use crate::queue::MessageSink;
 use crate::store::parked::{ParkedStore, PARKED_DUE_BUCKETS};
-use crate::store::{Commit, Write};
 
 /// What one release did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,15 +115,7 @@ async fn release_message<S: ParkedStore, Q: MessageSink>(
                 "status of a message the bridge did not send forwarded"
             );
         }
-        let unpark = Commit {
-            outbox: None,
-            writes: vec![Write::Unpark {
-                wamid: wamid.to_owned(),
-                status: update.status,
-            }],
-        };
-        // Conflict: another run (or the sender) removed it first; nothing left to do.
-        store.commit(unpark).await?;
+        unpark(store, wamid, &[update.status]).await?;
     }
     Ok(forwarded)
 }

@@ -27,7 +27,8 @@ pub struct Item<T> {
     pub raw: Box<RawValue>,
 }
 
-/// The object entries of `value[list]`, each typed and kept raw; other entries are left out.
+/// The objects of `value[list]`, each typed and raw; entries that are not objects (or do not
+/// read as `T`) are left out.
 pub(crate) fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
     let entries = value.get(list).and_then(Value::as_array);
     entries

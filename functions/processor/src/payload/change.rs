@@ -1,7 +1,8 @@
 //! Change fields other than `messages`: the value is parsed once; the fields the bridge acts on
 //! (template status and category updates, `user_preferences`, `calls`, `user_id_update`, the
-//! coexistence fields `smb_message_echoes`, `history` and `smb_app_state_sync`) are read into
-//! their typed model, and a summary of scalar fields is kept for the CRM events every field gets.
+//! coexistence fields `smb_message_echoes`, `history` and `smb_app_state_sync`, the group
+//! fields) are read into their typed model, and a summary of scalar fields is kept for the CRM
+//! events every field gets.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -9,6 +10,7 @@ use shared::lenient;
 
 use super::call::CallsValue;
 use super::echo::EchoesValue;
+use super::group::{GroupField, GroupsValue};
 use super::history::HistoryValue;
 use super::preferences::UserPreferences;
 use super::state_sync::StateSyncValue;
@@ -54,6 +56,7 @@ pub enum ChangeKind {
     MessageEchoes(EchoesValue),
     History(HistoryValue),
     StateSync(StateSyncValue),
+    Groups(GroupsValue),
     #[default]
     Other,
 }
@@ -92,7 +95,7 @@ impl ChangeValue {
                 "smb_message_echoes" => ChangeKind::MessageEchoes(EchoesValue::from_value(v)),
                 "history" => ChangeKind::History(HistoryValue::from_value(v)),
                 "smb_app_state_sync" => ChangeKind::StateSync(StateSyncValue::from_value(v)),
-                _ => return None,
+                f => ChangeKind::Groups(GroupsValue::from_value(GroupField::parse(f)?, v)),
             })
         };
         Self {

@@ -1,7 +1,8 @@
 //! Meta's webhook payloads as lenient typed models, one module per kind: an inbound
 //! [`message`] (its type-specific [`content`], the [`system`] notice), the [`contact`] block
 //! beside it, and the [`change`] fields other than `messages` ([`preferences`], [`call`] and
-//! [`user_id_update`] among them; the coexistence fields [`echo`], [`history`] and [`state_sync`]).
+//! [`user_id_update`] and [`group`] among them; the coexistence fields [`echo`], [`history`] and
+//! [`state_sync`]).
 //! Statuses are typed in `shared::delivery` (the sender applies parked ones too).
 //!
 //! Each update's JSON is parsed once, after [`shared::lenient::repair_lone_surrogates`]; every
@@ -14,6 +15,7 @@ pub mod change;
 pub mod contact;
 pub mod content;
 pub mod echo;
+pub mod group;
 pub mod history;
 pub mod message;
 pub mod preferences;
