@@ -105,10 +105,16 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 
 # The four Lambda bootstraps as AWS runs them: arm64, release profile, one cargo invocation so
 # the four share one feature resolution; into target/lambda/<function>/bootstrap.
+# RUSTFLAGS replaces the flags cargo-lambda would give the target (its `-C target-cpu`), so they
+# are all here: Graviton's Neoverse N1 (cargo-lambda's own choice for arm64), and
+# `-C force-unwind-tables=no`: with panic = "abort" nothing unwinds, so our code's unwind tables
+# (.eh_frame) are dead weight. With `--target`, RUSTFLAGS skips build scripts and proc macros.
 LAMBDA_PACKAGES := webhook processor sender window-alerts
+LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" \
+		cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
 
 # `sam build` (template.yaml: BuildMethod makefile, built in source) runs `make build-<LogicalId>`
 # once per function with ARTIFACTS_DIR set: each copies `make build`'s bootstrap, so what deploys
