@@ -105,12 +105,18 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_TOOLS)/bin/cargo-fuzz fuzz/run.sh $(FUZZ_TARGETS)
 
 # The four Lambda bootstraps as AWS runs them: arm64, release profile, one cargo invocation so
-# the four share one feature resolution; into target/lambda/<function>/bootstrap. Then the
-# operator's command line for this machine, target/debug/wa-bridge (never deployed).
+# the four share one feature resolution; into target/lambda/<function>/bootstrap.
+# RUSTFLAGS replaces the flags cargo-lambda would give the target (its `-C target-cpu`), so they
+# are all here: Graviton's Neoverse N1 (cargo-lambda's own choice for arm64), and
+# `-C force-unwind-tables=no`: with panic = "abort" nothing unwinds, so our code's unwind tables
+# (.eh_frame) are dead weight. With `--target`, RUSTFLAGS skips build scripts and proc macros.
+# Then the operator's command line for this machine, target/debug/wa-bridge (never deployed).
 LAMBDA_PACKAGES := webhook processor sender window-alerts
+LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
+	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" \
+		cargo lambda build --release --arm64 $(addprefix -p ,$(LAMBDA_PACKAGES))
 	$(CARGO) build -p wa-bridge
 
 # `sam build` (template.yaml: BuildMethod makefile, built in source) runs `make build-<LogicalId>`

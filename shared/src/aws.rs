@@ -2,7 +2,11 @@
 //!
 //! `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) point it at the local emulator.
 
-/// Loads region, credentials and endpoint overrides from the environment.
+/// Loads region, credentials and endpoint overrides from the environment; every client and
+/// credential provider of this config connects through [`crate::tls::sdk_http_client`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
+        .load()
+        .await
 }

@@ -23,6 +23,7 @@ pub mod sqs_consumer;
 pub mod store;
 pub mod telemetry;
 pub mod testkit;
+pub mod tls;
 pub mod window;
 
 /// Milliseconds since the Unix epoch: the system clock, plus the local stack's time travel

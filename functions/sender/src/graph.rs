@@ -167,7 +167,7 @@ impl<S: SecretSource<Value = AccessTokens>> GraphClient<S> {
         secrets: CachedSecrets<S>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: reqwest::Client::builder()
+            http: shared::tls::http_client_builder()
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(3))
                 .build()?,
