@@ -227,26 +227,30 @@ pub async fn send_commands(stack: &RunningStack, commands: &[serde_json::Value])
     sink.send_all(messages).await.expect("commands enqueued");
 }
 
-/// Delivers one signed `messages` change with these `statuses` through the simulator.
-pub async fn deliver_statuses(stack: &RunningStack, statuses: serde_json::Value) {
+/// Meta posts one change of `field` with this `value` (signed by the simulator, through the
+/// webhook). Panics unless the webhook took it.
+pub async fn meta_posts(stack: &RunningStack, field: &str, value: serde_json::Value) {
     let res = reqwest::Client::new()
         .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&serde_json::json!({
-            "field": "messages",
-            "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                "statuses": statuses
-            }
-        }))
+        .json(&serde_json::json!({"field": field, "value": value}))
         .send()
         .await
         .expect("simulator answers");
     assert!(
         res.status().is_success(),
-        "simulator refused the statuses: {}",
+        "simulator refused the {field} change: {}",
         res.status()
     );
+}
+
+/// Delivers one signed `messages` change with these `statuses` through the simulator.
+pub async fn deliver_statuses(stack: &RunningStack, statuses: serde_json::Value) {
+    let value = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "statuses": statuses
+    });
+    meta_posts(stack, "messages", value).await;
 }
 
 /// The window-alerts state on this stack's resources: its store and event sink, for a test that

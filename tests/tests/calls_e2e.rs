@@ -28,13 +28,7 @@ async fn meta_posts_call(stack: &RunningStack, call: Value, customer: &str) {
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": PN},
         "contacts": [{"profile": {"name": "Rui"}, "wa_id": customer}],
         "calls": [call]});
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&json!({"field": "calls", "value": value}))
-        .send()
-        .await
-        .expect("simulator answers");
-    assert!(res.status().is_success(), "{}", res.status());
+    e2e_tests::meta_posts(stack, "calls", value).await;
 }
 
 #[tokio::test]

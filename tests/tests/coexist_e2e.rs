@@ -20,13 +20,7 @@ const HOUR: i64 = 3600;
 async fn meta_posts(stack: &RunningStack, field: &str, mut value: Value) {
     value["messaging_product"] = json!("whatsapp");
     value["metadata"] = json!({"display_phone_number": BUSINESS, "phone_number_id": PN});
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&json!({"field": field, "value": value}))
-        .send()
-        .await
-        .expect("simulator answers");
-    assert!(res.status().is_success(), "{}", res.status());
+    e2e_tests::meta_posts(stack, field, value).await;
 }
 
 fn echo(to: &str, id: &str, at: i64, body: &str) -> Value {

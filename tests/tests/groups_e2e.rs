@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use e2e_tests::{
-    deliver_statuses, of_type, send_commands, start_stack_with, CrmEvents, RunningStack,
+    deliver_statuses, meta_posts, of_type, send_commands, start_stack_with, CrmEvents, RunningStack,
 };
 use serde_json::{json, Value};
 
@@ -31,17 +31,6 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-/// Meta posts one change (signed, through the webhook).
-async fn meta_posts(stack: &RunningStack, field: &str, value: Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&json!({"field": field, "value": value}))
-        .send()
-        .await
-        .expect("simulator answers");
-    assert!(res.status().is_success(), "{}", res.status());
 }
 
 fn metadata() -> Value {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::{customer_writes, of_type, send_commands, start_stack, CrmEvents, RunningStack};
+use e2e_tests::{customer_writes, meta_posts, of_type, send_commands, start_stack, CrmEvents};
 use serde_json::{json, Value};
 
 const PN: &str = "106540352242922";
@@ -12,17 +12,6 @@ const PATIENCE: Duration = Duration::from_secs(120);
 fn template(id: &str, to: &str) -> Value {
     json!({"command_id": id, "type": "send_template", "phone_number_id": PN, "to": to,
            "template": {"name": "aviso_entrega", "language": {"code": "pt_BR"}}})
-}
-
-/// Meta posts a change of `field` (signed, through the webhook).
-async fn meta_posts(stack: &RunningStack, field: &str, value: Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&json!({"field": field, "value": value}))
-        .send()
-        .await
-        .expect("simulator answers");
-    assert!(res.status().is_success(), "{}", res.status());
 }
 
 #[tokio::test]

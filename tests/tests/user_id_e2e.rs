@@ -5,22 +5,13 @@
 
 use std::time::Duration;
 
-use e2e_tests::{customer_writes, of_type, send_commands, start_stack, CrmEvents, RunningStack};
+use e2e_tests::{
+    customer_writes, meta_posts, of_type, send_commands, start_stack, CrmEvents, RunningStack,
+};
 use serde_json::{json, Value};
 
 const PN: &str = "106540352242922";
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Meta posts a change of `field` (signed, through the webhook).
-async fn meta_posts(stack: &RunningStack, field: &str, value: Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/webhook", stack.sim_url))
-        .json(&json!({"field": field, "value": value}))
-        .send()
-        .await
-        .expect("simulator answers");
-    assert!(res.status().is_success(), "{}", res.status());
-}
 
 fn now_secs(stack: &RunningStack) -> String {
     (stack.now_ms() / 1000).to_string()

@@ -70,17 +70,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         last =
             outbox::apply_once(&state.store, &state.events, &e.key, || plan(state, ctx, e)).await?;
     }
-    if unknown > 0 {
-        last = crate::change::forward(
-            state,
-            ctx,
-            update,
-            &Default::default(),
-            EventType::WhatsappUnknown,
-        )
-        .await?;
-    }
-    Ok(last)
+    crate::change::forward_if_unread(state, ctx, update, unknown > 0, last).await
 }
 
 /// `connect` → `call.connected`, `terminate` → `call.terminated` (with `duration`, Meta's

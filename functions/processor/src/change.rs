@@ -78,6 +78,28 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
 }
 
 /// Forwards the update's value as one event of `event_type`.
+/// After a field's readable entries were applied (`last`): if some could not be read, the whole
+/// change goes to the CRM once more, raw, as `whatsapp.unknown`, so nothing Meta sent is lost.
+pub(crate) async fn forward_if_unread<S: ProcessorStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    ctx: &UpdateContext,
+    update: &BufferedUpdate<'_>,
+    unread: bool,
+    last: Applied,
+) -> Result<Applied, ProcessError> {
+    if !unread {
+        return Ok(last);
+    }
+    forward(
+        state,
+        ctx,
+        update,
+        &Default::default(),
+        EventType::WhatsappUnknown,
+    )
+    .await
+}
+
 pub(crate) async fn forward<S: ProcessorStore, Q: MessageSink>(
     state: &State<S, Q>,
     ctx: &UpdateContext,

@@ -66,17 +66,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         })
         .await?;
     }
-    if unknown {
-        last = crate::change::forward(
-            state,
-            ctx,
-            update,
-            &Default::default(),
-            EventType::WhatsappUnknown,
-        )
-        .await?;
-    }
-    Ok(last)
+    crate::change::forward_if_unread(state, ctx, update, unknown, last).await
 }
 
 async fn plan(

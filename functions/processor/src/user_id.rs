@@ -149,17 +149,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         })
         .await?;
     }
-    if unknown > 0 {
-        last = crate::change::forward(
-            state,
-            ctx,
-            update,
-            &Default::default(),
-            EventType::WhatsappUnknown,
-        )
-        .await?;
-    }
-    Ok(last)
+    crate::change::forward_if_unread(state, ctx, update, unknown > 0, last).await
 }
 
 fn current_user_id(entry: &UserIdUpdate) -> Option<UserId> {
