@@ -13,8 +13,8 @@ use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
 use shared::store::{Commit, ProcessorStore};
 
-use crate::payload::call::Item;
 use crate::payload::group::{GroupChange, GroupField, GroupsValue, Participant};
+use crate::payload::Item;
 use crate::{digest, ProcessError, State, UpdateContext};
 
 impl GroupField {

@@ -3,13 +3,12 @@
 //! business-initiated call is progressing (`RINGING`, `ACCEPTED`, `REJECTED`). Call ids are
 //! `wacid.…`; the SDP of `session` stays in `original` only.
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use shared::lenient;
 
 use super::contact::ContactBlock;
+use super::{items, Item};
 
 /// The value of a `calls` change.
 #[derive(Debug, Clone, Default)]
@@ -18,30 +17,6 @@ pub struct CallsValue {
     pub calls: Vec<Item<Call>>,
     /// Only statuses of `type: "call"` (or with no type).
     pub statuses: Vec<Item<CallStatus>>,
-}
-
-/// One list entry: typed, and as Meta sent it (the event's `original`).
-#[derive(Debug, Clone)]
-pub struct Item<T> {
-    pub typed: T,
-    pub raw: Box<RawValue>,
-}
-
-/// The objects of `value[list]`, each typed and raw; entries that are not objects (or do not
-/// read as `T`) are left out.
-pub(crate) fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
-    let entries = value.get(list).and_then(Value::as_array);
-    entries
-        .into_iter()
-        .flatten()
-        .filter(|v| v.is_object())
-        .filter_map(|v| {
-            Some(Item {
-                typed: T::deserialize(v).ok()?,
-                raw: serde_json::value::to_raw_value(v).ok()?,
-            })
-        })
-        .collect()
 }
 
 impl CallsValue {

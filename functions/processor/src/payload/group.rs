@@ -11,7 +11,7 @@ use serde_json::Value;
 use shared::delivery::{meta_errors, MetaError};
 use shared::lenient;
 
-use super::call::{items, Item};
+use super::{items, Item};
 
 /// The four group fields, as Meta names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,10 @@ pub mod state_sync;
 pub mod system;
 pub mod user_id_update;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use shared::lenient;
 
 /// `metadata` of a `messages` change (and of some other fields): which business number.
@@ -33,4 +36,28 @@ pub struct Metadata {
     pub phone_number_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub display_phone_number: Option<String>,
+}
+
+/// One list entry: typed, and as Meta sent it (the event's `original`).
+#[derive(Debug, Clone)]
+pub struct Item<T> {
+    pub typed: T,
+    pub raw: Box<RawValue>,
+}
+
+/// The objects of `value[list]`, each typed and raw; entries that are not objects (or do not
+/// read as `T`) are left out.
+pub(crate) fn items<T: DeserializeOwned>(value: &Value, list: &str) -> Vec<Item<T>> {
+    let entries = value.get(list).and_then(Value::as_array);
+    entries
+        .into_iter()
+        .flatten()
+        .filter(|v| v.is_object())
+        .filter_map(|v| {
+            Some(Item {
+                typed: T::deserialize(v).ok()?,
+                raw: serde_json::value::to_raw_value(v).ok()?,
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::lenient;
 
-use super::call::{items, Item};
+use super::{items, Item};
 
 /// The value of a `smb_app_state_sync` change.
 #[derive(Debug, Clone, Default)]
