@@ -14,13 +14,14 @@ MOTO_PORT ?= 4566
 TEST_MOTO_PORT ?= 4599
 CARGO ?= cargo
 
-.PHONY: run test load build sam-build build-check lint deploy bench fuzz clean-local help \
+.PHONY: run test load cost build sam-build build-check lint deploy bench fuzz clean-local help \
 	build-WebhookFunction build-ProcessorFunction build-SenderFunction build-WindowAlertsFunction
 
 help:
 	@echo "make run     run the whole system locally (moto + runner + Graph API simulator)"
 	@echo "make test    every test, offline, against a moto the target starts and stops"
 	@echo "make load    2,000 signed customer messages through a fresh local stack; prints messages/s"
+	@echo "make cost    a fixed workload through a fresh local stack; AWS calls and $$ per million messages"
 	@echo "make build   cargo lambda build --release --arm64 (the four functions), then target/debug/wa-bridge"
 	@echo "make build-check  sam build (the deploy's build step), then each bootstrap: aarch64, <= 8 MB"
 	@echo "make lint    rustfmt, clippy -D warnings, sam validate --lint, cfn-lint, checkov"
@@ -67,6 +68,7 @@ LOG_SCAN := .local/log-scan
 # The tools venv holds SAM's translator, which the IAM test (tests/tests/iam_from_code) and the
 # runner (each function's role) run.
 test: $(VENV)/.installed $(TOOLS_VENV)/.installed
+	$(VENV)/bin/python -m unittest discover -s infra/python -t infra/python -p 'test_*.py'
 	$(CARGO) build --workspace --tests --bins
 	rm -rf $(LOG_SCAN) && mkdir -p $(LOG_SCAN)
 	LOG_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/logs.jsonl LOCAL_INPUT_CAPTURE_FILE=$(CURDIR)/$(LOG_SCAN)/inputs.jsonl \
@@ -79,8 +81,18 @@ test: $(VENV)/.installed $(TOOLS_VENV)/.installed
 # crm-events.fifo: tests/src/bin/load.rs, figures in docs/performance.md.
 load: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build --profile load -p local-runner -p e2e-tests $(FUNCTIONS) --bins
-	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack LOAD_BIN=$(CURDIR)/target/load/load \
-		infra/scripts/load.sh
+	MOTO_PORT=$(MOTO_PORT) LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack \
+		infra/scripts/with-stack.sh $(CURDIR)/target/load/load
+
+# A fixed workload through a fresh local stack (optimised builds, as `make load`) with moto's
+# request recorder on: COST_CUSTOMERS (60) customers write once, the CRM replies to each, the
+# simulator posts three statuses per reply; prints AWS calls and dollars per million messages,
+# fixed costs per hour apart (infra/python/cost/).
+cost: $(VENV)/.installed $(TOOLS_VENV)/.installed
+	$(CARGO) build --profile load -p local-runner $(FUNCTIONS) --bins
+	MOTO_PORT=$(MOTO_PORT) MOTO_ENABLE_RECORDING=True LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack \
+		infra/scripts/with-stack.sh sh -c 'cd infra/python && exec $(CURDIR)/$(VENV)/bin/python -m cost'
+
 
 # Sizes are the arm64 bootstraps (`make build`); cold starts run the host release binaries with
 # the template's environment against a private moto (tests/src/bin/cold-start.rs).

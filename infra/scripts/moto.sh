@@ -17,7 +17,9 @@ start_local_aws() {
   done
   moto_pids=()
   for p in "${ports[@]}"; do
-    "$root/.venv/bin/python" "$root/infra/python/local_moto.py" -H 127.0.0.1 -p "$p" >"$log-$p.log" 2>&1 &
+    # Each process records to its own file when MOTO_ENABLE_RECORDING is set (`make cost`).
+    MOTO_RECORDER_FILEPATH="$log-$p.recording" \
+      "$root/.venv/bin/python" "$root/infra/python/local_moto.py" -H 127.0.0.1 -p "$p" >"$log-$p.log" 2>&1 &
     moto_pids+=($!)
   done
   local i pid

@@ -161,6 +161,36 @@ async fn an_invocation_in_time_is_answered_by_the_warm_environment_and_not_count
     assert_eq!(stack.timed_out_invocations("processor"), 0);
     assert_eq!(processor.cold_starts(), 1);
     assert_eq!(processor.pids(), warm);
+    // What Lambda would bill, as `make cost` reads it: one warm invocation of the template's
+    // 256 MB, signed by the function's role session (how moto's recorder tells its calls apart).
+    let usage: serde_json::Value = reqwest::get(
+        stack
+            .webhook_url()
+            .replace("/webhook", "/_local/lambda-usage"),
+    )
+    .await
+    .expect("usage answered")
+    .json()
+    .await
+    .expect("usage is JSON");
+    let processor_usage = &usage["processor"];
+    assert_eq!(processor_usage["invocations"], 1, "{usage}");
+    assert_eq!(processor_usage["cold_starts"], 0, "{usage}");
+    assert_eq!(processor_usage["memory_mb"], 256, "{usage}");
+    assert!(processor_usage["billed_ms"].as_u64() >= Some(1), "{usage}");
+    let role_key = stack
+        .function_environment("processor")
+        .and_then(|env| env.get("AWS_ACCESS_KEY_ID"))
+        .expect("the processor's role credentials");
+    assert_eq!(
+        processor_usage["access_key_id"],
+        role_key.as_str(),
+        "{usage}"
+    );
+    assert_ne!(
+        processor_usage["access_key_id"],
+        usage["sender"]["access_key_id"]
+    );
     stack.shutdown().await;
 }
 

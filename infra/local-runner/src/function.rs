@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::clock::LocalClock;
@@ -44,6 +45,22 @@ pub struct FunctionConfig {
     pub timeout: Duration,
     /// Execution environments alive at once; an invocation past them waits for one.
     pub max_environments: usize,
+    /// The template's `MemorySize`, which Lambda bills duration by.
+    pub memory_mb: u64,
+}
+
+/// What Lambda would bill one function for so far: requests, and duration rounded up to the
+/// millisecond per invocation (a cold start's init included, as Lambda bills it since 2025-08).
+/// Measured on this machine against the local AWS, so an upper bound for AWS's faster services.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// The role session's access key id (an identifier, not a secret), by which moto's request
+    /// recorder tells this function's AWS calls from everyone else's.
+    pub access_key_id: String,
+    pub memory_mb: u64,
+    pub invocations: u64,
+    pub billed_ms: u64,
+    pub cold_starts: u64,
 }
 
 /// A function with its pool of environments. Dropping it kills every environment.
@@ -55,11 +72,19 @@ pub struct Function {
     timeouts: Timeouts,
     started: AtomicUsize,
     busy_pids: Mutex<Vec<u32>>,
+    usage: Mutex<Usage>,
 }
 
 impl Function {
     pub fn new(config: FunctionConfig, clock: LocalClock, timeouts: Timeouts) -> Self {
         let slots = Semaphore::new(config.max_environments.max(1));
+        let memory_mb = config.memory_mb;
+        let access_key_id = config
+            .launch
+            .env
+            .get("AWS_ACCESS_KEY_ID")
+            .cloned()
+            .unwrap_or_default();
         Self {
             config,
             clock,
@@ -68,6 +93,11 @@ impl Function {
             timeouts,
             started: AtomicUsize::new(0),
             busy_pids: Mutex::new(Vec::new()),
+            usage: Mutex::new(Usage {
+                access_key_id,
+                memory_mb,
+                ..Usage::default()
+            }),
         }
     }
 
@@ -88,14 +118,16 @@ impl Function {
     /// One synchronous invocation with `payload`, in an idle environment or a new one.
     pub async fn invoke(&self, payload: Bytes) -> Result<Bytes, InvokeError> {
         let _slot = self.slots.acquire().await;
-        let mut env = match self.take_idle() {
-            Some(env) => env,
-            None => self.start_environment().await?,
+        let began = Instant::now();
+        let (mut env, cold) = match self.take_idle() {
+            Some(env) => (env, false),
+            None => (self.start_environment().await?, true),
         };
         let pid = env.pid();
         self.note_busy(pid, true);
         let result = env.invoke(payload, self.config.timeout).await;
         self.note_busy(pid, false);
+        self.bill(began.elapsed(), cold);
         match &result {
             Ok(_) | Err(InvokeError::Function { .. }) if env.is_alive() => self.park(env),
             Err(InvokeError::TimedOut { .. }) => self.timeouts.count_one(&self.config.name),
@@ -115,6 +147,20 @@ impl Function {
             pids.extend(busy.iter().copied());
         }
         pids
+    }
+
+    /// Billed use so far (a cost script reads the difference over its workload).
+    pub fn usage(&self) -> Usage {
+        self.usage.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    fn bill(&self, took: Duration, cold: bool) {
+        let Ok(mut usage) = self.usage.lock() else {
+            return;
+        };
+        usage.invocations += 1;
+        usage.billed_ms += u64::try_from(took.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+        usage.cold_starts += u64::from(cold);
     }
 
     /// Environments started so far (cold starts).

@@ -14,5 +14,6 @@ pub mod inputs;
 pub mod runtime_api;
 pub mod schedule;
 pub mod stack;
+pub mod usage;
 
 pub use stack::{start, RunningStack, StackError, StackOptions};

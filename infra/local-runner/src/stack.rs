@@ -337,6 +337,7 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
                 .copied()
                 .unwrap_or(spec.timeout),
             max_environments,
+            memory_mb: spec.memory_mb,
         };
         functions.insert(
             binary,
@@ -364,7 +365,8 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
         .cloned()
         .ok_or_else(|| StackError::MissingFunction("webhook".to_owned()))?;
     let mut rx = shutdown_rx.clone();
-    let router = apigw::router(webhook, clock.clone());
+    let router =
+        apigw::router(webhook, clock.clone()).merge(crate::usage::router(functions.clone()));
     tasks.spawn(async move {
         let stop = async move {
             let _ = rx.changed().await;

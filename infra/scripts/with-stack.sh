@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# `make load`: starts the local stack (run-local.sh, same ports and defaults as `make run`, the
-# runner build in LOCAL_STACK_BIN), waits for its ready line, runs the load binary against it
-# (LOAD_BIN; settings LOAD_*), then stops the stack. A fresh stack per run: empty queues and
+# `make load` and `make cost`: starts the local stack (run-local.sh, same ports and defaults as
+# `make run`, the runner build in LOCAL_STACK_BIN), waits for its ready line, runs the command
+# given as arguments against it, then stops the stack. A fresh stack per run: empty queues and
 # table, so every run measures the same thing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-load_bin=${LOAD_BIN:-$root/target/load/load}
+[ $# -gt 0 ] || { echo "usage: with-stack.sh COMMAND [ARGS…]" >&2; exit 2; }
 mkdir -p "$root/.local"
-log="$root/.local/load-stack.log"
+log="$root/.local/stack-$(basename "$1").log"
 
 "$root/infra/scripts/run-local.sh" >"$log" 2>&1 &
 stack=$!
@@ -25,6 +25,6 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-4566}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test # the local administrator (IAM is enforced)
 unset AWS_SESSION_TOKEN AWS_PROFILE
-echo "load: machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$load_bin"
-echo "load: machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$@"
+echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"

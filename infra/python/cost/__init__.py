@@ -1,0 +1,1 @@
+"""`make cost`: the AWS bill of the bridge per million messages, counted on the local stack."""
