@@ -22,7 +22,8 @@ done
 grep -q "local stack ready" "$log" || { echo "the local stack did not start within 60 s; see $log" >&2; exit 1; }
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-4566}"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$(( ${MOTO_PORT:-4566} + 1 ))"
+export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test # the local administrator (IAM is enforced)
 unset AWS_SESSION_TOKEN AWS_PROFILE
 echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"

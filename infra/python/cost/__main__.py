@@ -85,6 +85,8 @@ def per_message(calls, usage, messages: int, sizer: Sizer):
             add_aws_calls(bridge, [call], sizer)
     for function, queue in polled_queue.items():
         receives = usage[function]["invocations"]
+        if not receives:
+            continue
         fifo = queue.endswith(".fifo")
         price = prices.SQS_FIFO_REQUEST if fifo else prices.SQS_STANDARD_REQUEST
         bridge.add("sqs", f"{POLL} ({'fifo' if fifo else 'standard'}, non-empty)",

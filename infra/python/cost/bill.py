@@ -80,10 +80,10 @@ def add_api_gateway(bill: Bill, posts: float, chunks: float):
 def render(title: str, bill: Bill, per: str, scale: float = 1e6) -> str:
     """A table of `bill`'s lines: calls and units as counted, dollars times `scale` (per million
     messages, or per month for an hour's bill), then the total and its split by service."""
-    rows = [title, f"  {'service':<15}{'action':<48}{'calls':>9}{'units':>14}  {'$ ' + per:>26}"]
+    rows = [title, f"  {'service':<15}{'action':<48}{'calls':>9}{'units':>16}  {'$ ' + per:>26}"]
     for (service, action), line in sorted(bill.lines.items()):
         units_text = f"{line.units:.3g} {line.unit_name}".strip() if line.units else ""
-        rows.append(f"  {service:<15}{action:<48}{line.calls:>9.3f}{units_text:>14}  {line.dollars * scale:>26.2f}")
+        rows.append(f"  {service:<15}{action:<48}{line.calls:>9.3f}{units_text:>16}  {line.dollars * scale:>26.2f}")
     by_service = ", ".join(f"{s} ${d * scale:.2f}" for s, d in sorted(bill.by_service().items()))
     rows.append(f"  total: ${bill.total() * scale:.2f} {per} ({by_service})")
     return "\n".join(rows)
