@@ -16,6 +16,7 @@ pub mod local_clock;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+pub mod rating;
 pub mod redact;
 pub mod secrets;
 pub mod signature;
