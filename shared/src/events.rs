@@ -77,10 +77,20 @@ pub enum EventType {
     GroupSettingsUpdate,
     #[serde(rename = "group.status_update")]
     GroupStatusUpdate,
+    #[serde(rename = "conversation.opened")]
+    ConversationOpened,
+    #[serde(rename = "conversation.first_response")]
+    ConversationFirstResponse,
+    #[serde(rename = "conversation.closed")]
+    ConversationClosed,
+    #[serde(rename = "conversation.abandoned")]
+    ConversationAbandoned,
+    #[serde(rename = "conversation.rated")]
+    ConversationRated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 29] = [
+    pub const ALL: [EventType; 34] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -110,6 +120,11 @@ impl EventType {
         Self::GroupParticipantsUpdate,
         Self::GroupSettingsUpdate,
         Self::GroupStatusUpdate,
+        Self::ConversationOpened,
+        Self::ConversationFirstResponse,
+        Self::ConversationClosed,
+        Self::ConversationAbandoned,
+        Self::ConversationRated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +158,11 @@ impl EventType {
             Self::GroupParticipantsUpdate => "group.participants_update",
             Self::GroupSettingsUpdate => "group.settings_update",
             Self::GroupStatusUpdate => "group.status_update",
+            Self::ConversationOpened => "conversation.opened",
+            Self::ConversationFirstResponse => "conversation.first_response",
+            Self::ConversationClosed => "conversation.closed",
+            Self::ConversationAbandoned => "conversation.abandoned",
+            Self::ConversationRated => "conversation.rated",
         }
     }
 

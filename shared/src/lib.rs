@@ -7,6 +7,7 @@ pub mod config;
 pub mod consent;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod conversation;
 pub mod delivery;
 pub mod events;
 pub mod identity;

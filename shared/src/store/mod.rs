@@ -165,6 +165,10 @@ pub struct ConversationRecord {
     /// Lead times (minutes) already alerted for the current window; window-alerts appends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerted_leads: Vec<u32>,
+    /// The helpdesk conversation open with this contact (`None` between conversations); its
+    /// transitions live in `crate::conversation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<crate::conversation::OpenConversation>,
 }
 
 /// Who sent a message.
