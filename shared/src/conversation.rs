@@ -176,6 +176,17 @@ pub enum Lifecycle {
         comment: Option<String>,
         rated_wamid: String,
     },
+    /// The customer's free-text message right after their rating: its comment, told apart
+    /// because `conversation.rated` went out at the tap and an event is never re-emitted.
+    RatingCommented {
+        conversation_id: String,
+        at: i64,
+        score: u32,
+        scale: String,
+        comment: String,
+        comment_wamid: String,
+        rated_wamid: String,
+    },
 }
 
 /// The id of the conversation a customer message opens: `cv_` + 24 hex of SHA-256 over the
@@ -286,6 +297,7 @@ pub fn close(conv: &mut ConversationRecord, at: i64, close: Close) -> Vec<Lifecy
     let Some(open) = conv.open.take() else {
         return Vec::new();
     };
+    conv.last_conversation_id = Some(open.conversation_id.clone());
     let mut out = vec![Lifecycle::Closed {
         conversation_id: open.conversation_id.clone(),
         closed_at: at,
@@ -386,6 +398,7 @@ impl Lifecycle {
             Self::Closed { .. } => EventType::ConversationClosed,
             Self::Abandoned { .. } => EventType::ConversationAbandoned,
             Self::Rated { .. } => EventType::ConversationRated,
+            Self::RatingCommented { .. } => EventType::ConversationRatingCommented,
         }
     }
 
@@ -405,6 +418,9 @@ impl Lifecycle {
             }
             | Self::Rated {
                 conversation_id, ..
+            }
+            | Self::RatingCommented {
+                conversation_id, ..
             } => conversation_id,
         }
     }
@@ -416,7 +432,8 @@ impl Lifecycle {
             | Self::FirstResponse { at: t, .. }
             | Self::Closed { closed_at: t, .. }
             | Self::Abandoned { at: t, .. }
-            | Self::Rated { at: t, .. } => *t,
+            | Self::Rated { at: t, .. }
+            | Self::RatingCommented { at: t, .. } => *t,
         }
     }
 
@@ -509,6 +526,22 @@ impl Lifecycle {
                 d.insert("score".into(), (*score).into());
                 d.insert("scale".into(), scale.clone().into());
                 d.insert("comment".into(), comment.clone().into());
+                d.insert("rated_wamid".into(), rated_wamid.clone().into());
+            }
+            Self::RatingCommented {
+                at,
+                score,
+                scale,
+                comment,
+                comment_wamid,
+                rated_wamid,
+                ..
+            } => {
+                d.insert("commented_at".into(), events::rfc3339(*at).into());
+                d.insert("score".into(), (*score).into());
+                d.insert("scale".into(), scale.clone().into());
+                d.insert("comment".into(), comment.clone().into());
+                d.insert("comment_wamid".into(), comment_wamid.clone().into());
                 d.insert("rated_wamid".into(), rated_wamid.clone().into());
             }
         }

@@ -87,10 +87,12 @@ pub enum EventType {
     ConversationAbandoned,
     #[serde(rename = "conversation.rated")]
     ConversationRated,
+    #[serde(rename = "conversation.rating_commented")]
+    ConversationRatingCommented,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 34] = [
+    pub const ALL: [EventType; 35] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -125,6 +127,7 @@ impl EventType {
         Self::ConversationClosed,
         Self::ConversationAbandoned,
         Self::ConversationRated,
+        Self::ConversationRatingCommented,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +166,7 @@ impl EventType {
             Self::ConversationClosed => "conversation.closed",
             Self::ConversationAbandoned => "conversation.abandoned",
             Self::ConversationRated => "conversation.rated",
+            Self::ConversationRatingCommented => "conversation.rating_commented",
         }
     }
 

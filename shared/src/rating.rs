@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The prefix of every rating option id: `rating:<request_id>:<score>`.
@@ -15,8 +16,12 @@ pub const MAX_OPTIONS: u8 = 10;
 /// Reply buttons hold at most 3 options; a larger scale is sent as a list.
 pub const MAX_BUTTONS: u8 = 3;
 
-/// A rating scale `1-N` (N from 2 to 10): the scores a customer may give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long after the rating the customer's next free-text message is taken for its comment.
+pub const COMMENT_SECS: i64 = 5 * 60;
+
+/// A rating scale `1-N` (N from 2 to 10): the scores a customer may give. Stored as its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Scale {
     max: u8,
 }
@@ -56,6 +61,46 @@ impl Default for Scale {
     fn default() -> Self {
         Self::DEFAULT
     }
+}
+
+impl TryFrom<String> for Scale {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or_else(|| format!("not a rating scale 1-N (N 2..=10): {raw:?}"))
+    }
+}
+
+impl From<Scale> for String {
+    fn from(scale: Scale) -> Self {
+        scale.to_string()
+    }
+}
+
+/// A contact's rating request, on their conversation record: pending until the customer
+/// answers, then rated until their comment (or any other message, or [`COMMENT_SECS`]) ends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RatingState {
+    /// Sent (the `request_rating` command Meta accepted); no answer yet.
+    Pending {
+        request_id: String,
+        conversation_id: String,
+        scale: Scale,
+        /// When Meta accepted the request (Unix seconds).
+        requested_at: i64,
+        command_id: String,
+    },
+    /// Answered with `score`; the next free-text message within [`COMMENT_SECS`] is its comment.
+    Rated {
+        request_id: String,
+        conversation_id: String,
+        scale: Scale,
+        score: u8,
+        /// Meta's timestamp of the answer (Unix seconds).
+        rated_at: i64,
+        rated_wamid: String,
+    },
 }
 
 impl fmt::Display for Scale {
@@ -166,5 +211,39 @@ mod tests {
             assert_eq!(typed_score(text, s), None, "{text:?}");
         }
         assert_eq!(typed_score("10", Scale::parse("1-10").unwrap()), Some(10));
+    }
+
+    #[test]
+    fn a_rating_state_round_trips_with_its_scale_as_text() {
+        let state = RatingState::Pending {
+            request_id: "rq_00aa".into(),
+            conversation_id: "cv_1".into(),
+            scale: Scale::parse("1-3").unwrap(),
+            requested_at: 10,
+            command_id: "c-1".into(),
+        };
+        let json = serde_json::to_value(&state).unwrap();
+        assert_eq!(json["state"], "pending");
+        assert_eq!(json["scale"], "1-3");
+        assert_eq!(serde_json::from_value::<RatingState>(json).unwrap(), state);
+        let bad = serde_json::json!({"state": "pending", "request_id": "r", "conversation_id": "c",
+                                     "scale": "0-99", "requested_at": 1, "command_id": "c"});
+        assert!(serde_json::from_value::<RatingState>(bad).is_err());
+    }
+
+    #[test]
+    fn closing_a_conversation_remembers_it_for_a_rating_requested_after_the_close() {
+        use crate::conversation::{self, Close, ClosedBy, Entry};
+        let mut conv = crate::store::ConversationRecord::default();
+        conversation::customer_message(&mut conv, 100, "wamid.A", Some("wamid.A"), Entry::Organic);
+        let open_id = conv.open.as_ref().map(|o| o.conversation_id.clone());
+        let close = Close {
+            by: ClosedBy::Crm,
+            reason: None,
+            tags: Vec::new(),
+        };
+        conversation::close(&mut conv, 200, close);
+        assert!(conv.open.is_none());
+        assert_eq!(conv.last_conversation_id, open_id);
     }
 }

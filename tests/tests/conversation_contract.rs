@@ -86,6 +86,15 @@ fn every_lifecycle_event_matches_its_schema() {
         comment: Some("rápido".into()),
         rated_wamid: "wamid.R".into(),
     });
+    built.push(conversation::Lifecycle::RatingCommented {
+        conversation_id: conversation::conversation_id("b", "c", "w"),
+        at: T + 30,
+        score: 4,
+        scale: "1-5".into(),
+        comment: "rápido".into(),
+        comment_wamid: "wamid.C".into(),
+        rated_wamid: "wamid.R".into(),
+    });
     let mut types = std::collections::BTreeSet::new();
     for event in &built {
         let pending = event.event("106540352242922", contact()).expect("event");
@@ -100,7 +109,8 @@ fn every_lifecycle_event_matches_its_schema() {
             "conversation.closed",
             "conversation.first_response",
             "conversation.opened",
-            "conversation.rated"
+            "conversation.rated",
+            "conversation.rating_commented"
         ]
     );
 }

@@ -169,6 +169,12 @@ pub struct ConversationRecord {
     /// transitions live in `crate::conversation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<crate::conversation::OpenConversation>,
+    /// The conversation closed last: what a rating requested after the close rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_conversation_id: Option<String>,
+    /// The contact's CSAT rating request, pending or answered (`crate::rating`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<crate::rating::RatingState>,
 }
 
 /// Who sent a message.
