@@ -4,8 +4,15 @@
 //! answered — and the conversation's state, in one transaction.
 
 use serde_json::Value;
+use shared::conversation::{self, ClosedBy};
+use shared::events::EventType;
+use shared::outbox::{self, OutboxError};
+use shared::store::{Commit, Expect, ProcessorStore, Versioned, Write};
 
 use crate::command::{RejectReason, Rejection};
+use crate::fifo::Disposition;
+use crate::flow::{Outcome, Recipient, SenderError};
+use crate::Ports;
 
 /// What the CRM says about the close.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,4 +52,102 @@ impl Close {
         }
         Ok(close)
     }
+}
+
+/// Closes the contact's open conversation once: the decision (closed, or rejected because none
+/// is open) is made against the record as read and committed with the outcome, conditional on
+/// the record's version, so a concurrent message re-plans it and a redelivery repeats it.
+pub(crate) async fn run(
+    state: &impl Ports,
+    out: &Outcome,
+    who: &Recipient,
+    close: &Close,
+) -> Result<Disposition, SenderError> {
+    let retention = i64::from(state.config().retention_days) * 86_400;
+    outbox::apply_once(state.store(), state.events(), &out.key, || {
+        plan(state, out, who, close, retention)
+    })
+    .await?;
+    tracing::info!(command_id = %out.command_id, "close_conversation finished");
+    Ok(Disposition::Done)
+}
+
+async fn plan(
+    state: &impl Ports,
+    out: &Outcome,
+    who: &Recipient,
+    close: &Close,
+    retention: i64,
+) -> Result<Option<Commit>, OutboxError> {
+    let now_ms = shared::now_ms();
+    let current = match &who.contact_id {
+        Some(id) => state.store().load_contact(&out.phone_number_id, id).await?,
+        None => Default::default(),
+    };
+    let contact = current
+        .contact
+        .map(|c| c.record.to_ref())
+        .or_else(|| who.contact.clone());
+    let open = current.conversation.filter(|c| {
+        c.record.open.as_ref().is_some_and(|o| {
+            close
+                .conversation_id
+                .as_ref()
+                .is_none_or(|id| *id == o.conversation_id)
+        })
+    });
+    let outbox_record =
+        |events| outbox::outbox(&out.key, events, now_ms, now_ms / 1000 + retention);
+    let Some(Versioned {
+        record: mut conv,
+        version,
+    }) = open
+    else {
+        let mut r = Rejection::new(
+            RejectReason::NoOpenConversation,
+            match close.conversation_id {
+                Some(_) => "the contact's open conversation is not conversation_id (closed already, or another one)",
+                None => "the contact has no open conversation",
+            },
+        );
+        r.field = close
+            .conversation_id
+            .as_ref()
+            .map(|_| "/conversation_id".to_owned());
+        tracing::info!(command_id = %out.command_id, reason = r.reason.as_str(), "close_conversation rejected");
+        let (kind, data) = out.rejected(&r);
+        let event = out.event(kind, contact, data)?;
+        return Ok(Some(Commit {
+            outbox: Some(outbox_record(vec![event])),
+            writes: Vec::new(),
+        }));
+    };
+    let lifecycle = conversation::close(
+        &mut conv,
+        now_ms / 1000,
+        conversation::Close {
+            by: ClosedBy::Crm,
+            reason: close.reason.clone(),
+            tags: close.tags.clone(),
+        },
+    );
+    let closed_id = conv.last_conversation_id.clone();
+    let mut data = out.base();
+    data.insert("wamid".into(), Value::Null);
+    data.insert("message_type".into(), "close_conversation".into());
+    data.insert("to".into(), Value::Null);
+    data.insert("wa_id".into(), who.wa_id.clone().into());
+    data.insert("fallback_used".into(), false.into());
+    data.insert("conversation_id".into(), closed_id.into());
+    data.insert("actor".into(), close.actor.clone().into());
+    let mut events = vec![out.event(EventType::CommandAccepted, contact.clone(), data)?];
+    if let Some(contact) = contact {
+        for l in &lifecycle {
+            events.push(l.event(&out.phone_number_id, contact.clone())?);
+        }
+    }
+    Ok(Some(Commit {
+        outbox: Some(outbox_record(events)),
+        writes: vec![Write::Conversation(conv, Expect::Version(version))],
+    }))
 }

@@ -301,6 +301,10 @@ pub enum RejectReason {
     OptedOut,
     /// An authentication template to a business-scoped user id: Meta refuses it (131062).
     AuthenticationToUserId,
+    /// `close_conversation`: the contact has no open conversation (or not the one named).
+    NoOpenConversation,
+    /// `request_rating`: no conversation to rate (none open or closed, or not the one named).
+    NoConversation,
 }
 
 impl RejectReason {
@@ -313,6 +317,8 @@ impl RejectReason {
             Self::WindowClosed => "window_closed",
             Self::OptedOut => "opted_out",
             Self::AuthenticationToUserId => "authentication_to_user_id",
+            Self::NoOpenConversation => "no_open_conversation",
+            Self::NoConversation => "no_conversation",
         }
     }
 }

@@ -4,9 +4,10 @@
 //! the command, so a redelivery builds the same choices and records the same pending request.
 
 use serde_json::{json, Value};
-use shared::rating::{self, Scale};
+use shared::rating::{self, RatingState, Scale};
+use shared::store::ConversationRecord;
 
-use crate::command::CommandId;
+use crate::command::{Command, CommandId, Payload, RejectReason, Rejection};
 
 /// The label of the button that opens the list, when the command gives none.
 const DEFAULT_LIST_BUTTON: &str = "Rate";
@@ -64,6 +65,73 @@ impl RatingRequest {
                    "action": {"button": button, "sections": [{"title": self.scale.to_string(), "rows": rows}]}})
         }
     }
+}
+
+/// The conversation a rating rates: the one the CRM named if it is the contact's open or last
+/// closed conversation; else the open one, else the one closed last. `None` when there is none.
+pub fn conversation_to_rate(
+    conv: Option<&ConversationRecord>,
+    requested: Option<&str>,
+) -> Option<String> {
+    let conv = conv?;
+    let open = conv.open.as_ref().map(|o| o.conversation_id.as_str());
+    let last = conv.last_conversation_id.as_deref();
+    match requested {
+        Some(id) => (open == Some(id) || last == Some(id)).then(|| id.to_owned()),
+        None => open.or(last).map(str::to_owned),
+    }
+}
+
+/// Why a `request_rating` may not be sent: there is no conversation to rate. `None` for every
+/// other command, and for a rating that has one.
+pub fn refusal(command: &Command, conv: Option<&ConversationRecord>) -> Option<Rejection> {
+    let Payload::Rating { request, .. } = &command.payload else {
+        return None;
+    };
+    if conversation_to_rate(conv, request.conversation_id.as_deref()).is_some() {
+        return None;
+    }
+    let mut r = Rejection::new(
+        RejectReason::NoConversation,
+        match request.conversation_id {
+            Some(_) => {
+                "conversation_id is neither the contact's open conversation nor the one closed last"
+            }
+            None => "the contact has no open or closed conversation to rate",
+        },
+    );
+    r.field = request
+        .conversation_id
+        .as_ref()
+        .map(|_| "/conversation_id".to_owned());
+    Some(r)
+}
+
+/// The accepted request, pending on the conversation until the customer answers; it replaces an
+/// earlier request. Nothing is recorded when the conversation to rate is gone (the send went
+/// out; the answer will be an ordinary message).
+pub fn record_pending(
+    conv: &mut ConversationRecord,
+    request: &RatingRequest,
+    command_id: &str,
+    requested_at: i64,
+) {
+    let Some(conversation_id) =
+        conversation_to_rate(Some(conv), request.conversation_id.as_deref())
+    else {
+        tracing::warn!(
+            command_id,
+            "no conversation to rate at acceptance; the rating request is not recorded"
+        );
+        return;
+    };
+    conv.rating = Some(Box::new(RatingState::Pending {
+        request_id: request.request_id.clone(),
+        conversation_id,
+        scale: request.scale,
+        requested_at,
+        command_id: command_id.to_owned(),
+    }));
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub struct ConversationRecord {
     pub last_conversation_id: Option<String>,
     /// The contact's CSAT rating request, pending or answered (`crate::rating`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rating: Option<crate::rating::RatingState>,
+    pub rating: Option<Box<crate::rating::RatingState>>,
 }
 
 /// Who sent a message.

@@ -1,6 +1,6 @@
 //! The sender handler over in-memory fakes (state table, sender items, Graph API, visibility,
 //! event queue), shared by the handler-level test files.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub use std::collections::{HashMap, VecDeque};
 pub use std::sync::atomic::{AtomicUsize, Ordering};
