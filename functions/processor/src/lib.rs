@@ -14,6 +14,7 @@ mod group;
 mod history;
 mod message;
 pub mod payload;
+mod rating;
 mod state_sync;
 mod user_id;
 
@@ -52,6 +53,9 @@ pub struct Config {
     /// `EXTERNAL_STATUS_PARK_SECONDS` (default 300): how long a status waits for the sender to
     /// store its wamid before it is forwarded as one of a message the bridge did not send.
     pub external_status_park: Duration,
+    /// `RATING_WINDOW_MINUTES` (default 1440): how long after a rating request the customer's
+    /// answer counts (`rating`).
+    pub rating_window: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             concurrency: 10,
             min_record_budget: Duration::from_secs(1),
             external_status_park: delivery::EXTERNAL_STATUS_PARK,
+            rating_window: DEFAULT_RATING_WINDOW,
         }
     }
 }
@@ -105,6 +110,7 @@ impl Config {
                 "EXTERNAL_STATUS_PARK_SECONDS",
                 delivery::EXTERNAL_STATUS_PARK,
             )?,
+            rating_window: rating_window(env)?,
         })
     }
 
@@ -123,6 +129,22 @@ impl Config {
     pub fn first_alert_lead_secs(&self) -> i64 {
         i64::from(self.alert_lead_minutes.iter().copied().max().unwrap_or(60)) * 60
     }
+}
+
+/// `RATING_WINDOW_MINUTES`' default: a day.
+const DEFAULT_RATING_WINDOW: Duration = Duration::from_secs(1440 * 60);
+
+/// `RATING_WINDOW_MINUTES`: whole minutes, at least 1.
+fn rating_window(env: &Env) -> Result<Duration, ConfigError> {
+    let minutes: u32 = env.parsed_or("RATING_WINDOW_MINUTES", 1440)?;
+    if minutes == 0 {
+        return Err(ConfigError::Invalid {
+            name: "RATING_WINDOW_MINUTES",
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(Duration::from_secs(u64::from(minutes) * 60))
 }
 
 /// What the handler needs, built once at cold start.
@@ -405,4 +427,34 @@ pub(crate) fn digest(parts: &[&str]) -> String {
         h.update(b"\n");
     }
     hex::encode(h.finalize().get(..16).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut map: std::collections::BTreeMap<String, String> = [
+            ("TABLE_NAME", "state"),
+            ("CRM_EVENTS_QUEUE_URL", "crm-events"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        map.retain(|_, v| !v.is_empty());
+        Env::from_map(map)
+    }
+
+    #[test]
+    fn the_rating_window_is_a_day_by_default_and_whole_minutes_of_at_least_one() {
+        let minutes = |v: &str| {
+            Config::from_env(&env(&[("RATING_WINDOW_MINUTES", v)])).map(|c| c.rating_window)
+        };
+        assert_eq!(minutes("").ok(), Some(Duration::from_secs(86_400)));
+        assert_eq!(minutes("30").ok(), Some(Duration::from_secs(1800)));
+        for bad in ["0", "-5", "1.5", "soon"] {
+            assert!(minutes(bad).is_err(), "{bad}");
+        }
+    }
 }
