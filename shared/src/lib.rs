@@ -9,6 +9,7 @@ pub mod consent;
 pub mod contract;
 pub mod conversation;
 pub mod delivery;
+pub mod due;
 pub mod events;
 pub mod identity;
 pub mod inbound;

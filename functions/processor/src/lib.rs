@@ -27,6 +27,7 @@ use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
 use shared::delivery::{self, StatusContext, StatusParseError, StatusUpdate};
+use shared::due::DuePolicy;
 use shared::events::EventType;
 use shared::inbound::{BufferedUpdate, UpdateKind};
 use shared::outbox::{Applied, OutboxError};
@@ -40,8 +41,9 @@ use shared::store::{ProcessorStore, StoreError};
 pub struct Config {
     pub table_name: String,
     pub crm_events_queue_url: String,
-    /// `ALERT_LEAD_MINUTES`: the largest decides the conversation's first `due_at`.
-    pub alert_lead_minutes: Vec<u32>,
+    /// `ALERT_LEAD_MINUTES` and `CONVERSATION_IDLE_MINUTES`: what a customer message makes due
+    /// (the window's first alert, the conversation's idle close).
+    pub due: DuePolicy,
     /// `RETENTION_DAYS`: TTL of stored messages, parked statuses and outbox items.
     pub retention_days: u32,
     /// `STOP_WORDS` / `START_WORDS`.
@@ -63,7 +65,7 @@ impl Default for Config {
         Self {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
-            alert_lead_minutes: vec![60, 15],
+            due: DuePolicy::default(),
             retention_days: 90,
             consent_words: ConsentWords::default(),
             concurrency: 10,
@@ -76,18 +78,6 @@ impl Default for Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let leads_raw: String = env.parsed_or("ALERT_LEAD_MINUTES", "60,15".to_owned())?;
-        let alert_lead_minutes = leads_raw
-            .split(',')
-            .map(|m| m.trim().parse::<u32>())
-            .collect::<Result<Vec<_>, _>>()
-            .ok()
-            .filter(|l| !l.is_empty() && l.iter().all(|m| *m > 0 && *m < 24 * 60))
-            .ok_or_else(|| ConfigError::Invalid {
-                name: "ALERT_LEAD_MINUTES",
-                value: leads_raw.clone(),
-                reason: "expected a comma list of minutes between 1 and 1439".into(),
-            })?;
         let retention_days: u32 = env.parsed_or("RETENTION_DAYS", 90)?;
         if retention_days == 0 {
             return Err(ConfigError::Invalid {
@@ -101,7 +91,7 @@ impl Config {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
-            alert_lead_minutes,
+            due: DuePolicy::from_env(env)?,
             retention_days,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
@@ -123,11 +113,6 @@ impl Config {
     /// 8 days, so a marker outlives Meta's 7 days of retries.
     pub fn marker_secs(&self) -> i64 {
         self.retention_secs().max(8 * 86_400)
-    }
-
-    /// How long before the window closes the first alert is due (seconds).
-    pub fn first_alert_lead_secs(&self) -> i64 {
-        i64::from(self.alert_lead_minutes.iter().copied().max().unwrap_or(60)) * 60
     }
 }
 
@@ -374,7 +359,7 @@ pub(crate) struct UpdateContext {
     pub now_ms: i64,
     pub retention_secs: i64,
     pub marker_secs: i64,
-    pub alert_lead_secs: i64,
+    pub due: DuePolicy,
 }
 
 impl UpdateContext {
@@ -395,7 +380,7 @@ impl UpdateContext {
             now_ms,
             retention_secs: config.retention_secs(),
             marker_secs: config.marker_secs(),
-            alert_lead_secs: config.first_alert_lead_secs(),
+            due: config.due.clone(),
         }
     }
 

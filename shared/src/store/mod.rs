@@ -169,6 +169,10 @@ pub struct ConversationRecord {
     /// transitions live in `crate::conversation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<crate::conversation::OpenConversation>,
+    /// The outbox key of lifecycle events window-alerts committed (an idle close) and has not
+    /// yet seen published; its next step publishes them (`crate::due::Step::Publish`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpublished: Option<String>,
     /// The conversation closed last: what a rating requested after the close rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_conversation_id: Option<String>,
