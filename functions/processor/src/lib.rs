@@ -360,6 +360,8 @@ pub(crate) struct UpdateContext {
     pub retention_secs: i64,
     pub marker_secs: i64,
     pub due: DuePolicy,
+    /// `RATING_WINDOW_MINUTES` in seconds.
+    pub rating_window_secs: i64,
 }
 
 impl UpdateContext {
@@ -381,6 +383,7 @@ impl UpdateContext {
             retention_secs: config.retention_secs(),
             marker_secs: config.marker_secs(),
             due: config.due.clone(),
+            rating_window_secs: i64::try_from(config.rating_window.as_secs()).unwrap_or(i64::MAX),
         }
     }
 

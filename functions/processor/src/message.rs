@@ -230,7 +230,8 @@ async fn plan<S: ProcessorStore, Q>(
 
 /// The contact's conversation record after a customer message: the window opened or extended
 /// from the newest inbound timestamp (`shared::window::opened_by_inbound`), the message counted
-/// in the helpdesk conversation — opening one when none is open (`shared::conversation`) — and
+/// in the helpdesk conversation — opening one when none is open (`shared::conversation`), unless
+/// it answers the contact's rating request or comments on it (`crate::rating`) — and
 /// `due_at` armed for whatever became due first (`shared::due`).
 fn conversation_write(
     current: Option<Versioned<ConversationRecord>>,
@@ -263,7 +264,15 @@ fn conversation_write(
         ),
     };
     let first_message = wamid.unwrap_or(&m.key);
-    let event = conversation::customer_message(&mut conv, at, first_message, wamid, entry);
+    // An answer to a rating request, or its comment, is not a new request (`crate::rating`).
+    let rating = crate::rating::Answer {
+        msg: &m.msg,
+        msg_type: &m.msg_type,
+        wamid,
+        at,
+    };
+    let event = crate::rating::answer(&mut conv, &rating, ctx.rating_window_secs)
+        .or_else(|| conversation::customer_message(&mut conv, at, first_message, wamid, entry));
     ctx.due.arm_earlier(&mut conv);
     (Write::Conversation(conv, expect), event)
 }

@@ -277,6 +277,9 @@ pub struct OutboxRecord {
 }
 
 /// One conditional write inside a [`Commit`].
+// Not boxed: a write lives for one transaction in its commit's `Vec` (a handful at a time), and
+// the conversation record, the largest, is in most commits anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Contact(ContactRecord, Expect),
