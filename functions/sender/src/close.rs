@@ -105,9 +105,10 @@ async fn plan(
     else {
         let mut r = Rejection::new(
             RejectReason::NoOpenConversation,
-            match close.conversation_id {
-                Some(_) => "the contact's open conversation is not conversation_id (closed already, or another one)",
-                None => "the contact has no open conversation",
+            match (&close.conversation_id, &who.contact_id) {
+                (Some(_), None) => "no contact to look the conversation up by: add `to` (a conversation_id alone is not resolved yet)",
+                (Some(_), Some(_)) => "the contact's open conversation is not conversation_id (closed already, or another one)",
+                (None, _) => "the contact has no open conversation",
             },
         );
         r.field = close

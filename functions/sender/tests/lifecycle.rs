@@ -359,3 +359,19 @@ async fn a_rating_request_with_no_conversation_to_rate_is_rejected_without_a_req
     assert!(sender.requests().is_empty());
     assert_contract(&sender);
 }
+
+#[tokio::test]
+async fn a_close_by_conversation_id_alone_is_rejected_with_a_message_that_says_to_add_to() {
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let conversation_id = customer_wrote(&sender, 60).await;
+    let mut command = close("c-by-id", json!({"conversation_id": conversation_id}));
+    command.as_object_mut().map(|c| c.remove("to"));
+    sender.receives(vec![record(&command)]).await;
+    let event = sender.only_event();
+    assert_eq!(event["data"]["reason"], "no_open_conversation");
+    assert!(event["data"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("add `to`")));
+    assert!(conversation_record(&sender).await.open.is_some());
+}
