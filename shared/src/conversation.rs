@@ -197,6 +197,13 @@ pub fn conversation_id(business: &str, contact_id: &str, first_message: &str) ->
     format!("cv_{}", hex::encode(digest.get(..12).unwrap_or_default()))
 }
 
+/// The alias (`ALIAS#<business>#conv:<conversation_id>`) that points a conversation at its
+/// contact, written with the opening: how a `close_conversation` naming only the conversation
+/// finds it.
+pub fn alias(conversation_id: &str) -> String {
+    format!("conv:{conversation_id}")
+}
+
 /// A customer message at `at` (Meta's timestamp). Opens a conversation when none is open
 /// (`first_message` is its wamid, or its update key when it has none; `entry` how it began),
 /// and counts it as a message awaiting an answer unless an agent message at or after it is

@@ -18,8 +18,8 @@ use shared::inbound::BufferedUpdate;
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
 use shared::store::{
-    Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore, StoreError,
-    Versioned, Write,
+    AliasRecord, Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore,
+    StoreError, Versioned, Write,
 };
 
 use crate::contact::Resolved;
@@ -166,6 +166,20 @@ async fn plan<S: ProcessorStore, Q>(
             let current = r.conversation.clone();
             let (write, opened) = conversation_write(current, ctx, &r.record.contact_id, m, entry);
             writes.push(write);
+            if let Some(Lifecycle::Opened {
+                conversation_id, ..
+            }) = &opened
+            {
+                // So that the CRM may name the conversation alone (`close_conversation`).
+                writes.push(Write::Alias {
+                    record: AliasRecord {
+                        business: ctx.business.clone(),
+                        alias: conversation::alias(conversation_id),
+                        contact_id: r.record.contact_id.clone(),
+                    },
+                    replace: false,
+                });
+            }
             lifecycle.extend(opened);
             if let Some(decision) = consent_decision(state, m) {
                 let (entry, effective) = decision.apply(&mut r.record, 0, ctx.now_ms);

@@ -64,8 +64,22 @@ pub(crate) async fn run(
     close: &Close,
 ) -> Result<Disposition, SenderError> {
     let retention = i64::from(state.config().retention_days) * 86_400;
+    let contact_id = match (&who.contact_id, &close.conversation_id) {
+        (Some(id), _) => Some(id.clone()),
+        // Named by the conversation alone: the alias its opening wrote points at the contact.
+        (None, Some(conversation_id)) => {
+            let alias = conversation::alias(conversation_id);
+            let found = state
+                .store()
+                .find_aliases(&out.phone_number_id, &[alias])
+                .await?;
+            found.into_iter().next().map(|a| a.contact_id)
+        }
+        (None, None) => None,
+    };
+    let contact_id = contact_id.as_deref();
     outbox::apply_once(state.store(), state.events(), &out.key, || {
-        plan(state, out, who, close, retention)
+        plan(state, out, who, contact_id, close, retention)
     })
     .await?;
     tracing::info!(command_id = %out.command_id, "close_conversation finished");
@@ -76,11 +90,12 @@ async fn plan(
     state: &impl Ports,
     out: &Outcome,
     who: &Recipient,
+    contact_id: Option<&str>,
     close: &Close,
     retention: i64,
 ) -> Result<Option<Commit>, OutboxError> {
     let now_ms = shared::now_ms();
-    let current = match &who.contact_id {
+    let current = match contact_id {
         Some(id) => state.store().load_contact(&out.phone_number_id, id).await?,
         None => Default::default(),
     };
@@ -105,10 +120,11 @@ async fn plan(
     else {
         let mut r = Rejection::new(
             RejectReason::NoOpenConversation,
-            match (&close.conversation_id, &who.contact_id) {
-                (Some(_), None) => "no contact to look the conversation up by: add `to` (a conversation_id alone is not resolved yet)",
-                (Some(_), Some(_)) => "the contact's open conversation is not conversation_id (closed already, or another one)",
-                (None, _) => "the contact has no open conversation",
+            match close.conversation_id {
+                Some(_) => {
+                    "no open conversation has this conversation_id (closed already, or unknown)"
+                }
+                None => "the contact has no open conversation",
             },
         );
         r.field = close
@@ -137,7 +153,8 @@ async fn plan(
     data.insert("wamid".into(), Value::Null);
     data.insert("message_type".into(), "close_conversation".into());
     data.insert("to".into(), Value::Null);
-    data.insert("wa_id".into(), who.wa_id.clone().into());
+    let wa_id = contact.as_ref().and_then(|c| c.wa_id.clone());
+    data.insert("wa_id".into(), wa_id.or_else(|| who.wa_id.clone()).into());
     data.insert("fallback_used".into(), false.into());
     data.insert("conversation_id".into(), closed_id.into());
     data.insert("actor".into(), close.actor.clone().into());

@@ -361,17 +361,49 @@ async fn a_rating_request_with_no_conversation_to_rate_is_rejected_without_a_req
 }
 
 #[tokio::test]
-async fn a_close_by_conversation_id_alone_is_rejected_with_a_message_that_says_to_add_to() {
+async fn a_close_naming_only_the_conversation_finds_it_through_its_alias() {
     let sender = sender(vec![]);
     sender.knows_the_contact(true, false).await;
     let conversation_id = customer_wrote(&sender, 60).await;
-    let mut command = close("c-by-id", json!({"conversation_id": conversation_id}));
-    command.as_object_mut().map(|c| c.remove("to"));
-    sender.receives(vec![record(&command)]).await;
-    let event = sender.only_event();
-    assert_eq!(event["data"]["reason"], "no_open_conversation");
-    assert!(event["data"]["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("add `to`")));
-    assert!(conversation_record(&sender).await.open.is_some());
+    // As the processor's opening leaves it.
+    let alias = Write::Alias {
+        record: AliasRecord {
+            business: PN.into(),
+            alias: conversation::alias(&conversation_id),
+            contact_id: CONTACT_ID.into(),
+        },
+        replace: false,
+    };
+    let commit = Commit {
+        outbox: None,
+        writes: vec![alias],
+    };
+    sender.state.store.commit(commit).await.expect("stored");
+    let by_id = |id: &str, conversation: &str| {
+        let mut command = close(id, json!({"conversation_id": conversation}));
+        command.as_object_mut().map(|c| c.remove("to"));
+        command
+    };
+
+    sender
+        .receives(vec![record(&by_id(
+            "c-unknown",
+            "cv_000000000000000000000000",
+        ))])
+        .await;
+    sender
+        .receives(vec![record(&by_id("c-by-id", &conversation_id))])
+        .await;
+
+    assert_contract(&sender);
+    let events = sender.events();
+    assert_eq!(events[0]["data"]["reason"], "no_open_conversation");
+    assert_eq!(events[0]["data"]["field"], "/conversation_id");
+    let closed = of_type(&events, "conversation.closed");
+    assert_eq!(closed.len(), 1, "{events:#?}");
+    assert_eq!(closed[0]["data"]["conversation_id"], conversation_id);
+    assert_eq!(closed[0]["contact"]["id"], CONTACT_ID);
+    let accepted = of_type(&events, "command.accepted");
+    assert_eq!(accepted[0]["data"]["wa_id"], WA_ID);
+    assert!(conversation_record(&sender).await.open.is_none());
 }
