@@ -1,9 +1,10 @@
 //! End-to-end through the runner and the Graph API simulator: the CRM's side of the helpdesk
-//! conversation. A customer writes and an agent replies by command → `conversation.first_response`;
-//! `close_conversation` → `conversation.closed` with its tags (and `conversation.abandoned` when
-//! nobody answered); `request_rating` → the simulator receives the choices, and the customer's
-//! tap (Meta delivering it 3×) or typed `4` → one `conversation.rated`. A redelivered command
-//! adds no lifecycle event.
+//! conversation. A customer writes and an agent replies by command →
+//! `conversation.first_response`; `close_conversation` (by contact, or by conversation id alone)
+//! → `conversation.closed` with its tags (and `conversation.abandoned` when nobody answered);
+//! `request_rating` → the simulator receives the choices, and the customer's tap (Meta
+//! delivering it 3×) or typed `4` → one `conversation.rated`. A redelivered command adds no
+//! lifecycle event.
 
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ const PN: &str = "106540352242922";
 const BUSINESS: &str = "15550783881";
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Puts commands on `crm-commands.fifo` as a CRM would (group = recipient), each with its own
+/// Puts commands on `crm-commands.fifo` as a CRM would (group = recipient, else the
+/// conversation), each with its own
 /// deduplication id: `<command_id>` the first time, `<command_id>#again` to play a CRM retry
 /// after SQS's 5-minute deduplication interval (a true redelivery of the command).
 async fn crm_sends(stack: &RunningStack, commands: &[&Value], again: bool) {
@@ -30,7 +32,10 @@ async fn crm_sends(stack: &RunningStack, commands: &[&Value], again: bool) {
             let id = c["command_id"].as_str().unwrap_or("none");
             OutboundMessage {
                 body: c.to_string(),
-                group_id: c["to"].as_str().map(str::to_owned),
+                group_id: c["to"]
+                    .as_str()
+                    .or(c["conversation_id"].as_str())
+                    .map(str::to_owned),
                 dedup_id: Some(if again {
                     format!("{id}#again")
                 } else {
@@ -221,13 +226,16 @@ async fn an_agents_reply_is_the_first_response_and_the_crms_close_carries_its_ta
 }
 
 #[tokio::test]
-async fn closing_a_conversation_nobody_answered_reports_it_abandoned() {
+async fn closing_a_conversation_nobody_answered_by_its_id_alone_reports_it_abandoned() {
     let stack = e2e_tests::start_stack(&[]).await;
     let crm = CrmEvents::of(&stack).await;
     let customer = "5511987650132";
     let conversation_id = customer_opens(&stack, &crm, customer).await;
 
-    crm_sends(&stack, &[&close("e2e-close-2", customer)], false).await;
+    let mut closing = close("e2e-close-2", customer);
+    closing["conversation_id"] = conversation_id.clone().into();
+    closing.as_object_mut().map(|c| c.remove("to"));
+    crm_sends(&stack, &[&closing], false).await;
     let events = crm.until("conversation.abandoned", 1, PATIENCE).await;
     let abandoned = of_type(&events, "conversation.abandoned");
     assert_eq!(abandoned.len(), 1, "{events:#?}");
