@@ -49,7 +49,13 @@ impl DuePolicy {
             .window_expires_at
             .zip(window::last_alert(conv))
             .map(|(expires, last)| last.deadline(expires) + 1);
-        Some(floor.map_or(due, |f| due.max(f)))
+        let due = floor.map_or(due, |f| due.max(f));
+        // Events the schedule committed and has not seen published keep the entry where it
+        // was held (due), whoever re-arms the record meanwhile.
+        Some(match (&conv.unpublished, conv.due_at) {
+            (Some(_), Some(held)) => due.min(held),
+            _ => due,
+        })
     }
 
     /// Arms `conv` for what became due earlier: `due_at` moves to [`Self::next_due`] when that
@@ -209,6 +215,35 @@ mod tests {
         c.unpublished = Some("idle-close:cv_1".into());
         assert_eq!(
             p.next_step(&c, T + 99_999),
+            Step::Publish("idle-close:cv_1".into())
+        );
+    }
+
+    #[test]
+    fn a_customer_writing_while_an_idle_close_is_unpublished_keeps_it_due() {
+        let p = policy(30);
+        let mut c = written(&p);
+        conversation::close(
+            &mut c,
+            T + 1800,
+            conversation::Close {
+                by: conversation::ClosedBy::Idle,
+                reason: None,
+                tags: vec![],
+            },
+        );
+        c.unpublished = Some("idle-close:cv_1".into());
+        c.due_at = Some(T + 1800);
+        let current = crate::store::Versioned {
+            record: c,
+            version: 3,
+        };
+        let (after, _) =
+            window::opened_by_inbound(Some(current), "b", "ct_1", T + 2000, Some("wamid.B"), &p)
+                .expect("a newer message");
+        assert_eq!(after.due_at, Some(T + 1800), "still due for the publish");
+        assert_eq!(
+            p.next_step(&after, T + 2001),
             Step::Publish("idle-close:cv_1".into())
         );
     }
