@@ -69,6 +69,8 @@ BODIES = {
                                       "phones": [{"phone": "+55 11 91234-5678", "wa_id": "5511912345678", "type": "CELL"}]}]),
     "interactive-button": message("interactive", {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Sim"}}),
     "interactive-list": message("interactive", {"type": "list_reply", "list_reply": {"id": "row-2", "title": "Entrega", "description": "Prazo"}}),
+    # The customer taps score 4 of the bridge's rating list (request_rating crm-csat-1).
+    "interactive-rating": message("interactive", {"type": "list_reply", "list_reply": {"id": "rating:rq_4a0eecb09b1f65b4:4", "title": "4"}}, extra={"id": "wamid.HBgNRATINGAA=="}),
     "interactive-flow": message("interactive", {"type": "nfm_reply", "nfm_reply": {"response_json": "{\"flow_token\":\"t\",\"cpf\":\"000\"}", "body": "Sent", "name": "flow"}}),
     "button": message("button", {"payload": "Parar promo\u00e7\u00f5es", "text": "Parar promo\u00e7\u00f5es"}, extra={"context": {"from": "15550783881", "id": "wamid.TEMPLATE=="}}),
     "reaction": message("reaction", {"message_id": "wamid.OUT==", "emoji": "\u2764\ufe0f"}),

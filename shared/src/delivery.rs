@@ -455,8 +455,10 @@ async fn plan<S: ProcessorStore>(
             if let Some(conv) = contact_state.conversation {
                 let mut c = conv.record;
                 c.window_closed_at = Some(update.timestamp);
-                c.due_bucket = None;
-                c.due_at = None;
+                // No more alerts for this window; an open conversation still has its idle
+                // close, which the schedule re-arms from here (see `crate::due`).
+                c.due_at = c.open.as_ref().map(|_| update.timestamp);
+                c.due_bucket = c.due_at.map(|_| keys::due_bucket(&c.contact_id));
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }

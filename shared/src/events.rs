@@ -77,10 +77,22 @@ pub enum EventType {
     GroupSettingsUpdate,
     #[serde(rename = "group.status_update")]
     GroupStatusUpdate,
+    #[serde(rename = "conversation.opened")]
+    ConversationOpened,
+    #[serde(rename = "conversation.first_response")]
+    ConversationFirstResponse,
+    #[serde(rename = "conversation.closed")]
+    ConversationClosed,
+    #[serde(rename = "conversation.abandoned")]
+    ConversationAbandoned,
+    #[serde(rename = "conversation.rated")]
+    ConversationRated,
+    #[serde(rename = "conversation.rating_commented")]
+    ConversationRatingCommented,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 29] = [
+    pub const ALL: [EventType; 35] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -110,6 +122,12 @@ impl EventType {
         Self::GroupParticipantsUpdate,
         Self::GroupSettingsUpdate,
         Self::GroupStatusUpdate,
+        Self::ConversationOpened,
+        Self::ConversationFirstResponse,
+        Self::ConversationClosed,
+        Self::ConversationAbandoned,
+        Self::ConversationRated,
+        Self::ConversationRatingCommented,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +161,12 @@ impl EventType {
             Self::GroupParticipantsUpdate => "group.participants_update",
             Self::GroupSettingsUpdate => "group.settings_update",
             Self::GroupStatusUpdate => "group.status_update",
+            Self::ConversationOpened => "conversation.opened",
+            Self::ConversationFirstResponse => "conversation.first_response",
+            Self::ConversationClosed => "conversation.closed",
+            Self::ConversationAbandoned => "conversation.abandoned",
+            Self::ConversationRated => "conversation.rated",
+            Self::ConversationRatingCommented => "conversation.rating_commented",
         }
     }
 

@@ -7,7 +7,9 @@ pub mod config;
 pub mod consent;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod conversation;
 pub mod delivery;
+pub mod due;
 pub mod events;
 pub mod identity;
 pub mod inbound;
@@ -16,6 +18,7 @@ pub mod local_clock;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+pub mod rating;
 pub mod redact;
 pub mod secrets;
 pub mod signature;

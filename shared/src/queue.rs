@@ -4,7 +4,7 @@
 //! number concurrently; entries SQS rejects as transient are retried; anything still unsent makes
 //! the whole call fail so the caller can answer "retry" (the webhook answers 5xx to Meta).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
@@ -88,9 +88,11 @@ impl SqsSink {
     }
 
     /// Sends one batch, retrying the entries SQS failed as transient (sender_fault = false).
+    /// Entries go in the order given: a FIFO queue orders a group's messages of one batch as the
+    /// request lists them (an update's events, e.g. `message.received` then
+    /// `conversation.opened`).
     async fn send_batch(&self, batch: Vec<(usize, OutboundMessage)>) -> Result<(), QueueError> {
-        let mut pending: HashMap<String, OutboundMessage> =
-            batch.into_iter().map(|(i, m)| (i.to_string(), m)).collect();
+        let mut pending: BTreeMap<usize, OutboundMessage> = batch.into_iter().collect();
         let total = pending.len();
         let mut last_code = String::new();
         for attempt in 0..ATTEMPTS {
@@ -99,7 +101,7 @@ impl SqsSink {
             }
             let entries = pending
                 .iter()
-                .map(|(id, m)| entry(id, m))
+                .map(|(i, m)| entry(&i.to_string(), m))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(QueueError::Build)?;
             let out = self
@@ -114,7 +116,9 @@ impl SqsSink {
                     source: Box::new(e.into()),
                 })?;
             for ok in out.successful() {
-                pending.remove(ok.id());
+                if let Ok(i) = ok.id().parse::<usize>() {
+                    pending.remove(&i);
+                }
             }
             if pending.is_empty() {
                 return Ok(());

@@ -131,29 +131,37 @@ pub enum Step {
     Rearm(Option<i64>),
 }
 
-/// The next step for `conv` at `now` (Unix seconds).
+/// The next step for `conv`'s alerts at `now` (Unix seconds), alerts alone (window-alerts asks
+/// `crate::due::next_step`, which adds the conversation's own deadlines).
 ///
 /// Leads are alerted largest first and a sent lead supersedes the larger ones, so a run after a
 /// gap sends only the most recent due lead (not "60 minutes left" with 10 left), and once the
 /// window has closed only `window.expired`.
 pub fn next_step(conv: &ConversationRecord, leads: &AlertLeads, now: i64) -> Step {
-    let Some(expires) = conv.window_expires_at else {
-        return if conv.due_at.is_some() || conv.due_bucket.is_some() {
-            Step::Rearm(None)
-        } else {
-            Step::Wait
-        };
-    };
-    let last = conv
-        .alerted_leads
-        .iter()
-        .min()
-        .copied()
-        .map(Alert::from_lead);
+    if let Some(step) = alert_action(conv, leads, now) {
+        return step;
+    }
+    let next = alert_due(conv, leads);
+    if conv.due_at == next && conv.due_bucket.is_some() == next.is_some() {
+        Step::Wait
+    } else {
+        Step::Rearm(next)
+    }
+}
+
+/// The alert `conv` needs at `now`: one committed but not re-armed ([`Step::Finish`]) before
+/// anything else, else the latest one due ([`Step::Send`]); `None` when no alert is due. A
+/// window Meta reported closed (`window_closed_at`) gets no further alerts.
+pub fn alert_action(conv: &ConversationRecord, leads: &AlertLeads, now: i64) -> Option<Step> {
+    let expires = conv.window_expires_at?;
+    let last = last_alert(conv);
     if let (Some(last), Some(due)) = (last, conv.due_at) {
         if due <= last.deadline(expires) {
-            return Step::Finish(last);
+            return Some(Step::Finish(last));
         }
+    }
+    if conv.window_closed_at.is_some() {
+        return None;
     }
     let target = if now >= expires {
         (last != Some(Alert::Expired)).then_some(Alert::Expired)
@@ -167,23 +175,34 @@ pub fn next_step(conv: &ConversationRecord, leads: &AlertLeads, now: i64) -> Ste
             .min()
             .map(Alert::Expiring)
     };
-    if let Some(alert) = target {
-        return Step::Send(alert);
+    target.map(Step::Send)
+}
+
+/// When the window's next alert is due as things stand (`None`: no window, all sent, or Meta
+/// reported it closed).
+pub fn alert_due(conv: &ConversationRecord, leads: &AlertLeads) -> Option<i64> {
+    let expires = conv.window_expires_at?;
+    if conv.window_closed_at.is_some() {
+        return None;
     }
-    let next = match last {
+    match last_alert(conv) {
         Some(l) => leads.due_after(l, expires),
         None => Some(leads.first_due(expires)),
-    };
-    if conv.due_at == next && conv.due_bucket.is_some() == next.is_some() {
-        Step::Wait
-    } else {
-        Step::Rearm(next)
     }
 }
 
+/// The last alert recorded for the current window (the smallest lead; 0 = expired).
+pub fn last_alert(conv: &ConversationRecord) -> Option<Alert> {
+    conv.alerted_leads
+        .iter()
+        .min()
+        .copied()
+        .map(Alert::from_lead)
+}
+
 /// An inbound contact from the customer (a message, or a call they placed) at `at` (Unix
-/// seconds): the conversation with its window opened or extended to `at` + 24 h and the first
-/// alert armed `alert_lead_secs` before the close, with the condition its write needs. `None`
+/// seconds): the conversation with its window opened or extended to `at` + 24 h and `due_at`
+/// armed for what is due first ([`crate::due::next_due`]), with the condition its write needs. `None`
 /// when the conversation already saw an inbound contact this recent (arrival order does not
 /// matter: the newest timestamp wins). `inbound_wamid` is the message's id (`None` for a call).
 pub fn opened_by_inbound(
@@ -192,7 +211,7 @@ pub fn opened_by_inbound(
     contact_id: &str,
     at: i64,
     inbound_wamid: Option<&str>,
-    alert_lead_secs: i64,
+    due: &crate::due::DuePolicy,
 ) -> Option<(ConversationRecord, Expect)> {
     let (mut conv, expect) = match current {
         Some(v) => (v.record, Expect::Version(v.version)),
@@ -217,8 +236,9 @@ pub fn opened_by_inbound(
     }
     conv.awaiting_reply = conv.last_outbound_at.is_none_or(|out| out <= at);
     conv.alerted_leads.clear();
-    conv.due_bucket = Some(keys::due_bucket(contact_id));
-    conv.due_at = Some(expires - alert_lead_secs);
+    let next = due.next_due(&conv);
+    conv.due_bucket = next.map(|_| keys::due_bucket(contact_id));
+    conv.due_at = next;
     Some((conv, expect))
 }
 
@@ -386,5 +406,20 @@ mod tests {
         assert_ne!(a, Alert::Expired.update_key("b", "c", E));
         assert_eq!(Alert::from_lead(0), Alert::Expired);
         assert_eq!(Alert::Expired.deadline(E), E);
+    }
+
+    #[test]
+    fn a_window_meta_reported_closed_gets_no_more_alerts_but_finishes_a_held_one() {
+        let mut c = conv(&[], Some(E - 3600));
+        c.window_closed_at = Some(E - 5000);
+        assert_eq!(alert_action(&c, &leads(), E + 60), None);
+        assert_eq!(alert_due(&c, &leads()), None);
+        assert_eq!(next_step(&c, &leads(), E + 60), Step::Rearm(None));
+        let mut held = conv(&[60], Some(E - 3600));
+        held.window_closed_at = Some(E - 3000);
+        assert_eq!(
+            alert_action(&held, &leads(), E - 2000),
+            Some(Step::Finish(Alert::Expiring(60)))
+        );
     }
 }

@@ -68,8 +68,14 @@ async fn an_echo_after_a_customer_message_answers_it_and_leaves_the_window_where
     assert_eq!(echoes[0]["data"]["to"], customer);
     assert_eq!(echoes[0]["data"]["edited"], false);
     assert_eq!(echoes[0]["contact"]["id"], received[0]["contact"]["id"]);
+    // The first agent message of the conversation the customer opened is its first response.
+    let first = of_type(&events, "conversation.first_response");
+    assert_eq!(first.len(), 1, "{events:#?}");
+    assert_eq!(first[0]["data"]["by"], "app");
     assert!(
-        events.iter().all(|e| e["type"] == "message.echo"),
+        events
+            .iter()
+            .all(|e| e["type"] == "message.echo" || e["type"] == "conversation.first_response"),
         "an echo emits nothing else: {events:#?}"
     );
 

@@ -197,8 +197,21 @@ async fn a_message_24h10_old_gives_window_expired_and_no_warning() {
     let stack = start_stack(&[]).await;
     let written = shared::now_ms() / 1000 - 24 * HOUR - 10 * MIN;
     inbound(&stack, "5511987650002", written).await;
-    let got = events(&stack, "window.expired", 1).await;
-    assert_eq!(got.len(), 2, "{got:#?}");
+    // The conversation it opened was never answered and is a day old: abandoned with the
+    // window's close, then closed as idle (CONVERSATION_IDLE_MINUTES, default 1440).
+    let got = events(&stack, "conversation.closed", 1).await;
+    let kinds: Vec<_> = got.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message.received",
+            "conversation.opened",
+            "window.expired",
+            "conversation.abandoned",
+            "conversation.closed"
+        ],
+        "{got:#?}"
+    );
     assert_eq!(alerts(&got), vec![expired(written + 24 * HOUR)], "{got:#?}");
     stack.shutdown().await;
 }

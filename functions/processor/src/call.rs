@@ -183,7 +183,7 @@ async fn plan<S: ProcessorStore, Q>(
                 &r.record.contact_id,
                 e.occurred_at,
                 None,
-                ctx.alert_lead_secs,
+                &ctx.due,
             );
             if let Some((conv, expect)) = opened {
                 writes.push(Write::Conversation(conv, expect));

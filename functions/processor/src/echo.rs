@@ -1,12 +1,14 @@
 //! `smb_message_echoes`: what the business typed in the WhatsApp Business app on a coexistence
 //! number. Each echo becomes one `message.echo` (normalised like `message.received`, plus
 //! `edited` / `revoked`) with the customer as the contact. An echoed message is an agent's
-//! reply: it clears `awaiting_reply` (see `shared::window::answered_by_agent`) but never opens
-//! or extends the window, and it never reaches consent logic (the business wrote it, not the
-//! customer). It is recorded as a message sent elsewhere, so its statuses apply at once with
+//! reply: it clears `awaiting_reply` and, when it is the first agent message of the open
+//! conversation, gives `conversation.first_response` by `app` (see `shared::conversation`), but
+//! never opens or extends the window, and it never reaches consent logic (the business wrote it,
+//! not the customer). It is recorded as a message sent elsewhere, so its statuses apply at once with
 //! `origin: "external"` instead of waiting to be released.
 
 use serde_json::{Map, Value};
+use shared::conversation::{self, AgentMessage};
 use shared::delivery::{self, meta_time, StatusContext};
 use shared::events::{self, EventType};
 use shared::identity::Identity;
@@ -80,13 +82,15 @@ async fn plan<S: ProcessorStore, Q>(
     let resolved =
         Resolved::find(&state.store, &ctx.business, &p.identity, None, ctx.now_ms).await?;
     let mut writes = Vec::new();
+    let mut first_response = None;
     match &resolved {
         Some(r) => {
             // Only a message sent is an answer; editing or deleting one answers nothing.
             if p.kind == EchoKind::Sent {
                 if let Some(conv) = &r.conversation {
                     let mut c = conv.record.clone();
-                    shared::window::answered_by_agent(&mut c, p.timestamp);
+                    first_response =
+                        conversation::agent_message(&mut c, p.timestamp, &AgentMessage::App);
                     if c != conv.record {
                         writes.push(Write::Conversation(c, Expect::Version(conv.version)));
                     }
@@ -126,17 +130,21 @@ async fn plan<S: ProcessorStore, Q>(
         message_type = %shared::redact::vocabulary(&content_type),
         "echo planned"
     );
-    let event = ctx.source(&p.key).event(
+    let contact = resolved.as_ref().map(|r| r.record.to_ref());
+    let mut events_out = vec![ctx.source(&p.key).event(
         EventType::MessageEcho,
         0,
         p.timestamp,
-        resolved.as_ref().map(|r| r.record.to_ref()),
+        contact.clone(),
         events::data_with_original(echo_data(p, &content, &content_type), &p.echo.raw)?,
-    )?;
+    )?];
+    if let (Some(first), Some(contact)) = (first_response, contact) {
+        events_out.push(first.event(&ctx.business, contact)?);
+    }
     Ok(Some(Commit {
         outbox: Some(outbox::outbox(
             &p.key,
-            vec![event],
+            events_out,
             ctx.now_ms,
             ctx.marker_ttl(),
         )),

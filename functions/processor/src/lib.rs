@@ -14,6 +14,7 @@ mod group;
 mod history;
 mod message;
 pub mod payload;
+mod rating;
 mod state_sync;
 mod user_id;
 
@@ -26,6 +27,7 @@ use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
 use shared::delivery::{self, StatusContext, StatusParseError, StatusUpdate};
+use shared::due::DuePolicy;
 use shared::events::EventType;
 use shared::inbound::{BufferedUpdate, UpdateKind};
 use shared::outbox::{Applied, OutboxError};
@@ -39,8 +41,9 @@ use shared::store::{ProcessorStore, StoreError};
 pub struct Config {
     pub table_name: String,
     pub crm_events_queue_url: String,
-    /// `ALERT_LEAD_MINUTES`: the largest decides the conversation's first `due_at`.
-    pub alert_lead_minutes: Vec<u32>,
+    /// `ALERT_LEAD_MINUTES` and `CONVERSATION_IDLE_MINUTES`: what a customer message makes due
+    /// (the window's first alert, the conversation's idle close).
+    pub due: DuePolicy,
     /// `RETENTION_DAYS`: TTL of stored messages, parked statuses and outbox items.
     pub retention_days: u32,
     /// `STOP_WORDS` / `START_WORDS`.
@@ -52,6 +55,9 @@ pub struct Config {
     /// `EXTERNAL_STATUS_PARK_SECONDS` (default 300): how long a status waits for the sender to
     /// store its wamid before it is forwarded as one of a message the bridge did not send.
     pub external_status_park: Duration,
+    /// `RATING_WINDOW_MINUTES` (default 1440): how long after a rating request the customer's
+    /// answer counts (`rating`).
+    pub rating_window: Duration,
 }
 
 impl Default for Config {
@@ -59,30 +65,19 @@ impl Default for Config {
         Self {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
-            alert_lead_minutes: vec![60, 15],
+            due: DuePolicy::default(),
             retention_days: 90,
             consent_words: ConsentWords::default(),
             concurrency: 10,
             min_record_budget: Duration::from_secs(1),
             external_status_park: delivery::EXTERNAL_STATUS_PARK,
+            rating_window: DEFAULT_RATING_WINDOW,
         }
     }
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let leads_raw: String = env.parsed_or("ALERT_LEAD_MINUTES", "60,15".to_owned())?;
-        let alert_lead_minutes = leads_raw
-            .split(',')
-            .map(|m| m.trim().parse::<u32>())
-            .collect::<Result<Vec<_>, _>>()
-            .ok()
-            .filter(|l| !l.is_empty() && l.iter().all(|m| *m > 0 && *m < 24 * 60))
-            .ok_or_else(|| ConfigError::Invalid {
-                name: "ALERT_LEAD_MINUTES",
-                value: leads_raw.clone(),
-                reason: "expected a comma list of minutes between 1 and 1439".into(),
-            })?;
         let retention_days: u32 = env.parsed_or("RETENTION_DAYS", 90)?;
         if retention_days == 0 {
             return Err(ConfigError::Invalid {
@@ -96,7 +91,7 @@ impl Config {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
-            alert_lead_minutes,
+            due: DuePolicy::from_env(env)?,
             retention_days,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
@@ -105,6 +100,7 @@ impl Config {
                 "EXTERNAL_STATUS_PARK_SECONDS",
                 delivery::EXTERNAL_STATUS_PARK,
             )?,
+            rating_window: rating_window(env)?,
         })
     }
 
@@ -118,11 +114,22 @@ impl Config {
     pub fn marker_secs(&self) -> i64 {
         self.retention_secs().max(8 * 86_400)
     }
+}
 
-    /// How long before the window closes the first alert is due (seconds).
-    pub fn first_alert_lead_secs(&self) -> i64 {
-        i64::from(self.alert_lead_minutes.iter().copied().max().unwrap_or(60)) * 60
+/// `RATING_WINDOW_MINUTES`' default: a day.
+const DEFAULT_RATING_WINDOW: Duration = Duration::from_secs(1440 * 60);
+
+/// `RATING_WINDOW_MINUTES`: whole minutes, at least 1.
+fn rating_window(env: &Env) -> Result<Duration, ConfigError> {
+    let minutes: u32 = env.parsed_or("RATING_WINDOW_MINUTES", 1440)?;
+    if minutes == 0 {
+        return Err(ConfigError::Invalid {
+            name: "RATING_WINDOW_MINUTES",
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        });
     }
+    Ok(Duration::from_secs(u64::from(minutes) * 60))
 }
 
 /// What the handler needs, built once at cold start.
@@ -352,7 +359,9 @@ pub(crate) struct UpdateContext {
     pub now_ms: i64,
     pub retention_secs: i64,
     pub marker_secs: i64,
-    pub alert_lead_secs: i64,
+    pub due: DuePolicy,
+    /// `RATING_WINDOW_MINUTES` in seconds.
+    pub rating_window_secs: i64,
 }
 
 impl UpdateContext {
@@ -373,7 +382,8 @@ impl UpdateContext {
             now_ms,
             retention_secs: config.retention_secs(),
             marker_secs: config.marker_secs(),
-            alert_lead_secs: config.first_alert_lead_secs(),
+            due: config.due.clone(),
+            rating_window_secs: i64::try_from(config.rating_window.as_secs()).unwrap_or(i64::MAX),
         }
     }
 
@@ -405,4 +415,34 @@ pub(crate) fn digest(parts: &[&str]) -> String {
         h.update(b"\n");
     }
     hex::encode(h.finalize().get(..16).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut map: std::collections::BTreeMap<String, String> = [
+            ("TABLE_NAME", "state"),
+            ("CRM_EVENTS_QUEUE_URL", "crm-events"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        map.retain(|_, v| !v.is_empty());
+        Env::from_map(map)
+    }
+
+    #[test]
+    fn the_rating_window_is_a_day_by_default_and_whole_minutes_of_at_least_one() {
+        let minutes = |v: &str| {
+            Config::from_env(&env(&[("RATING_WINDOW_MINUTES", v)])).map(|c| c.rating_window)
+        };
+        assert_eq!(minutes("").ok(), Some(Duration::from_secs(86_400)));
+        assert_eq!(minutes("30").ok(), Some(Duration::from_secs(1800)));
+        for bad in ["0", "-5", "1.5", "soon"] {
+            assert!(minutes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 use shared::consent::{ConsentSource, Decision};
+use shared::conversation::{self, Entry, Lifecycle};
 use shared::delivery::meta_time;
 use shared::events::{self, EventType};
 use shared::identity::Identity;
@@ -17,7 +18,8 @@ use shared::inbound::BufferedUpdate;
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
 use shared::store::{
-    Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore, Write,
+    AliasRecord, Commit, ConversationRecord, Direction, Expect, MessageRecord, ProcessorStore,
+    StoreError, Versioned, Write,
 };
 
 use crate::contact::Resolved;
@@ -139,6 +141,7 @@ async fn plan<S: ProcessorStore, Q>(
     let mut writes = Vec::new();
     let mut events_out = Vec::new();
     let mut extra_events = Vec::new();
+    let mut lifecycle = Vec::new();
 
     if let Some(r) = resolved.as_mut() {
         r.learn(m.parent_user_id.as_deref(), m.username.as_deref());
@@ -151,15 +154,33 @@ async fn plan<S: ProcessorStore, Q>(
                 extra_events.extend(notice);
             }
         } else if m.msg.group_id.is_none() {
-            if let Some(w) = window_write(
-                r.conversation.clone(),
-                &ctx.business,
-                &r.record.contact_id,
-                m,
-                ctx.alert_lead_secs,
-            ) {
-                writes.push(w);
+            let opens = r
+                .conversation
+                .as_ref()
+                .is_none_or(|c| c.record.open.is_none());
+            let entry = if opens {
+                entry(&state.store, &ctx.business, &m.msg).await?
+            } else {
+                Entry::Organic
+            };
+            let current = r.conversation.clone();
+            let (write, opened) = conversation_write(current, ctx, &r.record.contact_id, m, entry);
+            writes.push(write);
+            if let Some(Lifecycle::Opened {
+                conversation_id, ..
+            }) = &opened
+            {
+                // So that the CRM may name the conversation alone (`close_conversation`).
+                writes.push(Write::Alias {
+                    record: AliasRecord {
+                        business: ctx.business.clone(),
+                        alias: conversation::alias(conversation_id),
+                        contact_id: r.record.contact_id.clone(),
+                    },
+                    replace: false,
+                });
             }
+            lifecycle.extend(opened);
             if let Some(decision) = consent_decision(state, m) {
                 let (entry, effective) = decision.apply(&mut r.record, 0, ctx.now_ms);
                 writes.push(Write::Consent(entry));
@@ -196,6 +217,11 @@ async fn plan<S: ProcessorStore, Q>(
         contact_ref.clone(),
         events::data_with_original(normalise(&m.msg, &m.msg_type, m.timestamp), m.raw)?,
     )?);
+    if let Some(contact) = &contact_ref {
+        for l in &lifecycle {
+            events_out.push(l.event(&ctx.business, contact.clone())?);
+        }
+    }
     for (i, (event_type, data)) in extra_events.into_iter().enumerate() {
         events_out.push(source.event(
             event_type,
@@ -216,25 +242,89 @@ async fn plan<S: ProcessorStore, Q>(
     }))
 }
 
-/// Opens or extends the window from the newest inbound timestamp (see
-/// `shared::window::opened_by_inbound`) and schedules the first alert in the `due-index`.
-fn window_write(
-    current: Option<shared::store::Versioned<ConversationRecord>>,
-    business: &str,
+/// The contact's conversation record after a customer message: the window opened or extended
+/// from the newest inbound timestamp (`shared::window::opened_by_inbound`), the message counted
+/// in the helpdesk conversation — opening one when none is open (`shared::conversation`), unless
+/// it answers the contact's rating request or comments on it (`crate::rating`) — and
+/// `due_at` armed for whatever became due first (`shared::due`).
+fn conversation_write(
+    current: Option<Versioned<ConversationRecord>>,
+    ctx: &UpdateContext,
     contact_id: &str,
     m: &Inbound<'_>,
-    alert_lead_secs: i64,
-) -> Option<Write> {
+    entry: Entry,
+) -> (Write, Option<Lifecycle>) {
     let wamid = (!m.wamid.is_empty()).then_some(m.wamid.as_str());
-    shared::window::opened_by_inbound(
-        current,
-        business,
+    let at = m.timestamp;
+    let opened = shared::window::opened_by_inbound(
+        current.clone(),
+        &ctx.business,
         contact_id,
-        m.timestamp,
+        at,
         wamid,
-        alert_lead_secs,
-    )
-    .map(|(conv, expect)| Write::Conversation(conv, expect))
+        &ctx.due,
+    );
+    let (mut conv, expect) = match (opened, current) {
+        (Some(pair), _) => pair,
+        // An older message arriving late: the window stays, the conversation still counts it.
+        (None, Some(v)) => (v.record, Expect::Version(v.version)),
+        (None, None) => (
+            ConversationRecord {
+                business: ctx.business.clone(),
+                contact_id: contact_id.to_owned(),
+                ..ConversationRecord::default()
+            },
+            Expect::Absent,
+        ),
+    };
+    let first_message = wamid.unwrap_or(&m.key);
+    // An answer to a rating request, or its comment, is not a new request (`crate::rating`).
+    let rating = crate::rating::Answer {
+        msg: &m.msg,
+        msg_type: &m.msg_type,
+        wamid,
+        at,
+    };
+    let event = crate::rating::answer(&mut conv, &rating, ctx.rating_window_secs)
+        .or_else(|| conversation::customer_message(&mut conv, at, first_message, wamid, entry));
+    ctx.due.arm_earlier(&mut conv);
+    (Write::Conversation(conv, expect), event)
+}
+
+/// How a conversation this message opens began: from an ad (Meta's `referral`, kept), as a
+/// reply to a template the bridge sent (the replied-to message as stored), or on its own.
+async fn entry<S: ProcessorStore>(
+    store: &S,
+    business: &str,
+    msg: &Message,
+) -> Result<Entry, StoreError> {
+    if let Some(referral) = &msg.referral {
+        let ctwa_clid = referral
+            .get("ctwa_clid")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        return Ok(Entry::Ad {
+            referral: Some(referral.clone()),
+            ctwa_clid,
+        });
+    }
+    let Some(replied) = msg.context.as_ref().and_then(|c| c.id.as_deref()) else {
+        return Ok(Entry::Organic);
+    };
+    let stored = store.load_message(replied).await?.message;
+    Ok(match stored.map(|v| v.record) {
+        Some(r)
+            if r.direction == Direction::Outbound
+                && r.message_type == "template"
+                && r.business == business =>
+        {
+            Entry::TemplateReply {
+                wamid: replied.to_owned(),
+                command_id: r.command_id,
+            }
+        }
+        _ => Entry::Organic,
+    })
 }
 
 fn consent_decision<S, Q>(state: &State<S, Q>, m: &Inbound<'_>) -> Option<Decision> {

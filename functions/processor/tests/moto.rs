@@ -156,11 +156,14 @@ async fn a_message_posted_three_times_reaches_the_fifo_queue_once_with_its_type_
         assert!(run(&state, &fixture("text")).await.is_empty());
     }
     let events = env.drain_events().await;
-    assert_eq!(events.len(), 1);
-    let (body, t, group, dedup) = &events[0];
-    assert_eq!(t, "message.received");
-    assert_eq!(group, body["contact"]["id"].as_str().unwrap());
-    assert_eq!(dedup, body["event_id"].as_str().unwrap());
+    let types: Vec<&str> = events.iter().map(|(_, t, _, _)| t.as_str()).collect();
+    assert_eq!(types, ["message.received", "conversation.opened"]);
+    for (body, _, group, dedup) in &events {
+        assert_eq!(group, body["contact"]["id"].as_str().unwrap());
+        assert_eq!(dedup, body["event_id"].as_str().unwrap());
+        Schemas::load().check(body);
+    }
+    let (body, _, _, _) = &events[0];
     let v: Value = serde_json::from_str(&fixture("text")).unwrap();
     assert_eq!(
         body["data"]["original"],
@@ -205,6 +208,8 @@ async fn every_fixture_goes_through_dynamodb_into_schema_valid_events() {
             "contact.opted_out",
             "contact.synced",
             "contact.user_id_changed",
+            "conversation.first_response",
+            "conversation.opened",
             "group.lifecycle_update",
             "group.participants_update",
             "group.settings_update",
@@ -476,5 +481,15 @@ async fn a_poison_record_ends_in_the_dlq_after_the_redrive_count_without_blockin
         .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
         .cloned();
     assert_eq!(count.as_deref(), Some("1"));
-    assert_eq!(env.drain_events().await.len(), 1);
+    let types: Vec<_> = env
+        .drain_events()
+        .await
+        .into_iter()
+        .map(|(_, t, _, _)| t)
+        .collect();
+    assert_eq!(
+        types,
+        ["message.received", "conversation.opened"],
+        "the good record's, once"
+    );
 }

@@ -3,8 +3,11 @@
 //!
 //! 1. Meta's answer goes to the claim (`CMD#<id>`/`ATTEMPT`) in one conditional write, before
 //!    anything else: from then on no redelivery reports the send lost or sends it again.
-//! 2. The outcome commit: the outbox (`command.accepted`), the message item (wamid ↔
-//!    command_id) and the conversation (`last_outbound_at`, `awaiting_reply`), in one transaction.
+//! 2. The outcome commit: the outbox (`command.accepted`, and `conversation.first_response` when
+//!    this is the open conversation's first agent message), the message item (wamid ↔
+//!    command_id) and the conversation (`last_outbound_at`, `awaiting_reply`, its counts, a
+//!    `request_rating`'s pending request), in one transaction conditional on the conversation's
+//!    version: a redelivery finds the outbox and adds no lifecycle event.
 //! 3. The statuses the processor parked while the message was not stored are applied.
 //!
 //! A redelivery that finds the answer on the claim repeats 2 and 3; one that finds the outcome in
@@ -13,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::conversation::{self, AgentMessage};
 use shared::delivery::{self, StatusContext};
 use shared::events::EventType;
 use shared::outbox::{self, OutboxError};
@@ -91,6 +95,9 @@ impl Acceptance {
         if let Some(id) = &self.message_id {
             data.insert("message_id".into(), id.clone().into());
         }
+        if let Some(rating) = &out.rating {
+            data.insert("request_id".into(), rating.request_id.clone().into());
+        }
         data
     }
 }
@@ -157,7 +164,8 @@ pub(crate) async fn finish(
     Ok(())
 }
 
-/// The outcome commit: outbox, the outbound message, and the conversation an agent answered.
+/// The outcome commit: outbox, the outbound message, and the conversation an agent answered
+/// (with its first response, and a rating request's pending state).
 async fn plan(
     state: &impl Ports,
     out: &Outcome,
@@ -167,6 +175,7 @@ async fn plan(
     retention: i64,
 ) -> Result<Option<Commit>, OutboxError> {
     let sent_at = acceptance.at_ms / 1000;
+    let mut record = record.clone();
     let mut writes = Vec::new();
     if let Some(wamid) = &acceptance.wamid {
         writes.push(Write::Message(
@@ -189,13 +198,26 @@ async fn plan(
             let current = state.store().load_contact(&out.phone_number_id, id).await?;
             if let Some(conv) = current.conversation {
                 let mut c = conv.record;
-                shared::window::answered_by_agent(&mut c, sent_at);
+                let message = AgentMessage::Command {
+                    command_id: out.command_id.clone(),
+                };
+                let first_response = conversation::agent_message(&mut c, sent_at, &message);
+                if let Some(request) = &out.rating {
+                    crate::rating::record_pending(&mut c, request, &out.command_id, sent_at);
+                }
+                let contact = current.contact.map(|v| v.record.to_ref());
+                if let Some((event, contact)) = first_response.zip(contact.or(who.contact.clone()))
+                {
+                    record
+                        .events
+                        .push(event.event(&out.phone_number_id, contact)?);
+                }
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }
     }
     Ok(Some(Commit {
-        outbox: Some(record.clone()),
+        outbox: Some(record),
         writes,
     }))
 }

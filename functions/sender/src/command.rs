@@ -19,16 +19,20 @@ pub enum CommandType {
     SendInteractive,
     SendReaction,
     MarkRead,
+    CloseConversation,
+    RequestRating,
 }
 
 impl CommandType {
-    pub const ALL: [CommandType; 6] = [
+    pub const ALL: [CommandType; 8] = [
         Self::SendText,
         Self::SendTemplate,
         Self::SendMedia,
         Self::SendInteractive,
         Self::SendReaction,
         Self::MarkRead,
+        Self::CloseConversation,
+        Self::RequestRating,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,8 @@ impl CommandType {
             Self::SendInteractive => "send_interactive",
             Self::SendReaction => "send_reaction",
             Self::MarkRead => "mark_read",
+            Self::CloseConversation => "close_conversation",
+            Self::RequestRating => "request_rating",
         }
     }
 
@@ -159,6 +165,14 @@ pub enum Payload {
         message_id: String,
         typing: bool,
     },
+    /// `close_conversation`: nothing is sent ([`crate::close`]).
+    Close(crate::close::Close),
+    /// `request_rating`: the interactive choices and the request they belong to
+    /// ([`crate::rating`]).
+    Rating {
+        request: crate::rating::RatingRequest,
+        interactive: Value,
+    },
 }
 
 /// A template to send, with the category the CRM declared (removed from what Meta gets).
@@ -213,9 +227,13 @@ pub struct Command {
 }
 
 impl Command {
-    /// Free-form messages need the customer-service window; templates and mark-read do not.
+    /// Free-form messages need the customer-service window; templates, mark-read and a close
+    /// (nothing is sent) do not.
     pub fn is_free_form(&self) -> bool {
-        !matches!(self.kind, CommandType::SendTemplate | CommandType::MarkRead)
+        !matches!(
+            self.kind,
+            CommandType::SendTemplate | CommandType::MarkRead | CommandType::CloseConversation
+        )
     }
 
     /// The Graph API body for this command, or for `template` sent in its place.
@@ -231,8 +249,13 @@ impl Command {
                 }
                 return Value::Object(body);
             }
+            // Never sent: the flow closes the conversation before any send.
+            (Payload::Close(_), _) => return Value::Object(body),
             (_, Some(t)) => ("template".to_owned(), t.object.clone()),
             (Payload::Message { kind, object }, None) => (kind.clone(), object.clone()),
+            (Payload::Rating { interactive, .. }, None) => {
+                ("interactive".to_owned(), interactive.clone())
+            }
         };
         body.insert("recipient_type".into(), "individual".into());
         match &self.to {
@@ -278,6 +301,10 @@ pub enum RejectReason {
     OptedOut,
     /// An authentication template to a business-scoped user id: Meta refuses it (131062).
     AuthenticationToUserId,
+    /// `close_conversation`: the contact has no open conversation (or not the one named).
+    NoOpenConversation,
+    /// `request_rating`: no conversation to rate (none open or closed, or not the one named).
+    NoConversation,
 }
 
 impl RejectReason {
@@ -290,6 +317,8 @@ impl RejectReason {
             Self::WindowClosed => "window_closed",
             Self::OptedOut => "opted_out",
             Self::AuthenticationToUserId => "authentication_to_user_id",
+            Self::NoOpenConversation => "no_open_conversation",
+            Self::NoConversation => "no_conversation",
         }
     }
 }
@@ -336,7 +365,7 @@ pub struct Validators {
     template: jsonschema::Validator,
 }
 
-const SCHEMAS: [(&str, &str); 7] = [
+const SCHEMAS: [(&str, &str); 9] = [
     (
         "envelope",
         include_str!("../../../schemas/commands/envelope.json"),
@@ -364,6 +393,14 @@ const SCHEMAS: [(&str, &str); 7] = [
     (
         "mark_read",
         include_str!("../../../schemas/commands/mark_read.json"),
+    ),
+    (
+        "close_conversation",
+        include_str!("../../../schemas/commands/close_conversation.json"),
+    ),
+    (
+        "request_rating",
+        include_str!("../../../schemas/commands/request_rating.json"),
     ),
 ];
 
@@ -461,9 +498,15 @@ impl Validators {
         if let Some(v) = self.by_type.get(&kind) {
             check(v, &value, "").map_err(|r| fail(&seen, r))?;
         }
-        let fallback = match value.get("fallback_template") {
+        // request_rating's `template` is its fallback: sent when the window is closed.
+        let fallback_field = match kind {
+            CommandType::RequestRating => "template",
+            _ => "fallback_template",
+        };
+        let fallback = match value.get(fallback_field) {
             Some(t) => {
-                check(&self.template, t, "/fallback_template").map_err(|r| fail(&seen, r))?;
+                check(&self.template, t, &format!("/{fallback_field}"))
+                    .map_err(|r| fail(&seen, r))?;
                 Some(Template::from_value(t.clone()))
             }
             None => None,
@@ -491,16 +534,18 @@ impl Validators {
             })?),
             None => None,
         };
-        let (payload, template) = payload(kind, &value);
         seen.rejection.message.clear();
         let id = seen
             .command_id
             .clone()
             .ok_or_else(|| fail(&seen, Rejection::new(RejectReason::InvalidCommand, "")))?;
+        let phone_number_id = seen.phone_number_id.clone().unwrap_or_default();
+        let (payload, template) = payload(kind, &value, &phone_number_id, &id, to.is_some())
+            .map_err(|r| fail(&seen, r))?;
         Ok(Command {
             id,
             kind,
-            phone_number_id: seen.phone_number_id.clone().unwrap_or_default(),
+            phone_number_id,
             to,
             payload,
             template,
@@ -575,13 +620,20 @@ fn extra_limits(value: &Value) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn payload(kind: CommandType, value: &Value) -> (Payload, Option<Template>) {
+/// The command's payload; a close that names no conversation is refused here.
+fn payload(
+    kind: CommandType,
+    value: &Value,
+    phone_number_id: &str,
+    id: &CommandId,
+    has_to: bool,
+) -> Result<(Payload, Option<Template>), Rejection> {
     let object = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
     let message = |k: &str| Payload::Message {
         kind: k.to_owned(),
         object: object(k),
     };
-    match kind {
+    Ok(match kind {
         CommandType::SendText => (message("text"), None),
         CommandType::SendTemplate => {
             let t = Template::from_value(object("template"));
@@ -602,6 +654,19 @@ fn payload(kind: CommandType, value: &Value) -> (Payload, Option<Template>) {
         }
         CommandType::SendInteractive => (message("interactive"), None),
         CommandType::SendReaction => (message("reaction"), None),
+        CommandType::CloseConversation => (
+            Payload::Close(crate::close::Close::from_value(value, has_to)?),
+            None,
+        ),
+        CommandType::RequestRating => {
+            let (request, interactive) =
+                crate::rating::RatingRequest::from_value(phone_number_id, id, value);
+            let rating = Payload::Rating {
+                request,
+                interactive,
+            };
+            (rating, None)
+        }
         CommandType::MarkRead => (
             Payload::MarkRead {
                 message_id: value
@@ -616,7 +681,7 @@ fn payload(kind: CommandType, value: &Value) -> (Payload, Option<Template>) {
             },
             None,
         ),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //!    events are published again with their `event_id`s, nothing is sent. A command whose claim
 //!    holds Meta's answer was sent: it finishes as `command.accepted` ([`crate::accept`]).
 //! 2. Checks that need no call: schema and limits, known phone number (`flow/outcome.rs`), the
-//!    recipient, their window and consent (`flow/recipient.rs`, [`crate::consent`]).
+//!    recipient, their window and consent (`flow/recipient.rs`, [`crate::consent`]). A
+//!    `close_conversation` ends here, sending nothing ([`crate::close`]); a `request_rating`
+//!    needs a conversation to rate ([`crate::rating`]).
 //! 3. May a send start (`flow/admit.rs`)? A send left `Sending` past its lease by a crash or a lost
 //!    answer is "maybe sent": it ends as `command.failed` (`outcome_unknown`), never as a second
 //!    send. Then `not_before`, the command's deadline, pair rate and throughput, and the
@@ -24,6 +26,7 @@ use shared::secrets::SecretsError;
 use shared::store::{OutboxStore, StoreError};
 
 use crate::accept;
+use crate::command::Payload;
 use crate::fifo::{Disposition, RecordTime};
 use crate::metrics;
 use crate::store::SenderStore;
@@ -106,12 +109,19 @@ async fn run(
         return outcome::finish(state, &out, None, out.rejected(&r)).await;
     }
     let who = recipient::resolve(state, &command, now_ms).await?;
+    if let Payload::Close(close) = &command.payload {
+        return crate::close::run(state, &out, &who, close).await;
+    }
     let attempt = state.items().load_attempt(command.id.as_str()).await?;
     // Meta accepted it before: it went out, whatever changed since (window, consent, lease).
     if let Some(acceptance) = attempt.as_ref().and_then(|a| a.record.accepted.as_ref()) {
         tracing::info!(command_id = %command.id, "Meta accepted this command before; finishing it as accepted");
         accept::finish(state, &out, &who, acceptance).await?;
         return Ok(Disposition::Done);
+    }
+    let conversation = who.conversation.as_ref().map(|c| &c.record);
+    if let Some(r) = crate::rating::refusal(&command, conversation) {
+        return outcome::finish(state, &out, who.contact.clone(), out.rejected(&r)).await;
     }
     let plan = match recipient::plan(state, &command, &who).await? {
         Ok(plan) => plan,

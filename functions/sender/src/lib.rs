@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod budget;
+pub mod close;
 pub mod command;
 pub mod consent;
 pub mod fifo;
@@ -14,6 +15,7 @@ pub mod flow;
 pub mod graph;
 pub mod limiter;
 pub mod metrics;
+pub mod rating;
 pub mod store;
 pub mod visibility;
 

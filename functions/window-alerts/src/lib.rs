@@ -1,13 +1,15 @@
 //! The window-alerts function: on a schedule, tells the CRM that a customer's 24-hour window is
 //! about to close (`window.expiring`, once per configured lead) and that it closed
-//! (`window.expired`). On the same tick it puts commands the sender scheduled back on the
+//! (`window.expired`, with `conversation.abandoned` when the customer of the open helpdesk
+//! conversation was never answered), and closes conversations idle for
+//! `CONVERSATION_IDLE_MINUTES` (`conversation.closed`, `closed_by: idle`). On the same tick it puts commands the sender scheduled back on the
 //! commands queue once they are due ([`commands`]), and forwards statuses parked longer than
 //! `EXTERNAL_STATUS_PARK_SECONDS` as those of messages the bridge did not send
 //! (`shared::delivery::external`).
 //!
 //! A run queries the `due-index` bucket by bucket for conversations with `due_at <= now` (its cost
 //! follows what is due, not the number of contacts), re-reads each one consistently and takes the
-//! step `shared::window::next_step` decides. An alert is committed with its outbox event in one
+//! step `shared::due` decides. An alert is committed with its outbox event in one
 //! conditional transaction (keyed by conversation, deadline and lead), published, then the
 //! conversation is re-armed for its next deadline — so overlapping runs, retries and crashes
 //! send each alert once in effect (see `shared::window` and `docs/data-model.md`).
@@ -20,6 +22,8 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use shared::config::{ConfigError, Env};
+use shared::conversation::{self, ClosedBy, Lifecycle};
+use shared::due::{DuePolicy, Step};
 use shared::events::{self, ContactRef, EventSource, EventType};
 use shared::outbox::{self, OutboxError};
 use shared::queue::{MessageSink, SqsSink};
@@ -31,7 +35,7 @@ use shared::store::{
     keys, Commit, CommitOutcome, ContactRecord, ConversationRecord, Expect, StoreError, Versioned,
     Write, DUE_BUCKETS,
 };
-use shared::window::{Alert, AlertLeads, Step};
+use shared::window::Alert;
 use tracing::Instrument;
 
 /// Outbox items of alerts outlive any retry by far; the conversation's `alerted_leads`, not the
@@ -51,8 +55,9 @@ pub struct Config {
     pub crm_events_queue_url: String,
     /// `COMMANDS_QUEUE_URL`: where due scheduled commands go back.
     pub commands_queue_url: String,
-    /// `ALERT_LEAD_MINUTES` (default `60,15`).
-    pub leads: AlertLeads,
+    /// `ALERT_LEAD_MINUTES` (default `60,15`) and `CONVERSATION_IDLE_MINUTES` (default 1440):
+    /// what is due when (`shared::due`).
+    pub due: DuePolicy,
     /// `ALERT_CONCURRENCY`: due conversations handled at once (default 8).
     pub concurrency: usize,
     /// `ALERT_PAGE_SIZE`: index entries per query (default 100).
@@ -65,7 +70,7 @@ impl Default for Config {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
             commands_queue_url: String::new(),
-            leads: AlertLeads::default(),
+            due: DuePolicy::default(),
             concurrency: 8,
             page_size: 100,
         }
@@ -74,17 +79,11 @@ impl Default for Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let raw: String = env.parsed_or("ALERT_LEAD_MINUTES", AlertLeads::DEFAULT.to_owned())?;
-        let leads = AlertLeads::parse(&raw).map_err(|e| ConfigError::Invalid {
-            name: "ALERT_LEAD_MINUTES",
-            value: raw.clone(),
-            reason: e.to_string(),
-        })?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
             commands_queue_url: env.required("COMMANDS_QUEUE_URL")?,
-            leads,
+            due: DuePolicy::from_env(env)?,
             concurrency: env.parsed_or("ALERT_CONCURRENCY", 8usize)?.max(1),
             page_size: env.parsed_or("ALERT_PAGE_SIZE", 100usize)?.clamp(1, 1000),
         })
@@ -130,6 +129,10 @@ pub struct RunReport {
     pub finished: usize,
     /// Conversations whose `due_at` was moved without an alert.
     pub rearmed: usize,
+    /// Helpdesk conversations closed for lack of messages (`conversation.closed`, `idle`).
+    pub idle_closed: usize,
+    /// `conversation.abandoned` events committed by this run (window expiry or idle close).
+    pub abandoned: usize,
     /// Conversations left for the next run after an error.
     pub failed: usize,
     /// Scheduled commands put back on the commands queue.
@@ -145,6 +148,8 @@ impl RunReport {
         self.expired += o.expired;
         self.finished += o.finished;
         self.rearmed += o.rearmed;
+        self.idle_closed += o.idle_closed;
+        self.abandoned += o.abandoned;
     }
 }
 
@@ -276,6 +281,8 @@ pub async fn run_once<S: DueStore, Q: MessageSink>(
             expired = report.expired,
             finished = report.finished,
             rearmed = report.rearmed,
+            idle_closed = report.idle_closed,
+            abandoned = report.abandoned,
             failed = report.failed,
             "window-alerts run done"
         );
@@ -293,6 +300,8 @@ struct Settled {
     expired: usize,
     finished: usize,
     rearmed: usize,
+    idle_closed: usize,
+    abandoned: usize,
 }
 
 async fn settle_logged<S: DueStore, Q: MessageSink>(
@@ -322,6 +331,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
     entry: &DueEntry,
     now: i64,
 ) -> Result<Settled, AlertError> {
+    let policy = &state.config.due;
     let mut done = Settled::default();
     for _ in 0..MAX_STEPS {
         let window = state
@@ -332,7 +342,8 @@ async fn settle<S: DueStore, Q: MessageSink>(
         let Some(conv) = window.conversation else {
             return Ok(done); // deleted since the index was read
         };
-        match shared::window::next_step(&conv.record, &state.config.leads, now) {
+        let contact = contact_ref(&conv.record, window.contact.map(|c| c.record).as_ref());
+        match policy.next_step(&conv.record, now) {
             Step::Wait => return Ok(done),
             Step::Rearm(due) => {
                 if rearm(state, &conv, due).await? {
@@ -346,7 +357,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
                 if let Some(existing) = state.store.load_outbox(&key).await? {
                     outbox::publish(&state.store, &state.events, &existing).await?;
                 }
-                let due = state.config.leads.due_after(alert, expires);
+                let due = policy.next_due(&conv.record);
                 if rearm(state, &conv, due).await? {
                     done.finished += 1;
                     // Finished late, the window may have more due (its close): go on.
@@ -355,18 +366,41 @@ async fn settle<S: DueStore, Q: MessageSink>(
                     }
                 }
             }
+            Step::Publish(key) => {
+                if let Some(existing) = state.store.load_outbox(&key).await? {
+                    outbox::publish(&state.store, &state.events, &existing).await?;
+                }
+                let mut published = conv.clone();
+                published.record.unpublished = None;
+                let due = policy.next_due(&published.record);
+                if rearm(state, &published, due).await? {
+                    done.finished += 1;
+                    if due.is_none_or(|d| d > now) {
+                        return Ok(done);
+                    }
+                }
+            }
             Step::Send(alert) => {
-                let contact = window.contact.map(|c| c.record);
-                if let Some(next) = send(state, &conv, contact.as_ref(), alert, now).await? {
+                if let Some((next, abandoned)) = send(state, &conv, contact, alert, now).await? {
                     match alert {
                         Alert::Expiring(_) => done.expiring += 1,
                         Alert::Expired => done.expired += 1,
                     }
-                    let expires = next.record.window_expires_at.unwrap_or_default();
-                    let due = state.config.leads.due_after(alert, expires);
+                    done.abandoned += usize::from(abandoned);
+                    let due = policy.next_due(&next.record);
                     // A collision here leaves the alert recorded but not re-armed: the next
                     // step (or run) finishes it. The due lead was the latest whose time has
-                    // come, so the next deadline is in the future.
+                    // come, so the next alert is in the future (an idle close may be due).
+                    if rearm(state, &next, due).await? && due.is_none_or(|d| d > now) {
+                        return Ok(done);
+                    }
+                }
+            }
+            Step::IdleClose { at } => {
+                if let Some((next, abandoned)) = idle_close(state, &conv, contact, at, now).await? {
+                    done.idle_closed += 1;
+                    done.abandoned += usize::from(abandoned);
+                    let due = policy.next_due(&next.record);
                     if rearm(state, &next, due).await? && due.is_none_or(|d| d > now) {
                         return Ok(done);
                     }
@@ -378,30 +412,33 @@ async fn settle<S: DueStore, Q: MessageSink>(
 }
 
 /// Commits `alert` with its event (conversation version and outbox key as conditions) and
-/// publishes it. Returns the conversation as written, or `None` if another writer got there
-/// first (the caller re-reads).
+/// publishes it; the window's close also reports a customer left waiting
+/// (`conversation.abandoned`, in the same outbox). Returns the conversation as written and
+/// whether it was abandoned, or `None` if another writer got there first (the caller re-reads).
 async fn send<S: DueStore, Q: MessageSink>(
     state: &State<S, Q>,
     conv: &Versioned<ConversationRecord>,
-    contact: Option<&ContactRecord>,
+    contact: ContactRef,
     alert: Alert,
     now: i64,
-) -> Result<Option<Versioned<ConversationRecord>>, AlertError> {
+) -> Result<Option<(Versioned<ConversationRecord>, bool)>, AlertError> {
     let c = &conv.record;
     let expires = c.window_expires_at.unwrap_or_default();
     let key = alert.update_key(&c.business, &c.contact_id, expires);
-    let event = alert_event(c, contact, alert, &key)?;
     let mut record = c.clone();
+    let mut events = vec![alert_event(c, contact.clone(), alert, &key)?];
+    let abandoned = match alert {
+        Alert::Expired => conversation::window_expired(&mut record, expires),
+        Alert::Expiring(_) => None,
+    };
+    if let Some(a) = &abandoned {
+        events.push(a.event(&c.business, contact)?);
+    }
     record.alerted_leads.push(alert.lead_minutes());
     // Held at the alert's own deadline (still due) until the event is published.
     record.due_at = Some(alert.deadline(expires));
     record.due_bucket = Some(keys::due_bucket(&c.contact_id));
-    let outbox = outbox::outbox(
-        &key,
-        vec![event],
-        now * 1000,
-        now + OUTBOX_TTL.as_secs() as i64,
-    );
+    let outbox = outbox::outbox(&key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
     let commit = Commit {
         outbox: Some(outbox.clone()),
         writes: vec![Write::Conversation(
@@ -415,12 +452,72 @@ async fn send<S: DueStore, Q: MessageSink>(
             tracing::info!(
                 lead_minutes = alert.lead_minutes(),
                 expires_at = expires,
+                abandoned = abandoned.is_some(),
                 "alert sent"
             );
-            Ok(Some(Versioned {
+            let written = Versioned {
                 record,
                 version: conv.version + 1,
-            }))
+            };
+            Ok(Some((written, abandoned.is_some())))
+        }
+        CommitOutcome::Duplicate | CommitOutcome::Conflict => Ok(None),
+    }
+}
+
+/// Closes the open conversation as idle at `at` (`conversation.closed`, plus
+/// `conversation.abandoned` for a customer left waiting) and publishes it. The commit names its
+/// outbox in `unpublished` and holds `due_at` (still due) so that a run stopping before the
+/// publish is followed by one that publishes ([`Step::Publish`]). Returns the record as written
+/// (the caller re-arms it, which clears `unpublished`) and whether it was abandoned, or `None`
+/// if another writer got there first.
+async fn idle_close<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    conv: &Versioned<ConversationRecord>,
+    contact: ContactRef,
+    at: i64,
+    now: i64,
+) -> Result<Option<(Versioned<ConversationRecord>, bool)>, AlertError> {
+    let c = &conv.record;
+    let mut record = c.clone();
+    let close = conversation::Close {
+        by: ClosedBy::Idle,
+        reason: None,
+        tags: Vec::new(),
+    };
+    let lifecycle = conversation::close(&mut record, at, close);
+    let Some(closed) = lifecycle.first() else {
+        return Ok(None);
+    };
+    let key = format!("idle-close:{}:{}", c.business, closed.conversation_id());
+    let abandoned = lifecycle
+        .iter()
+        .any(|l| matches!(l, Lifecycle::Abandoned { .. }));
+    let events = lifecycle
+        .iter()
+        .map(|l| l.event(&c.business, contact.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    record.unpublished = Some(key.clone());
+    record.due_at = Some(at);
+    record.due_bucket = Some(keys::due_bucket(&c.contact_id));
+    let outbox = outbox::outbox(&key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
+    let commit = Commit {
+        outbox: Some(outbox.clone()),
+        writes: vec![Write::Conversation(
+            record.clone(),
+            Expect::Version(conv.version),
+        )],
+    };
+    match state.store.commit(commit).await? {
+        CommitOutcome::Applied => {
+            outbox::publish(&state.store, &state.events, &outbox).await?;
+            tracing::info!(closed_at = at, abandoned, "conversation closed as idle");
+            record.unpublished = None;
+            let written = Versioned {
+                record,
+                version: conv.version + 1,
+            };
+            Ok(Some((written, abandoned)))
         }
         CommitOutcome::Duplicate | CommitOutcome::Conflict => Ok(None),
     }
@@ -443,10 +540,18 @@ async fn rearm<S: DueStore, Q>(
     Ok(state.store.commit(commit).await? == CommitOutcome::Applied)
 }
 
+/// The envelope's contact: the profile when there is one, else the id alone.
+fn contact_ref(c: &ConversationRecord, contact: Option<&ContactRecord>) -> ContactRef {
+    contact.map(ContactRecord::to_ref).unwrap_or(ContactRef {
+        id: c.contact_id.clone(),
+        ..ContactRef::default()
+    })
+}
+
 /// The CRM event of `alert` (see `schemas/events/window.expiring.json` and `window.expired.json`).
 fn alert_event(
     c: &ConversationRecord,
-    contact: Option<&ContactRecord>,
+    contact: ContactRef,
     alert: Alert,
     key: &str,
 ) -> Result<events::PendingEvent, serde_json::Error> {
@@ -458,10 +563,6 @@ fn alert_event(
         phone_number_id: (!c.business.starts_with("waba:")).then(|| c.business.clone()),
         waba_id: None,
     };
-    let contact = contact.map(ContactRecord::to_ref).unwrap_or(ContactRef {
-        id: c.contact_id.clone(),
-        ..ContactRef::default()
-    });
     let event_type = match alert {
         Alert::Expiring(_) => EventType::WindowExpiring,
         Alert::Expired => EventType::WindowExpired,

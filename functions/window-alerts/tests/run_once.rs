@@ -299,11 +299,11 @@ async fn an_index_entry_read_before_the_window_moved_sends_nothing_for_the_old_d
 #[tokio::test]
 async fn configured_leads_are_all_alerted() {
     let mut s = state();
-    s.config.leads = AlertLeads::parse("120,30,5").unwrap();
+    s.config.due.leads = AlertLeads::parse("120,30,5").unwrap();
     let inbound = T0 - 22 * HOUR;
     let expires = inbound + WINDOW_SECS;
     let mut record = opened(1, inbound);
-    record.due_at = Some(s.config.leads.first_due(expires));
+    record.due_at = Some(s.config.due.leads.first_due(expires));
     s.store
         .commit(Commit {
             outbox: None,

@@ -1025,6 +1025,7 @@ mod tests {
             keys("processor"),
             [
                 "ALERT_LEAD_MINUTES",
+                "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
                 "EXTERNAL_STATUS_PARK_SECONDS",
                 "RETENTION_DAYS",
@@ -1055,6 +1056,7 @@ mod tests {
             [
                 "ALERT_LEAD_MINUTES",
                 "COMMANDS_QUEUE_URL",
+                "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
                 "RUST_LOG",
                 "TABLE_NAME"

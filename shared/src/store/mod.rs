@@ -165,6 +165,20 @@ pub struct ConversationRecord {
     /// Lead times (minutes) already alerted for the current window; window-alerts appends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerted_leads: Vec<u32>,
+    /// The helpdesk conversation open with this contact (`None` between conversations); its
+    /// transitions live in `crate::conversation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<crate::conversation::OpenConversation>,
+    /// The outbox key of lifecycle events window-alerts committed (an idle close) and has not
+    /// yet seen published; its next step publishes them (`crate::due::Step::Publish`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpublished: Option<String>,
+    /// The conversation closed last: what a rating requested after the close rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_conversation_id: Option<String>,
+    /// The contact's CSAT rating request, pending or answered (`crate::rating`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Box<crate::rating::RatingState>>,
 }
 
 /// Who sent a message.
@@ -263,6 +277,9 @@ pub struct OutboxRecord {
 }
 
 /// One conditional write inside a [`Commit`].
+// Not boxed: a write lives for one transaction in its commit's `Vec` (a handful at a time), and
+// the conversation record, the largest, is in most commits anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Contact(ContactRecord, Expect),

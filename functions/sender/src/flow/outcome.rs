@@ -9,9 +9,10 @@ use shared::store::{Commit, OutboxStore};
 
 use super::SenderError;
 use crate::accept;
-use crate::command::{Command, CommandType, Invalid, RejectReason, Rejection};
+use crate::command::{Command, CommandType, Invalid, Payload, RejectReason, Rejection};
 use crate::fifo::Disposition;
 use crate::graph::MetaApiError;
+use crate::rating::RatingRequest;
 use crate::store::Attempt;
 use crate::Ports;
 
@@ -82,6 +83,7 @@ pub async fn reject_invalid(
         kind: invalid.kind,
         phone_number_id: invalid.phone_number_id.clone().unwrap_or_default(),
         now_ms,
+        rating: None,
     };
     if let Some(existing) = state.store().load_outbox(&out.key).await? {
         accept::repeat(state, &out, &existing).await?;
@@ -100,6 +102,8 @@ pub(crate) struct Outcome {
     pub(crate) kind: Option<CommandType>,
     pub(crate) phone_number_id: String,
     pub(crate) now_ms: i64,
+    /// `request_rating`: the request its accepted send records on the conversation.
+    pub(crate) rating: Option<RatingRequest>,
 }
 
 impl Outcome {
@@ -111,6 +115,10 @@ impl Outcome {
             kind: Some(command.kind),
             phone_number_id: command.phone_number_id.clone(),
             now_ms,
+            rating: match &command.payload {
+                Payload::Rating { request, .. } => Some(request.clone()),
+                _ => None,
+            },
         }
     }
 

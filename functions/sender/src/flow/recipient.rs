@@ -4,7 +4,7 @@
 //! template to a business-scoped user id).
 
 use shared::events::ContactRef;
-use shared::store::{ContactState, ProcessorStore};
+use shared::store::{ContactState, ConversationRecord, ProcessorStore, Versioned};
 
 use super::SenderError;
 use crate::command::{Command, Recipient as To, RejectReason, Rejection, Template};
@@ -19,6 +19,8 @@ pub(crate) struct Recipient {
     pub(crate) wa_id: Option<String>,
     pub(crate) window_open: bool,
     pub(crate) opted_out: bool,
+    /// The contact's conversation record as read (window, open conversation, rating).
+    pub(crate) conversation: Option<Versioned<ConversationRecord>>,
 }
 
 /// What will be sent: the command's own message, or its fallback template.
@@ -78,6 +80,7 @@ pub async fn resolve(
             wa_id: None,
             window_open: false,
             opted_out: false,
+            conversation: None,
         });
     };
     let identity = to.identity();
@@ -93,6 +96,7 @@ pub async fn resolve(
     let window_open = state_found.conversation.as_ref().is_some_and(|c| {
         c.record.window_expires_at.is_some_and(|e| e > now_s) && c.record.window_closed_at.is_none()
     });
+    let conversation = state_found.conversation;
     Ok(match state_found.contact {
         Some(c) => Recipient {
             contact: Some(c.record.to_ref()),
@@ -100,6 +104,7 @@ pub async fn resolve(
             wa_id: c.record.wa_id.clone(),
             window_open,
             opted_out: c.record.marketing_opt_out,
+            conversation,
         },
         None => {
             // Not met yet: the id the processor will give this person (deterministic), so the
@@ -118,6 +123,7 @@ pub async fn resolve(
                 wa_id: None,
                 window_open,
                 opted_out: false,
+                conversation,
             }
         }
     })
