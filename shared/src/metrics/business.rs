@@ -178,10 +178,8 @@ impl Tally {
         let data = envelope.data.map(RawValue::get).unwrap_or("null");
         match event.event_type.as_str() {
             "message.received" => self.number(&number).messages_in += 1,
-            "command.accepted" => {
-                if non_empty_string(data, "wamid") {
-                    self.number(&number).messages_out += 1;
-                }
+            "command.accepted" if non_empty_string(data, "wamid") => {
+                self.number(&number).messages_out += 1;
             }
             "conversation.opened" => self.number(&number).opened += 1,
             "conversation.closed" => self.number(&number).closed += 1,
