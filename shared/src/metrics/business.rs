@@ -93,6 +93,15 @@ struct TemplateTally {
     failed: u64,
 }
 
+impl TemplateTally {
+    fn add(&mut self, other: TemplateTally) {
+        self.sent += other.sent;
+        self.delivered += other.delivered;
+        self.read += other.read;
+        self.failed += other.failed;
+    }
+}
+
 /// The business metrics of some committed events, aggregated per dimension set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
@@ -155,11 +164,7 @@ impl Tally {
             n.rating_scores.extend(t.rating_scores);
         }
         for (key, t) in other.templates {
-            let n = self.templates.entry(key).or_default();
-            n.sent += t.sent;
-            n.delivered += t.delivered;
-            n.read += t.read;
-            n.failed += t.failed;
+            self.templates.entry(key).or_default().add(t);
         }
         for (key, count) in other.pricing {
             *self.pricing.entry(key).or_default() += count;
@@ -234,15 +239,20 @@ impl Tally {
             }
         };
         let reached = |step: u8| from < step && to >= step;
-        if let Some(template) = &s.template {
-            let t = self
-                .templates
-                .entry((number.to_owned(), dimension_or_other(template)))
-                .or_default();
-            t.sent += u64::from(reached(1));
-            t.delivered += u64::from(reached(2));
-            t.read += u64::from(reached(3));
-            t.failed += u64::from(failed);
+        let steps = TemplateTally {
+            sent: u64::from(reached(1)),
+            delivered: u64::from(reached(2)),
+            read: u64::from(reached(3)),
+            failed: u64::from(failed),
+        };
+        if let Some(template) = s.template.as_deref() {
+            if steps != TemplateTally::default() {
+                let t = self
+                    .templates
+                    .entry((number.to_owned(), dimension_or_other(template)))
+                    .or_default();
+                t.add(steps);
+            }
         }
         if reached(2) {
             if let Some(p) = &s.pricing {
@@ -268,64 +278,17 @@ impl Tally {
     pub fn documents(&self, function: &str, timestamp_ms: i64) -> Vec<Value> {
         let mut docs = Vec::new();
         for (number, n) in &self.numbers {
-            let counts = [
-                (MESSAGES_IN, n.messages_in),
-                (MESSAGES_OUT, n.messages_out),
-                (CONVERSATIONS_OPENED, n.opened),
-                (CONVERSATIONS_CLOSED, n.closed),
-                (CONVERSATIONS_ABANDONED, n.abandoned),
-                (RATINGS, n.ratings),
-            ];
-            let values = [
-                (
-                    FIRST_RESPONSE_SECONDS,
-                    Unit::Seconds,
-                    &n.first_response_seconds,
-                ),
-                (RATING_SCORE, Unit::None, &n.rating_scores),
-            ];
-            let dims = [(NUMBER, number.as_str())];
-            let mut metrics: Vec<(&str, Unit, Value)> = counts
-                .iter()
-                .filter(|(_, c)| *c > 0)
-                .map(|(name, c)| (*name, Unit::Count, json!(c)))
-                .collect();
-            // The first document carries the counts and up to 100 values of each value metric;
-            // further ones carry only the values left.
-            let mut chunk = 0;
-            loop {
-                for (name, unit, all) in values {
-                    let part = all
-                        .chunks(MAX_VALUES_PER_DOCUMENT)
-                        .nth(chunk)
-                        .unwrap_or_default();
-                    if !part.is_empty() {
-                        metrics.push((name, unit, json!(part)));
-                    }
-                }
-                if metrics.is_empty() {
-                    break;
-                }
-                docs.push(document(&dims, &metrics, function, timestamp_ms));
-                metrics.clear();
-                chunk += 1;
-            }
+            docs.extend(number_documents(number, n, function, timestamp_ms));
         }
         for ((number, template), t) in &self.templates {
-            let metrics: Vec<(&str, Unit, Value)> = [
+            let metrics = counts(&[
                 (TEMPLATES_SENT, t.sent),
                 (TEMPLATES_DELIVERED, t.delivered),
                 (TEMPLATES_READ, t.read),
                 (TEMPLATES_FAILED, t.failed),
-            ]
-            .iter()
-            .filter(|(_, c)| *c > 0)
-            .map(|(name, c)| (*name, Unit::Count, json!(c)))
-            .collect();
-            if !metrics.is_empty() {
-                let dims = [(NUMBER, number.as_str()), (TEMPLATE, template.as_str())];
-                docs.push(document(&dims, &metrics, function, timestamp_ms));
-            }
+            ]);
+            let dims = [(NUMBER, number.as_str()), (TEMPLATE, template.as_str())];
+            docs.push(document(&dims, &metrics, function, timestamp_ms));
         }
         for ((number, category, kind), count) in &self.pricing {
             let dims = [
@@ -333,11 +296,64 @@ impl Tally {
                 (PRICING_CATEGORY, category.as_str()),
                 (PRICING_TYPE, kind.as_str()),
             ];
-            let metrics = [(PRICED_MESSAGES, Unit::Count, json!(count))];
+            let metrics = counts(&[(PRICED_MESSAGES, *count)]);
             docs.push(document(&dims, &metrics, function, timestamp_ms));
         }
         docs
     }
+}
+
+/// A number's documents: the first carries its counts and up to 100 values of each value metric,
+/// further ones only the values left.
+fn number_documents(
+    number: &str,
+    n: &NumberTally,
+    function: &str,
+    timestamp_ms: i64,
+) -> Vec<Value> {
+    let dims = [(NUMBER, number)];
+    let values = [
+        (
+            FIRST_RESPONSE_SECONDS,
+            Unit::Seconds,
+            &n.first_response_seconds,
+        ),
+        (RATING_SCORE, Unit::None, &n.rating_scores),
+    ];
+    let mut metrics = counts(&[
+        (MESSAGES_IN, n.messages_in),
+        (MESSAGES_OUT, n.messages_out),
+        (CONVERSATIONS_OPENED, n.opened),
+        (CONVERSATIONS_CLOSED, n.closed),
+        (CONVERSATIONS_ABANDONED, n.abandoned),
+        (RATINGS, n.ratings),
+    ]);
+    let mut docs = Vec::new();
+    for chunk in 0.. {
+        for (name, unit, all) in values {
+            let part = all
+                .chunks(MAX_VALUES_PER_DOCUMENT)
+                .nth(chunk)
+                .unwrap_or_default();
+            if !part.is_empty() {
+                metrics.push((name, unit, json!(part)));
+            }
+        }
+        if metrics.is_empty() {
+            break;
+        }
+        docs.push(document(&dims, &metrics, function, timestamp_ms));
+        metrics.clear();
+    }
+    docs
+}
+
+/// The counts that are not zero, as metrics.
+fn counts(all: &[(&'static str, u64)]) -> Vec<(&'static str, Unit, Value)> {
+    all.iter()
+        .filter(|(_, c)| *c > 0)
+        .map(|(name, c)| (*name, Unit::Count, json!(c)))
+        .collect()
 }
 
 /// One EMF document: one dimension set (`dims`, whose values are members of the document) and
