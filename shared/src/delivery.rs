@@ -385,6 +385,7 @@ async fn plan<S: ProcessorStore>(
                 status: None,
                 status_at: None,
                 command_id: None,
+                template: None,
                 raw: None,
                 ttl: Some(ctx.now_ms / 1000 + ctx.retention_secs),
             })
@@ -521,6 +522,7 @@ fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> 
         update.recipient_user_id.clone().into(),
     );
     m.insert("command_id".into(), message.command_id.clone().into());
+    m.insert("template".into(), message.template.clone().into());
     m.insert("origin".into(), origin.into());
     m.insert(
         "group".into(),

@@ -6,10 +6,14 @@
 //! marker, publishes the stored events with their original `event_id`s and succeeds. So a
 //! duplicate never changes state twice and an event is never lost; at worst it is sent twice with
 //! the same `event_id` (FIFO deduplication and the CRM drop the repeat).
+//!
+//! Every commit of events goes through [`commit`], which counts them in the invocation's business
+//! metrics once the commit applied: a duplicate, which commits nothing, counts nothing.
 
 use std::future::Future;
 use std::time::Duration;
 
+use crate::metrics::{business::Tally, invocation};
 use crate::queue::{MessageSink, QueueError};
 use crate::store::{Commit, CommitOutcome, OutboxRecord, OutboxStore, StoreError};
 
@@ -72,7 +76,10 @@ where
             return Ok(Applied::Nothing);
         };
         let outbox = commit.outbox.clone();
-        match store.commit(commit).await.map_err(OutboxError::from)? {
+        match self::commit(store, commit)
+            .await
+            .map_err(OutboxError::from)?
+        {
             CommitOutcome::Applied => {
                 let events = match &outbox {
                     Some(o) => publish(store, sink, o).await?,
@@ -87,6 +94,24 @@ where
         update_key: update_key.to_owned(),
     }
     .into())
+}
+
+/// Commits `commit` and, when it applied, counts its outbox's events in the business metrics
+/// ([`crate::metrics::business`]): the one place events become metrics.
+pub async fn commit<S: OutboxStore>(
+    store: &S,
+    commit: Commit,
+) -> Result<CommitOutcome, StoreError> {
+    let tally = commit
+        .outbox
+        .as_ref()
+        .map(|o| Tally::of(&o.events))
+        .unwrap_or_default();
+    let outcome = store.commit(commit).await?;
+    if outcome == CommitOutcome::Applied {
+        invocation::record(tally);
+    }
+    Ok(outcome)
 }
 
 /// Sends an outbox's events if they are not yet published, then marks it. Returns how many
@@ -118,5 +143,78 @@ pub fn outbox(
         events,
         created_at_ms: now_ms,
         ttl,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventSource, EventType, PendingEvent};
+    use crate::metrics::invocation::tallied;
+    use crate::store::memory::MemoryStore;
+    use crate::testkit::RecordingSink;
+
+    const KEY: &str = "msg:wamid.A";
+
+    fn received() -> PendingEvent {
+        let source = EventSource {
+            update_key: KEY.into(),
+            phone_number_id: Some("106540352242922".into()),
+            waba_id: None,
+        };
+        let data = crate::events::data(serde_json::Map::new()).unwrap();
+        source
+            .event(EventType::MessageReceived, 0, 1, None, data)
+            .unwrap()
+    }
+
+    fn commit() -> Commit {
+        Commit {
+            outbox: Some(outbox(KEY, vec![received()], 1_000, 2)),
+            writes: vec![],
+        }
+    }
+
+    async fn apply(store: &MemoryStore, sink: &RecordingSink) -> Result<Applied, OutboxError> {
+        apply_once(store, sink, KEY, || async { Ok(Some(commit())) }).await
+    }
+
+    #[tokio::test]
+    async fn a_committed_update_counts_its_events_and_its_duplicate_counts_nothing() {
+        let (store, sink) = (MemoryStore::new(), RecordingSink::default());
+        let (first, counted) = tallied(apply(&store, &sink)).await;
+        assert_eq!(first.unwrap(), Applied::Committed { events: 1 });
+        assert_eq!(counted, Tally::of(&[received()]));
+        assert!(!counted.is_empty());
+
+        let (again, counted) = tallied(apply(&store, &sink)).await;
+        assert_eq!(again.unwrap(), Applied::Duplicate { republished: 0 });
+        assert!(counted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn events_republished_after_a_failed_publish_are_counted_once_at_their_commit() {
+        let (store, sink) = (MemoryStore::new(), RecordingSink::failing(1));
+        let (first, counted) = tallied(apply(&store, &sink)).await;
+        assert!(matches!(first, Err(OutboxError::Queue(_))));
+        assert_eq!(counted, Tally::of(&[received()]));
+
+        let (redelivered, counted) = tallied(apply(&store, &sink)).await;
+        assert_eq!(redelivered.unwrap(), Applied::Duplicate { republished: 1 });
+        assert!(counted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_commit_the_store_refuses_as_a_duplicate_counts_nothing() {
+        let store = MemoryStore::new();
+        let (outcome, _) = tallied(self::commit_direct(&store)).await;
+        assert_eq!(outcome, CommitOutcome::Applied);
+        let (outcome, counted) = tallied(self::commit_direct(&store)).await;
+        assert_eq!(outcome, CommitOutcome::Duplicate);
+        assert!(counted.is_empty());
+    }
+
+    async fn commit_direct(store: &MemoryStore) -> CommitOutcome {
+        super::commit(store, commit()).await.unwrap()
     }
 }

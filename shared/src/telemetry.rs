@@ -3,8 +3,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// When set, every log line goes to this file (appended, JSON with the full span list) instead of
-/// the terminal: the test suite scans it for personal data and secrets (`make test`). The test
+/// When set, every log line goes to this file (appended, JSON with the full span list; EMF metric
+/// lines too, see [`crate::metrics`]) instead of the terminal: the test suite scans it for
+/// personal data and secrets (`make test`). The test
 /// processes and every function process the local runner starts append to the same file; each
 /// opens it with `O_APPEND` and the formatter writes each line whole in one `write`, so lines
 /// from concurrent processes never interleave.

@@ -323,16 +323,17 @@ impl<'a> TextMatcher<'a> {
         }
     }
 
-    /// Matches that stand as words (a short name inside a longer word is not that name).
+    /// Matches that stand as words (a short name inside a longer word is not that name, nor a
+    /// text inside an identifier such as a template name, `pedido_enviado`).
     fn find<'l>(&'l self, line: &'l str) -> impl Iterator<Item = (&'static str, &'a str)> + 'l {
+        let in_word = |c: char| c.is_alphanumeric() || c == '_';
         self.automaton
             .iter()
             .flat_map(move |a| a.find_overlapping_iter(line))
             .filter(move |m| {
                 let before = line.get(..m.start()).and_then(|s| s.chars().next_back());
                 let after = line.get(m.end()..).and_then(|s| s.chars().next());
-                !before.is_some_and(char::is_alphanumeric)
-                    && !after.is_some_and(char::is_alphanumeric)
+                !before.is_some_and(in_word) && !after.is_some_and(in_word)
             })
             .filter_map(move |m| self.patterns.get(m.pattern().as_usize()).copied())
     }
@@ -451,6 +452,16 @@ mod tests {
         s.names.insert("Ana".into());
         assert!(s.scan(["Analysis done", "banana"].into_iter()).1.is_empty());
         assert_eq!(s.scan(["by Ana."].into_iter()).1.len(), 1);
+    }
+
+    #[test]
+    fn a_text_inside_an_identifier_is_not_that_text() {
+        // A template named `pedido_enviado` in an EMF line, and a customer who wrote "pedido".
+        let mut s = Sensitive::default();
+        s.texts.insert("pedido".into());
+        let line = r#"{"TemplatesSent":1,"template":"pedido_enviado","function":"processor"}"#;
+        assert!(s.scan([line, "meu_pedido"].into_iter()).1.is_empty());
+        assert_eq!(s.scan([r#"{"body":"pedido"}"#].into_iter()).1.len(), 1);
     }
 
     #[test]

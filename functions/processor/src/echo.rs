@@ -116,6 +116,7 @@ async fn plan<S: ProcessorStore, Q>(
                     status: None,
                     status_at: None,
                     command_id: None,
+                    template: None,
                     raw: None,
                     ttl: Some(ctx.marker_ttl()),
                 },

@@ -204,7 +204,7 @@ pub async fn process_event<S: ProcessorStore, Q: MessageSink>(
     event: SqsEvent,
     deadline: &Deadline,
 ) -> SqsBatchResponse {
-    sqs_consumer::process_batch(
+    let batch = sqs_consumer::process_batch(
         event,
         state.config.concurrency,
         deadline,
@@ -214,8 +214,8 @@ pub async fn process_event<S: ProcessorStore, Q: MessageSink>(
                 .await
                 .map(|_| ())
         },
-    )
-    .await
+    );
+    shared::metrics::invocation::scope("processor", batch).await
 }
 
 /// Processes one SQS record.

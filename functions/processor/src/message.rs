@@ -204,6 +204,7 @@ async fn plan<S: ProcessorStore, Q>(
                 status: None,
                 status_at: None,
                 command_id: None,
+                template: None,
                 raw: Some(m.raw.get().to_owned()),
                 ttl: Some(ctx.ttl()),
             },

@@ -95,6 +95,7 @@ async fn sender_stored(state: &TestState, command_id: &str) {
         status: None,
         status_at: None,
         command_id: Some(command_id.into()),
+        template: None,
         raw: None,
         ttl: None,
     };

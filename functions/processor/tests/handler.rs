@@ -37,6 +37,7 @@ async fn sender_stores<S: ProcessorStore>(store: &S, contact_id: Option<&str>, c
                     status: None,
                     status_at: None,
                     command_id: Some(command_id.into()),
+                    template: None,
                     raw: None,
                     ttl: None,
                 },

@@ -141,6 +141,7 @@ fn outbound(wamid: &str, command_id: &str) -> Write {
             status: None,
             status_at: None,
             command_id: Some(command_id.into()),
+            template: None,
             raw: None,
             ttl: Some(1_900_000_000),
         },

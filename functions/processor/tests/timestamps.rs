@@ -72,6 +72,7 @@ async fn status(ts: i64) -> (Value, Option<i64>) {
                     status: None,
                     status_at: None,
                     command_id: Some("cmd-1".into()),
+                    template: None,
                     raw: None,
                     ttl: None,
                 },

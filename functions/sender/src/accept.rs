@@ -47,6 +47,9 @@ pub struct Acceptance {
     /// The fallback template's name, when it was sent instead of the command's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_template: Option<String>,
+    /// The name of the template sent (the command's or the fallback), so its statuses name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// `mark_read`'s message id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
@@ -70,6 +73,11 @@ impl Acceptance {
             message_type: text(body.get("type")).unwrap_or_else(|| "read".to_owned()),
             to: text(body.get("to").or_else(|| body.get("recipient"))),
             fallback_template: if fallback_used {
+                text(body.pointer("/template/name"))
+            } else {
+                None
+            },
+            template: if body.get("type").and_then(Value::as_str) == Some("template") {
                 text(body.pointer("/template/name"))
             } else {
                 None
@@ -189,6 +197,7 @@ async fn plan(
                 status: None,
                 status_at: None,
                 command_id: Some(out.command_id.clone()),
+                template: acceptance.template.clone(),
                 raw: None,
                 ttl: Some(sent_at + retention),
             },
@@ -269,4 +278,28 @@ async fn parked(state: &impl Ports, out: &Outcome, wamid: &str) -> Result<(), Se
         tracing::info!(wamid = %shared::telemetry::mask_wamid(wamid), applied, "parked statuses applied");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Acceptance;
+    use serde_json::json;
+
+    #[test]
+    fn a_template_sent_is_named_whether_commanded_or_a_fallback() {
+        let body = json!({"type": "template", "to": "x", "template": {"name": "promo"}});
+        let commanded = Acceptance::of(&body, Some("wamid.A".into()), None, false, 1);
+        assert_eq!(commanded.template.as_deref(), Some("promo"));
+        assert_eq!(commanded.fallback_template, None);
+        let fallback = Acceptance::of(&body, Some("wamid.A".into()), None, true, 1);
+        assert_eq!(fallback.template.as_deref(), Some("promo"));
+        assert_eq!(fallback.fallback_template.as_deref(), Some("promo"));
+    }
+
+    #[test]
+    fn a_message_that_is_not_a_template_names_none() {
+        let body = json!({"type": "text", "to": "x", "text": {"body": "hi"}});
+        let text = Acceptance::of(&body, Some("wamid.A".into()), None, false, 1);
+        assert_eq!(text.template, None);
+    }
 }

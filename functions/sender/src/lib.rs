@@ -277,14 +277,14 @@ where
 {
     let total = event.records.len();
     let started = std::time::Instant::now();
-    let failed = fifo::process(
+    let batch = fifo::process(
         event.records,
         state.config.concurrency,
         deadline,
         &state.budgets,
         |record, time| async move { flow::process(state, record, &time).await },
-    )
-    .await;
+    );
+    let failed = shared::metrics::invocation::scope("sender", batch).await;
     // SQS counts 12 h from the receive, which came before this invocation started.
     let since_receive = started.elapsed() + visibility::RECEIVE_ALLOWANCE;
     let entries: Vec<(String, Duration)> = failed

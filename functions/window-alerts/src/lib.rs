@@ -181,12 +181,14 @@ pub enum AlertError {
     Contended,
 }
 
-/// The Lambda handler (EventBridge Scheduler's payload is not needed: the time is now).
+/// The Lambda handler (EventBridge Scheduler's payload is not needed: the time is now). The
+/// run's business metrics are written when it ends.
 pub async fn handler<S: DueStore + ScheduleStore + ParkedStore, Q: MessageSink>(
     state: &State<S, Q>,
     _event: LambdaEvent<serde_json::Value>,
 ) -> Result<RunReport, lambda_runtime::Error> {
-    Ok(scheduled_run(state, shared::now_ms()).await?)
+    let run = scheduled_run(state, shared::now_ms());
+    Ok(shared::metrics::invocation::scope("window-alerts", run).await?)
 }
 
 /// [`run_once`] as the schedule sees it (the Lambda and the local runner): a run that left
@@ -446,7 +448,7 @@ async fn send<S: DueStore, Q: MessageSink>(
             Expect::Version(conv.version),
         )],
     };
-    match state.store.commit(commit).await? {
+    match outbox::commit(&state.store, commit).await? {
         CommitOutcome::Applied => {
             outbox::publish(&state.store, &state.events, &outbox).await?;
             tracing::info!(

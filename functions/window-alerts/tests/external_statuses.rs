@@ -99,6 +99,7 @@ async fn stores_only(s: &TestState, wamid: &str, now: i64) {
         status: None,
         status_at: None,
         command_id: Some("cmd-1".into()),
+        template: None,
         raw: None,
         ttl: None,
     };

@@ -208,6 +208,9 @@ pub struct MessageRecord {
     /// Outbound only: the CRM command that sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_id: Option<String>,
+    /// Outbound only: the template's name when the message is one, so its statuses name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Inbound only: Meta's message object as received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
