@@ -102,6 +102,10 @@ pub struct QueueSpec {
     pub name: String,
     pub fifo: bool,
     pub content_based_dedup: bool,
+    /// FIFO only: `DeduplicationScope` (`queue` or `messageGroup`), when the template sets it.
+    pub deduplication_scope: Option<String>,
+    /// FIFO only: `FifoThroughputLimit` (`perQueue` or `perMessageGroupId`), when set.
+    pub fifo_throughput_limit: Option<String>,
     pub visibility_timeout: Duration,
     pub retention: Duration,
     /// `SqsManagedSseEnabled`, when the template sets it.
@@ -537,6 +541,8 @@ fn queue(logical_id: &str, p: &Props<'_>) -> Result<QueueSpec, TemplateError> {
         name: p.string("QueueName")?,
         fifo: p.bool_or("FifoQueue", false)?,
         content_based_dedup: p.bool_or("ContentBasedDeduplication", false)?,
+        deduplication_scope: p.optional_string("DeduplicationScope")?,
+        fifo_throughput_limit: p.optional_string("FifoThroughputLimit")?,
         visibility_timeout: Duration::from_secs(
             p.u64_or("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT)?,
         ),
@@ -911,6 +917,27 @@ mod tests {
             assert_eq!(d.redrive, None);
             assert_eq!(d.retention, Duration::from_secs(14 * 24 * 3600), "{dlq}");
             assert_eq!(q.sqs_managed_sse, Some(true));
+        }
+    }
+
+    #[test]
+    fn the_fifo_queues_and_their_dead_letter_queues_run_in_high_throughput_mode() {
+        let model = local_model();
+        for id in [
+            "CrmEventsQueue",
+            "CrmEventsDLQ",
+            "CrmCommandsQueue",
+            "CrmCommandsDLQ",
+        ] {
+            let q = queue(&model, id);
+            assert_eq!(
+                (
+                    q.deduplication_scope.as_deref(),
+                    q.fifo_throughput_limit.as_deref()
+                ),
+                (Some("messageGroup"), Some("perMessageGroupId")),
+                "{id}"
+            );
         }
     }
 

@@ -506,8 +506,9 @@ async fn enable_ttl(
     Ok(())
 }
 
-/// The queue's attributes as SQS names them; `FifoQueue` and `ContentBasedDeduplication`
-/// only on FIFO queues (standard queues reject them).
+/// The queue's attributes as SQS names them; `FifoQueue`, `ContentBasedDeduplication` and the
+/// high-throughput pair (`DeduplicationScope`, `FifoThroughputLimit`) only on FIFO queues
+/// (standard queues reject them).
 fn queue_attributes(spec: &QueueSpec, dlq_arn: Option<&str>) -> Vec<(QueueAttributeName, String)> {
     let mut attrs = vec![
         (
@@ -525,6 +526,12 @@ fn queue_attributes(spec: &QueueSpec, dlq_arn: Option<&str>) -> Vec<(QueueAttrib
             QueueAttributeName::ContentBasedDeduplication,
             spec.content_based_dedup.to_string(),
         ));
+        if let Some(scope) = &spec.deduplication_scope {
+            attrs.push((QueueAttributeName::DeduplicationScope, scope.clone()));
+        }
+        if let Some(limit) = &spec.fifo_throughput_limit {
+            attrs.push((QueueAttributeName::FifoThroughputLimit, limit.clone()));
+        }
     }
     if let Some(sse) = spec.sqs_managed_sse {
         attrs.push((QueueAttributeName::SqsManagedSseEnabled, sse.to_string()));

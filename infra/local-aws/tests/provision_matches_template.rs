@@ -237,6 +237,20 @@ async fn assert_queues_match(
                 Some(spec.content_based_dedup.to_string().as_str()),
                 "{name} ContentBasedDeduplication"
             );
+            if let Some(scope) = &spec.deduplication_scope {
+                assert_eq!(
+                    attr("DeduplicationScope"),
+                    Some(scope.as_str()),
+                    "{name} DeduplicationScope"
+                );
+            }
+            if let Some(limit) = &spec.fifo_throughput_limit {
+                assert_eq!(
+                    attr("FifoThroughputLimit"),
+                    Some(limit.as_str()),
+                    "{name} FifoThroughputLimit"
+                );
+            }
         }
         assert_eq!(
             attr("VisibilityTimeout"),
