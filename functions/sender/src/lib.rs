@@ -14,6 +14,7 @@ pub mod flow;
 pub mod graph;
 pub mod limiter;
 pub mod metrics;
+pub mod schema;
 pub mod store;
 pub mod visibility;
 
