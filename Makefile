@@ -121,10 +121,14 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 # RUSTFLAGS replaces the flags cargo-lambda would give the target (its `-C target-cpu`), so they
 # are all here: Graviton's Neoverse N1 (cargo-lambda's own choice for arm64), and
 # `-C force-unwind-tables=no`: with panic = "abort" nothing unwinds, so our code's unwind tables
-# (.eh_frame) are dead weight. With `--target`, RUSTFLAGS skips build scripts and proc macros.
+# (.eh_frame) are dead weight. `-C relocation-model=static`: a non-PIE executable, without the
+# ~0.8 MB of load-time relocations (.rela.dyn) a PIE carries (RELR packing would keep PIE small
+# but needs glibc 2.36; provided.al2023 has 2.34); the cost is a fixed address for the
+# executable's own image (stack, heap, mmap and libc stay randomised): docs/performance.md.
+# With `--target`, RUSTFLAGS skips build scripts and proc macros.
 # Then the operator's command line for this machine, target/debug/wa-bridge (never deployed).
 LAMBDA_PACKAGES := webhook processor sender window-alerts
-LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no
+LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no -C relocation-model=static
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" \

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{json, Map, Value};
+
+use crate::schema::Schema;
 use shared::identity::{Identity, UserId, WaId};
 
 /// The command types, as named in the envelope's `type`.
@@ -360,9 +362,9 @@ pub struct SchemaError {
 
 /// The command schemas, compiled once at cold start.
 pub struct Validators {
-    envelope: jsonschema::Validator,
-    by_type: HashMap<CommandType, jsonschema::Validator>,
-    template: jsonschema::Validator,
+    envelope: Schema,
+    by_type: HashMap<CommandType, Schema>,
+    template: Schema,
 }
 
 const SCHEMAS: [(&str, &str); 9] = [
@@ -410,7 +412,7 @@ const LIMIT_KEYWORDS: [&str; 4] = ["maxLength", "maxItems", "minItems", "minLeng
 impl Validators {
     pub fn load() -> Result<Self, SchemaError> {
         let compile = |name: &'static str, schema: &Value| {
-            jsonschema::validator_for(schema).map_err(|e| SchemaError {
+            Schema::compile(schema).map_err(|e| SchemaError {
                 name,
                 reason: e.to_string(),
             })
@@ -566,12 +568,12 @@ fn invalid(command_id: Option<CommandId>, rejection: Rejection) -> Box<Invalid> 
 }
 
 /// The first schema violation, as a rejection naming the field.
-fn check(validator: &jsonschema::Validator, value: &Value, prefix: &str) -> Result<(), Rejection> {
-    let Some(err) = validator.iter_errors(value).next() else {
+fn check(schema: &Schema, value: &Value, prefix: &str) -> Result<(), Rejection> {
+    let Some(err) = schema.first_violation(value) else {
         return Ok(());
     };
-    let field = format!("{prefix}{}", err.instance_path());
-    let reason = if LIMIT_KEYWORDS.contains(&err.kind().keyword()) {
+    let field = format!("{prefix}{}", err.path);
+    let reason = if LIMIT_KEYWORDS.contains(&err.keyword) {
         RejectReason::LimitExceeded
     } else {
         RejectReason::InvalidCommand
@@ -579,8 +581,8 @@ fn check(validator: &jsonschema::Validator, value: &Value, prefix: &str) -> Resu
     let at = if field.is_empty() { "/" } else { &field };
     Err(Rejection {
         reason,
-        // Masked: the schema's message would quote the value (a phone number, a text).
-        message: format!("{at}: {}", err.masked()),
+        // Never quotes the value (a phone number, a text): schema::Violation.
+        message: format!("{at}: {}", err.message),
         field: Some(at.to_owned()),
     })
 }

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod limiter;
 pub mod metrics;
 pub mod rating;
+pub mod schema;
 pub mod store;
 pub mod visibility;
 
