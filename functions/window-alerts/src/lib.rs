@@ -510,7 +510,9 @@ async fn idle_close<S: DueStore, Q: MessageSink>(
             Expect::Version(conv.version),
         )],
     };
-    match state.store.commit(commit).await? {
+    // Through outbox::commit, like every commit of events: the close and the abandonment count
+    // in the business metrics only when this run's commit applied.
+    match outbox::commit(&state.store, commit).await? {
         CommitOutcome::Applied => {
             outbox::publish(&state.store, &state.events, &outbox).await?;
             tracing::info!(closed_at = at, abandoned, "conversation closed as idle");

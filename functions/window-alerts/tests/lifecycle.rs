@@ -158,9 +158,13 @@ async fn an_answered_conversation_closes_after_the_idle_time_from_the_last_messa
     assert_eq!(record(&s).await.due_at, Some(close_at));
 
     assert_eq!(run(&s, close_at - 1).await, RunReport::default());
-    let report = run(&s, close_at).await;
+    let (report, counted) = shared::metrics::invocation::tallied(run(&s, close_at)).await;
     assert_eq!((report.idle_closed, report.abandoned), (1, 0));
     assert_eq!(types(&s.events), ["conversation.closed"]);
+    assert!(
+        !counted.is_empty(),
+        "the idle close counts in the business metrics, like every committed event"
+    );
     let closed = &s.events.events()[0];
     assert_eq!(closed["data"]["messages_out"], 1);
     assert_eq!(closed["data"]["duration_seconds"], 40 * MIN);
