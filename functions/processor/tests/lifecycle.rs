@@ -97,6 +97,7 @@ async fn bridge_sent(state: &TestState, message_type: &str, business: &str) {
                     status: None,
                     status_at: None,
                     command_id: Some("crm-promo-1".into()),
+                    template: (message_type == "template").then(|| "promo_nov".into()),
                     raw: None,
                     ttl: None,
                 },
