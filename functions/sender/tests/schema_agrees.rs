@@ -94,16 +94,27 @@ fn valid_commands() -> Vec<Value> {
             json!({"type":"send_reaction","to":"US.13491208655302741918","reaction":{"message_id":"wamid.B","emoji":""}}),
         ),
         json!({"command_id":"c","type":"mark_read","phone_number_id":"1","message_id":"wamid.A","typing_indicator":true}),
+        command(
+            json!({"type":"close_conversation","reason":"resolved","tags":["billing","vip"],"actor":"agent-7"}),
+        ),
+        json!({"command_id":"c","type":"close_conversation","phone_number_id":"1","conversation_id":"cv_1"}),
+        command(json!({"type":"request_rating","question":"How did we do?","scale":"1-3"})),
+        command(
+            json!({"type":"request_rating","conversation_id":"cv_1","question":"Rate us","scale":"1-10",
+            "button":"Rate","template":{"name":"csat","language":{"code":"pt_BR"}}}),
+        ),
     ]
 }
 
-const TYPES: [&str; 6] = [
+const TYPES: [&str; 8] = [
     "send_text",
     "send_template",
     "send_media",
     "send_interactive",
     "send_reaction",
     "mark_read",
+    "close_conversation",
+    "request_rating",
 ];
 
 /// Replacements tried at every place in a command: other types, empty and oversized values,
