@@ -1055,6 +1055,7 @@ mod tests {
                 "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
                 "EXTERNAL_STATUS_PARK_SECONDS",
+                "RATING_WINDOW_MINUTES",
                 "RETENTION_DAYS",
                 "RUST_LOG",
                 "TABLE_NAME"
