@@ -176,9 +176,18 @@ async fn emf_lines_count_messages_templates_and_prices_per_business_number_once(
     // Who wrote them, and nothing personal in any of them.
     let functions: std::collections::BTreeSet<&str> =
         docs.iter().filter_map(|d| d["function"].as_str()).collect();
-    assert_eq!(
-        functions,
-        ["processor", "sender"].into_iter().collect(),
+    // The processor and the sender counted the above; window-alerts may add the idle close of
+    // the fixture's conversation (its Meta timestamp is long past) when its schedule runs.
+    assert!(
+        functions.contains("processor") && functions.contains("sender"),
+        "{docs:#?}"
+    );
+    assert!(
+        functions.is_subset(
+            &["processor", "sender", "window-alerts"]
+                .into_iter()
+                .collect()
+        ),
         "{docs:#?}"
     );
     for doc in &docs {
