@@ -438,9 +438,36 @@ async fn send<S: DueStore, Q: MessageSink>(
     }
     record.alerted_leads.push(alert.lead_minutes());
     // Held at the alert's own deadline (still due) until the event is published.
-    record.due_at = Some(alert.deadline(expires));
-    record.due_bucket = Some(keys::due_bucket(&c.contact_id));
-    let outbox = outbox::outbox(&key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
+    let held = alert.deadline(expires);
+    let Some(written) = commit_and_publish(state, conv, record, held, &key, events, now).await?
+    else {
+        return Ok(None);
+    };
+    tracing::info!(
+        lead_minutes = alert.lead_minutes(),
+        expires_at = expires,
+        abandoned = abandoned.is_some(),
+        "alert sent"
+    );
+    Ok(Some((written, abandoned.is_some())))
+}
+
+/// Commits `record`, held due at `held` (so a run stopping before the publish is followed by
+/// one that publishes), on the version read, with `events` in the outbox `key` — through
+/// [`outbox::commit`], so they count in the business metrics once — then publishes them.
+/// Returns the conversation as written, or `None` if another writer got there first.
+async fn commit_and_publish<S: DueStore, Q: MessageSink>(
+    state: &State<S, Q>,
+    conv: &Versioned<ConversationRecord>,
+    mut record: ConversationRecord,
+    held: i64,
+    key: &str,
+    events: Vec<events::PendingEvent>,
+    now: i64,
+) -> Result<Option<Versioned<ConversationRecord>>, AlertError> {
+    record.due_at = Some(held);
+    record.due_bucket = Some(keys::due_bucket(&record.contact_id));
+    let outbox = outbox::outbox(key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
     let commit = Commit {
         outbox: Some(outbox.clone()),
         writes: vec![Write::Conversation(
@@ -451,17 +478,10 @@ async fn send<S: DueStore, Q: MessageSink>(
     match outbox::commit(&state.store, commit).await? {
         CommitOutcome::Applied => {
             outbox::publish(&state.store, &state.events, &outbox).await?;
-            tracing::info!(
-                lead_minutes = alert.lead_minutes(),
-                expires_at = expires,
-                abandoned = abandoned.is_some(),
-                "alert sent"
-            );
-            let written = Versioned {
+            Ok(Some(Versioned {
                 record,
                 version: conv.version + 1,
-            };
-            Ok(Some((written, abandoned.is_some())))
+            }))
         }
         CommitOutcome::Duplicate | CommitOutcome::Conflict => Ok(None),
     }
@@ -500,31 +520,13 @@ async fn idle_close<S: DueStore, Q: MessageSink>(
         .map(|l| l.event(&c.business, contact.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     record.unpublished = Some(key.clone());
-    record.due_at = Some(at);
-    record.due_bucket = Some(keys::due_bucket(&c.contact_id));
-    let outbox = outbox::outbox(&key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
-    let commit = Commit {
-        outbox: Some(outbox.clone()),
-        writes: vec![Write::Conversation(
-            record.clone(),
-            Expect::Version(conv.version),
-        )],
+    let Some(mut written) = commit_and_publish(state, conv, record, at, &key, events, now).await?
+    else {
+        return Ok(None);
     };
-    // Through outbox::commit, like every commit of events: the close and the abandonment count
-    // in the business metrics only when this run's commit applied.
-    match outbox::commit(&state.store, commit).await? {
-        CommitOutcome::Applied => {
-            outbox::publish(&state.store, &state.events, &outbox).await?;
-            tracing::info!(closed_at = at, abandoned, "conversation closed as idle");
-            record.unpublished = None;
-            let written = Versioned {
-                record,
-                version: conv.version + 1,
-            };
-            Ok(Some((written, abandoned)))
-        }
-        CommitOutcome::Duplicate | CommitOutcome::Conflict => Ok(None),
-    }
+    tracing::info!(closed_at = at, abandoned, "conversation closed as idle");
+    written.record.unpublished = None;
+    Ok(Some((written, abandoned)))
 }
 
 /// Moves `due_at` (`None` takes the conversation out of the index). `false` if the
