@@ -2,6 +2,7 @@
 //! (DynamoDB, SQS, Secrets Manager, Graph API) shared by every function.
 
 pub mod aws;
+pub mod blob;
 pub mod budget;
 pub mod config;
 pub mod consent;
