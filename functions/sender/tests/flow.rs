@@ -1050,7 +1050,7 @@ impl Sender {
             business: PN.into(),
             waba_id: None,
             now_ms: shared::now_ms(),
-            retention_secs: 90 * 86_400,
+            retention: shared::retention::Retention::default(),
         };
         apply_status(&self.state.store, &self.state.events, &ctx, &update)
             .await
