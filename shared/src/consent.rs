@@ -126,12 +126,14 @@ pub struct Decision {
 impl Decision {
     /// Records the decision: a ledger entry always, and the contact's current state when the
     /// decision is not older than the one it holds (so shuffled stop/resume settle on the newest).
-    /// Returns the ledger entry and whether it changed the current state.
+    /// Returns the ledger entry (living `CONSENT_RETENTION_DAYS`) and whether it changed the
+    /// current state.
     pub fn apply(
         &self,
         contact: &mut crate::store::ContactRecord,
         index: usize,
         now_ms: i64,
+        retention: &crate::retention::Retention,
     ) -> (crate::store::ConsentRecord, bool) {
         let effective = contact.consent_at.is_none_or(|at| self.occurred_at >= at);
         if effective {
@@ -156,6 +158,7 @@ impl Decision {
             update_key: self.update_key.clone(),
             entry_id: entry_id.trim_start_matches("ev_").to_owned(),
             recorded_at_ms: now_ms,
+            ttl: Some(retention.consent_ttl(now_ms / 1000)),
         };
         (record, effective)
     }

@@ -194,8 +194,10 @@ pub struct StatusContext {
     pub business: String,
     pub waba_id: Option<String>,
     pub now_ms: i64,
-    /// Lifetime of parked statuses and outbox items (seconds).
-    pub retention_secs: i64,
+    /// Lifetimes: parked statuses, `EXTERNAL` records and outbox items live
+    /// [`crate::retention::Retention::marker_ttl`] (`RETENTION_DAYS`, at least 8 days); a contact and conversation
+    /// a status changes are stamped anew.
+    pub retention: crate::retention::Retention,
 }
 
 /// How a status is applied when its message is not stored.
@@ -387,7 +389,7 @@ async fn plan<S: ProcessorStore>(
                 command_id: None,
                 template: None,
                 raw: None,
-                ttl: Some(ctx.now_ms / 1000 + ctx.retention_secs),
+                ttl: Some(ctx.retention.marker_ttl(ctx.now_ms / 1000)),
             })
         }
         (None, None, Mode::Arrived { park_secs }) => {
@@ -401,7 +403,7 @@ async fn plan<S: ProcessorStore>(
                     timestamp: update.timestamp,
                     raw: update.raw.get().to_owned(),
                     parked_at_ms: ctx.now_ms,
-                    ttl: ctx.now_ms / 1000 + ctx.retention_secs,
+                    ttl: ctx.retention.marker_ttl(ctx.now_ms / 1000),
                     due_bucket: Some(crate::store::parked::due_bucket(&update.wamid)),
                     due_at: Some((ctx.now_ms / 1000).saturating_add(park_secs)),
                 })],
@@ -460,6 +462,7 @@ async fn plan<S: ProcessorStore>(
                 // close, which the schedule re-arms from here (see `crate::due`).
                 c.due_at = c.open.as_ref().map(|_| update.timestamp);
                 c.due_bucket = c.due_at.map(|_| keys::due_bucket(&c.contact_id));
+                c.ttl = Some(ctx.retention.conversation_ttl(ctx.now_ms / 1000));
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }
@@ -473,7 +476,10 @@ async fn plan<S: ProcessorStore>(
                     trigger: Some(MARKETING_OPT_OUT.to_string()),
                     update_key: key.to_owned(),
                 };
-                let (entry, effective) = decision.apply(&mut c.record, 0, ctx.now_ms);
+                let (entry, effective) =
+                    decision.apply(&mut c.record, 0, ctx.now_ms, &ctx.retention);
+                // Opted out: the contact now lives as long as the proof (`crate::retention`).
+                c.record.ttl = Some(ctx.retention.contact_ttl(ctx.now_ms / 1000, &c.record));
                 events.push(source.event(
                     decision.event_type(),
                     0,
@@ -501,7 +507,7 @@ async fn plan<S: ProcessorStore>(
             key,
             events,
             ctx.now_ms,
-            ctx.now_ms / 1000 + ctx.retention_secs,
+            ctx.retention.marker_ttl(ctx.now_ms / 1000),
         )),
         writes,
     }))

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod queue;
 pub mod rating;
 pub mod redact;
+pub mod retention;
 pub mod secrets;
 pub mod signature;
 pub mod sqs_consumer;

@@ -172,8 +172,15 @@ async fn plan<S: ProcessorStore, Q>(
     ctx: &UpdateContext,
     e: &CallEvent<'_>,
 ) -> Result<Option<Commit>, ProcessError> {
-    let resolved =
-        Resolved::find(&state.store, &ctx.business, &e.identity, e.name, ctx.now_ms).await?;
+    let resolved = Resolved::find(
+        &state.store,
+        &ctx.business,
+        &e.identity,
+        e.name,
+        ctx.now_ms,
+        &ctx.retention,
+    )
+    .await?;
     let mut writes = Vec::new();
     if let Some(r) = &resolved {
         if e.opens_window {
@@ -185,7 +192,8 @@ async fn plan<S: ProcessorStore, Q>(
                 None,
                 &ctx.due,
             );
-            if let Some((conv, expect)) = opened {
+            if let Some((mut conv, expect)) = opened {
+                conv.ttl = Some(ctx.conversation_ttl());
                 writes.push(Write::Conversation(conv, expect));
             }
         }

@@ -231,13 +231,20 @@ async fn plan_preference<S: ProcessorStore, Q>(
     name: Option<&str>,
     decision: &Decision,
 ) -> Result<Option<Commit>, ProcessError> {
-    let Some(mut resolved) =
-        Resolved::find(&state.store, &ctx.business, identity, name, ctx.now_ms).await?
+    let Some(mut resolved) = Resolved::find(
+        &state.store,
+        &ctx.business,
+        identity,
+        name,
+        ctx.now_ms,
+        &ctx.retention,
+    )
+    .await?
     else {
         tracing::warn!("user preference names no wa_id or user_id; skipped");
         return Ok(None);
     };
-    let (entry, effective) = decision.apply(&mut resolved.record, 0, ctx.now_ms);
+    let (entry, effective) = decision.apply(&mut resolved.record, 0, ctx.now_ms, &ctx.retention);
     let mut writes = vec![Write::Consent(entry)];
     writes.extend(resolved.writes(ctx.now_ms));
     let event = ctx.source(&decision.update_key).event(

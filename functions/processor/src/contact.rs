@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use shared::identity::{phone_alias, user_alias, Identity, UserId, WaId};
+use shared::retention::Retention;
 use shared::store::{
     AliasRecord, ContactRecord, ConversationRecord, Expect, ProcessorStore, StoreError, Versioned,
     Write,
@@ -16,17 +17,23 @@ pub(crate) struct Resolved {
     original: Option<Versioned<ContactRecord>>,
     pub conversation: Option<Versioned<ConversationRecord>>,
     aliases: BTreeMap<String, Write>,
+    /// The stored aliases found pointing at this contact: rewritten when they would go before
+    /// it (`shared::retention`).
+    own_aliases: Vec<AliasRecord>,
+    retention: Retention,
 }
 
 impl Resolved {
-    /// Looks the identity up by every alias; a miss creates a contact with a deterministic id.
-    /// `None` when the identity is empty (nothing to key a contact on).
+    /// Looks the identity up by every alias; a miss creates a contact with a deterministic id
+    /// (or finds the contact of that id whose aliases are gone). `None` when the identity is
+    /// empty (nothing to key a contact on).
     pub async fn find<S: ProcessorStore>(
         store: &S,
         business: &str,
         identity: &Identity,
         name: Option<&str>,
         now_ms: i64,
+        retention: &Retention,
     ) -> Result<Option<Self>, StoreError> {
         let keys = identity.alias_keys();
         if keys.is_empty() {
@@ -67,13 +74,38 @@ impl Resolved {
                 consent_at: None,
                 created_at_ms: now_ms,
                 updated_at_ms: now_ms,
+                ttl: None,
             },
         };
+        let mut own_aliases: Vec<AliasRecord> = found
+            .iter()
+            .filter(|a| a.contact_id == contact_id)
+            .cloned()
+            .collect();
+        if state.contact.is_some()
+            && retention
+                .refreshed_contact_ttl(now_ms / 1000, &record)
+                .is_some()
+        {
+            // The profile's TTL moves now (once a refresh period): so must every alias of the
+            // contact, also those this identity does not carry (the user id of a message that
+            // came by phone), or one could go first and split the person in two.
+            let others: Vec<String> = own_alias_keys(&record)
+                .into_iter()
+                .filter(|k| !keys.contains(k))
+                .collect();
+            if !others.is_empty() {
+                let more = store.find_aliases(business, &others).await?;
+                own_aliases.extend(more.into_iter().filter(|a| a.contact_id == contact_id));
+            }
+        }
         let mut resolved = Self {
             record,
             original: state.contact,
             conversation: state.conversation,
             aliases: BTreeMap::new(),
+            own_aliases,
+            retention: *retention,
         };
         // Add what this identity brings: aliases that are missing, fields the contact lacks.
         for key in keys {
@@ -104,6 +136,7 @@ impl Resolved {
             business: self.record.business.clone(),
             alias: alias.clone(),
             contact_id: self.record.contact_id.clone(),
+            ttl: None, // set by `writes`, from the contact's
         };
         self.aliases.insert(alias, Write::Alias { record, replace });
     }
@@ -117,6 +150,7 @@ impl Resolved {
                 business: self.record.business.clone(),
                 alias: alias.clone(),
                 contact_id: self.record.contact_id.clone(),
+                ttl: None,
             };
             self.aliases.insert(alias, Write::RemoveAlias(record));
         }
@@ -160,6 +194,7 @@ impl Resolved {
                 business: self.record.business.clone(),
                 alias: alias.clone(),
                 contact_id: self.record.contact_id.clone(),
+                ttl: None,
             };
             self.aliases.insert(alias, Write::RemoveAlias(record));
         }
@@ -179,24 +214,78 @@ impl Resolved {
         self.original.is_none()
     }
 
-    /// The contact write (if it changed) and the alias writes.
+    /// The contact write (if it changed, or its TTL is a refresh period behind) and the alias
+    /// writes: new aliases, and stored ones that would go before the contact, with a TTL past
+    /// the contact's (`shared::retention`).
     pub fn writes(&self, now_ms: i64) -> Vec<Write> {
+        let now_s = now_ms / 1000;
+        let mut record = self.record.clone();
+        let contact = match &self.original {
+            None => {
+                record.ttl = Some(self.retention.contact_ttl(now_s, &record));
+                Some(Write::Contact(record.clone(), Expect::Absent))
+            }
+            Some(v) => {
+                let changed = v.record != self.record;
+                let refreshed = self.retention.refreshed_contact_ttl(now_s, &record);
+                if changed || refreshed.is_some() {
+                    record.ttl = Some(self.retention.contact_ttl(now_s, &record));
+                    if changed {
+                        record.updated_at_ms = now_ms;
+                    }
+                    Some(Write::Contact(record.clone(), Expect::Version(v.version)))
+                } else {
+                    None
+                }
+            }
+        };
+        let contact_ttl = record
+            .ttl
+            .unwrap_or_else(|| self.retention.contact_ttl(now_s, &record));
+        let alias_ttl = self.retention.alias_ttl(contact_ttl, &record);
         let mut out: Vec<Write> = self
             .aliases
             .values()
             // Removing an alias nobody created is a no-op; skip it for a brand-new contact.
             .filter(|w| !(self.is_new() && matches!(w, Write::RemoveAlias(_))))
             .cloned()
+            .map(|w| match w {
+                Write::Alias {
+                    mut record,
+                    replace,
+                } => {
+                    record.ttl = Some(alias_ttl);
+                    Write::Alias { record, replace }
+                }
+                other => other,
+            })
             .collect();
-        match &self.original {
-            None => out.push(Write::Contact(self.record.clone(), Expect::Absent)),
-            Some(v) if v.record != self.record => {
-                let mut record = self.record.clone();
-                record.updated_at_ms = now_ms;
-                out.push(Write::Contact(record, Expect::Version(v.version)));
+        for alias in &self.own_aliases {
+            if !self.aliases.contains_key(&alias.alias)
+                && Retention::alias_is_stale(alias.ttl, contact_ttl)
+            {
+                let mut record = alias.clone();
+                record.ttl = Some(alias_ttl);
+                // Still "absent or pointing here": an alias is never stolen by a refresh.
+                out.push(Write::Alias {
+                    record,
+                    replace: false,
+                });
             }
-            Some(_) => {}
         }
+        out.extend(contact);
         out
     }
+}
+
+/// Every alias a contact is known by: its number's variants and its user id.
+fn own_alias_keys(contact: &ContactRecord) -> Vec<String> {
+    let mut keys: Vec<String> = contact
+        .wa_id
+        .as_deref()
+        .and_then(WaId::parse)
+        .map(|wa| wa.variants().iter().map(|v| phone_alias(v)).collect())
+        .unwrap_or_default();
+    keys.extend(contact.user_id.as_deref().map(user_alias));
+    keys
 }

@@ -66,7 +66,7 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
                 business: ctx.business.clone(),
                 waba_id: Some(ctx.waba_id.clone()),
                 now_ms: ctx.now_ms,
-                retention_secs: ctx.marker_secs,
+                retention: ctx.retention,
             };
             delivery::apply_parked(&state.store, &state.events, &sctx, wamid).await?;
         }
@@ -79,8 +79,15 @@ async fn plan<S: ProcessorStore, Q>(
     ctx: &UpdateContext,
     p: &Planned<'_>,
 ) -> Result<Option<Commit>, ProcessError> {
-    let resolved =
-        Resolved::find(&state.store, &ctx.business, &p.identity, None, ctx.now_ms).await?;
+    let resolved = Resolved::find(
+        &state.store,
+        &ctx.business,
+        &p.identity,
+        None,
+        ctx.now_ms,
+        &ctx.retention,
+    )
+    .await?;
     let mut writes = Vec::new();
     let mut first_response = None;
     match &resolved {
@@ -92,6 +99,7 @@ async fn plan<S: ProcessorStore, Q>(
                     first_response =
                         conversation::agent_message(&mut c, p.timestamp, &AgentMessage::App);
                     if c != conv.record {
+                        c.ttl = Some(ctx.conversation_ttl());
                         writes.push(Write::Conversation(c, Expect::Version(conv.version)));
                     }
                 }

@@ -95,7 +95,15 @@ async fn plan<S: ProcessorStore, Q>(
     m: &PastMessage,
 ) -> Result<Option<Commit>, ProcessError> {
     let identity = Identity::new(place.thread_id.or(m.outbound.to.as_deref()), None);
-    let resolved = Resolved::find(&state.store, &ctx.business, &identity, None, ctx.now_ms).await?;
+    let resolved = Resolved::find(
+        &state.store,
+        &ctx.business,
+        &identity,
+        None,
+        ctx.now_ms,
+        &ctx.retention,
+    )
+    .await?;
     if resolved.is_none() {
         tracing::warn!("history thread names no customer number; event has no contact");
     }

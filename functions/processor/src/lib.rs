@@ -32,6 +32,7 @@ use shared::events::EventType;
 use shared::inbound::{BufferedUpdate, UpdateKind};
 use shared::outbox::{Applied, OutboxError};
 use shared::queue::{MessageSink, SqsSink};
+use shared::retention::Retention;
 use shared::sqs_consumer::{self, Classify, FailureClass};
 use shared::store::dynamo::DynamoStore;
 use shared::store::{ProcessorStore, StoreError};
@@ -44,8 +45,9 @@ pub struct Config {
     /// `ALERT_LEAD_MINUTES` and `CONVERSATION_IDLE_MINUTES`: what a customer message makes due
     /// (the window's first alert, the conversation's idle close).
     pub due: DuePolicy,
-    /// `RETENTION_DAYS`: TTL of stored messages, parked statuses and outbox items.
-    pub retention_days: u32,
+    /// `RETENTION_DAYS`, `CONTACT_RETENTION_DAYS`, `CONSENT_RETENTION_DAYS`,
+    /// `AUDIT_RETENTION_DAYS`: the TTL of every item written (`shared::retention`).
+    pub retention: Retention,
     /// `STOP_WORDS` / `START_WORDS`.
     pub consent_words: ConsentWords,
     /// Records processed at once within a batch.
@@ -66,7 +68,7 @@ impl Default for Config {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
             due: DuePolicy::default(),
-            retention_days: 90,
+            retention: Retention::default(),
             consent_words: ConsentWords::default(),
             concurrency: 10,
             min_record_budget: Duration::from_secs(1),
@@ -78,21 +80,13 @@ impl Default for Config {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let retention_days: u32 = env.parsed_or("RETENTION_DAYS", 90)?;
-        if retention_days == 0 {
-            return Err(ConfigError::Invalid {
-                name: "RETENTION_DAYS",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
         let stop: String = env.parsed_or("STOP_WORDS", DEFAULT_STOP_WORDS.to_owned())?;
         let start: String = env.parsed_or("START_WORDS", DEFAULT_START_WORDS.to_owned())?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
             due: DuePolicy::from_env(env)?,
-            retention_days,
+            retention: Retention::from_env(env)?,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
             min_record_budget: budget::min_record_budget(env)?,
@@ -102,17 +96,6 @@ impl Config {
             )?,
             rating_window: rating_window(env)?,
         })
-    }
-
-    /// Lifetime of stored messages (seconds).
-    pub fn retention_secs(&self) -> i64 {
-        i64::from(self.retention_days) * 86_400
-    }
-
-    /// Lifetime of dedup markers (outbox items) and parked statuses: the retention, but at least
-    /// 8 days, so a marker outlives Meta's 7 days of retries.
-    pub fn marker_secs(&self) -> i64 {
-        self.retention_secs().max(8 * 86_400)
     }
 }
 
@@ -254,7 +237,7 @@ pub async fn process_update<S: ProcessorStore, Q: MessageSink>(
                         business: ctx.business.clone(),
                         waba_id: Some(ctx.waba_id.clone()),
                         now_ms,
-                        retention_secs: ctx.marker_secs,
+                        retention: ctx.retention,
                     };
                     delivery::apply_status_parking(
                         &state.store,
@@ -357,8 +340,7 @@ pub(crate) struct UpdateContext {
     /// When the webhook received it (Unix seconds), the fallback for missing timestamps.
     pub received_at: i64,
     pub now_ms: i64,
-    pub retention_secs: i64,
-    pub marker_secs: i64,
+    pub retention: Retention,
     pub due: DuePolicy,
     /// `RATING_WINDOW_MINUTES` in seconds.
     pub rating_window_secs: i64,
@@ -380,8 +362,7 @@ impl UpdateContext {
             waba_id: update.waba_id.to_string(),
             received_at: update.received_at_ms / 1000,
             now_ms,
-            retention_secs: config.retention_secs(),
-            marker_secs: config.marker_secs(),
+            retention: config.retention,
             due: config.due.clone(),
             rating_window_secs: i64::try_from(config.rating_window.as_secs()).unwrap_or(i64::MAX),
         }
@@ -389,12 +370,17 @@ impl UpdateContext {
 
     /// TTL of a message stored now.
     pub fn ttl(&self) -> i64 {
-        self.now_ms / 1000 + self.retention_secs
+        self.retention.message_ttl(self.now_ms / 1000)
     }
 
     /// TTL of an outbox item written now.
     pub fn marker_ttl(&self) -> i64 {
-        self.now_ms / 1000 + self.marker_secs
+        self.retention.marker_ttl(self.now_ms / 1000)
+    }
+
+    /// TTL of a conversation (or conversation alias) written now.
+    pub fn conversation_ttl(&self) -> i64 {
+        self.retention.conversation_ttl(self.now_ms / 1000)
     }
 
     pub fn source(&self, update_key: &str) -> shared::events::EventSource {

@@ -130,11 +130,28 @@ async fn plan<S: ProcessorStore, Q>(
         Some(change) => {
             let name = m.name.as_deref();
             let (store, business) = (&state.store, &ctx.business);
-            crate::user_id::resolve(store, business, &m.identity, change, name, ctx.now_ms).await?
+            crate::user_id::resolve(
+                store,
+                business,
+                &m.identity,
+                change,
+                name,
+                ctx.now_ms,
+                &ctx.retention,
+            )
+            .await?
         }
         None => {
             let name = m.name.as_deref();
-            Resolved::find(&state.store, &ctx.business, &m.identity, name, ctx.now_ms).await?
+            Resolved::find(
+                &state.store,
+                &ctx.business,
+                &m.identity,
+                name,
+                ctx.now_ms,
+                &ctx.retention,
+            )
+            .await?
         }
     };
     let source = ctx.source(&m.key);
@@ -176,13 +193,15 @@ async fn plan<S: ProcessorStore, Q>(
                         business: ctx.business.clone(),
                         alias: conversation::alias(conversation_id),
                         contact_id: r.record.contact_id.clone(),
+                        ttl: Some(ctx.conversation_ttl()),
                     },
                     replace: false,
                 });
             }
             lifecycle.extend(opened);
             if let Some(decision) = consent_decision(state, m) {
-                let (entry, effective) = decision.apply(&mut r.record, 0, ctx.now_ms);
+                let (entry, effective) =
+                    decision.apply(&mut r.record, 0, ctx.now_ms, &ctx.retention);
                 writes.push(Write::Consent(entry));
                 extra_events.push((decision.event_type(), decision.event_data(effective)));
             }
@@ -289,6 +308,7 @@ fn conversation_write(
     let event = crate::rating::answer(&mut conv, &rating, ctx.rating_window_secs)
         .or_else(|| conversation::customer_message(&mut conv, at, first_message, wamid, entry));
     ctx.due.arm_earlier(&mut conv);
+    conv.ttl = Some(ctx.conversation_ttl());
     (Write::Conversation(conv, expect), event)
 }
 

@@ -72,8 +72,15 @@ async fn plan<S: ProcessorStore, Q>(
     ctx: &UpdateContext,
     s: &Synced<'_>,
 ) -> Result<Option<Commit>, ProcessError> {
-    let resolved =
-        Resolved::find(&state.store, &ctx.business, &s.identity, None, ctx.now_ms).await?;
+    let resolved = Resolved::find(
+        &state.store,
+        &ctx.business,
+        &s.identity,
+        None,
+        ctx.now_ms,
+        &ctx.retention,
+    )
+    .await?;
     let writes = match &resolved {
         Some(r) if s.action == SyncAction::Add || !r.is_new() => r.writes(ctx.now_ms),
         _ => Vec::new(),

@@ -28,16 +28,19 @@ pub(crate) async fn resolve<S: ProcessorStore>(
     change: &IdentityChange,
     name: Option<&str>,
     now_ms: i64,
+    retention: &shared::retention::Retention,
 ) -> Result<Option<Resolved>, StoreError> {
     let Some(new) = &change.new_user_id else {
-        return Resolved::find(store, business, identity, name, now_ms).await;
+        return Resolved::find(store, business, identity, name, now_ms, retention).await;
     };
     let before = Identity {
         wa_id: identity.wa_id.clone(),
         user_id: identity.user_id.clone().or(change.previous_user_id.clone()),
     };
     if !before.is_empty() {
-        if let Some(found) = Resolved::find(store, business, &before, name, now_ms).await? {
+        if let Some(found) =
+            Resolved::find(store, business, &before, name, now_ms, retention).await?
+        {
             if !found.is_new() {
                 return Ok(Some(found));
             }
@@ -47,7 +50,7 @@ pub(crate) async fn resolve<S: ProcessorStore>(
         wa_id: identity.wa_id.clone(),
         user_id: Some(new.clone()),
     };
-    Resolved::find(store, business, &after, name, now_ms).await
+    Resolved::find(store, business, &after, name, now_ms, retention).await
 }
 
 /// Applies a `system` notice's change to `r` and returns the events it causes:
@@ -187,6 +190,7 @@ async fn plan<S: ProcessorStore, Q>(
         &change,
         contact.and_then(|c| c.name()),
         ctx.now_ms,
+        &ctx.retention,
     )
     .await?
     else {

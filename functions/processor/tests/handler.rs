@@ -54,7 +54,10 @@ fn status_ctx() -> StatusContext {
         business: PNID.into(),
         waba_id: None,
         now_ms: NOW_MS,
-        retention_secs: 8 * 86_400,
+        retention: shared::retention::Retention {
+            messages_days: 8,
+            ..Default::default()
+        },
     }
 }
 
@@ -835,7 +838,7 @@ async fn event_ids_are_the_same_when_the_same_update_is_processed_by_two_fresh_s
 #[tokio::test]
 async fn messages_live_for_the_retention_and_dedup_markers_outlive_meta_s_retries() {
     let mut state = state();
-    state.config.retention_days = 2;
+    state.config.retention.messages_days = 2;
     let record = &sqs_event(&bodies(&fixture("text"))).records[0];
     processor::process_record(&state, record, NOW_MS)
         .await

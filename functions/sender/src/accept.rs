@@ -21,6 +21,7 @@ use shared::delivery::{self, StatusContext};
 use shared::events::EventType;
 use shared::outbox::{self, OutboxError};
 use shared::queue::MessageSink;
+use shared::retention::Retention;
 use shared::store::{
     Commit, Direction, Expect, MessageRecord, OutboxRecord, OutboxStore, ProcessorStore, Write,
 };
@@ -149,15 +150,20 @@ pub(crate) async fn finish(
     acceptance: &Acceptance,
 ) -> Result<(), SenderError> {
     let now_ms = shared::now_ms();
-    let retention = i64::from(state.config().retention_days) * 86_400;
+    let retention = state.config().retention;
     let event = out.event(
         EventType::CommandAccepted,
         who.contact.clone(),
         acceptance.event_data(out),
     )?;
-    let record = outbox::outbox(&out.key, vec![event], now_ms, now_ms / 1000 + retention);
+    let record = outbox::outbox(
+        &out.key,
+        vec![event],
+        now_ms,
+        retention.marker_ttl(now_ms / 1000),
+    );
     outbox::apply_once(state.store(), state.events(), &out.key, || {
-        plan(state, out, who, &record, acceptance, retention)
+        plan(state, out, who, &record, acceptance, &retention)
     })
     .await?;
     if let Some(wamid) = &acceptance.wamid {
@@ -180,7 +186,7 @@ async fn plan(
     who: &Recipient,
     record: &OutboxRecord,
     acceptance: &Acceptance,
-    retention: i64,
+    retention: &Retention,
 ) -> Result<Option<Commit>, OutboxError> {
     let sent_at = acceptance.at_ms / 1000;
     let mut record = record.clone();
@@ -199,7 +205,7 @@ async fn plan(
                 command_id: Some(out.command_id.clone()),
                 template: acceptance.template.clone(),
                 raw: None,
-                ttl: Some(sent_at + retention),
+                ttl: Some(retention.message_ttl(sent_at)),
             },
             Expect::Absent,
         ));
@@ -221,6 +227,7 @@ async fn plan(
                         .events
                         .push(event.event(&out.phone_number_id, contact)?);
                 }
+                c.ttl = Some(retention.conversation_ttl(sent_at));
                 writes.push(Write::Conversation(c, Expect::Version(conv.version)));
             }
         }
@@ -271,7 +278,7 @@ async fn parked(state: &impl Ports, out: &Outcome, wamid: &str) -> Result<(), Se
         business: out.phone_number_id.clone(),
         waba_id: None,
         now_ms: shared::now_ms(),
-        retention_secs: i64::from(state.config().retention_days) * 86_400,
+        retention: state.config().retention,
     };
     let applied = delivery::apply_parked(state.store(), state.events(), &ctx, wamid).await?;
     if applied > 0 {

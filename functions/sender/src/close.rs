@@ -7,6 +7,7 @@ use serde_json::Value;
 use shared::conversation::{self, ClosedBy};
 use shared::events::EventType;
 use shared::outbox::{self, OutboxError};
+use shared::retention::Retention;
 use shared::store::{Commit, Expect, ProcessorStore, Versioned, Write};
 
 use crate::command::{RejectReason, Rejection};
@@ -63,7 +64,7 @@ pub(crate) async fn run(
     who: &Recipient,
     close: &Close,
 ) -> Result<Disposition, SenderError> {
-    let retention = i64::from(state.config().retention_days) * 86_400;
+    let retention = state.config().retention;
     let contact_id = match (&who.contact_id, &close.conversation_id) {
         (Some(id), _) => Some(id.clone()),
         // Named by the conversation alone: the alias its opening wrote points at the contact.
@@ -79,7 +80,7 @@ pub(crate) async fn run(
     };
     let contact_id = contact_id.as_deref();
     outbox::apply_once(state.store(), state.events(), &out.key, || {
-        plan(state, out, who, contact_id, close, retention)
+        plan(state, out, who, contact_id, close, &retention)
     })
     .await?;
     tracing::info!(command_id = %out.command_id, "close_conversation finished");
@@ -92,7 +93,7 @@ async fn plan(
     who: &Recipient,
     contact_id: Option<&str>,
     close: &Close,
-    retention: i64,
+    retention: &Retention,
 ) -> Result<Option<Commit>, OutboxError> {
     let now_ms = shared::now_ms();
     let current = match contact_id {
@@ -111,8 +112,14 @@ async fn plan(
                 .is_none_or(|id| *id == o.conversation_id)
         })
     });
-    let outbox_record =
-        |events| outbox::outbox(&out.key, events, now_ms, now_ms / 1000 + retention);
+    let outbox_record = |events| {
+        outbox::outbox(
+            &out.key,
+            events,
+            now_ms,
+            retention.marker_ttl(now_ms / 1000),
+        )
+    };
     let Some(Versioned {
         record: mut conv,
         version,
@@ -164,6 +171,7 @@ async fn plan(
             events.push(l.event(&out.phone_number_id, contact.clone())?);
         }
     }
+    conv.ttl = Some(retention.conversation_ttl(now_ms / 1000));
     Ok(Some(Commit {
         outbox: Some(outbox_record(events)),
         writes: vec![Write::Conversation(conv, Expect::Version(version))],

@@ -52,7 +52,9 @@ pub struct Config {
     pub graph_timeout: Duration,
     /// `PHONE_NUMBER_IDS`: the business numbers commands may name (comma list).
     pub phone_number_ids: Vec<String>,
-    pub retention_days: u32,
+    /// `RETENTION_DAYS`, `CONTACT_RETENTION_DAYS`, `CONSENT_RETENTION_DAYS`,
+    /// `AUDIT_RETENTION_DAYS`: the TTL of every item written (`shared::retention`).
+    pub retention: shared::retention::Retention,
     /// `SEND_RATE_PER_SECOND` (default 80), `PAIR_RATE_BURST` (40), `PAIR_RATE_INTERVAL_MS`
     /// (6000), `LIMITER_HORIZON_SECONDS` (5).
     pub limits: Limits,
@@ -118,7 +120,7 @@ impl Config {
             graph_version: env.required("GRAPH_API_VERSION")?,
             graph_timeout,
             phone_number_ids,
-            retention_days: env.parsed_or("RETENTION_DAYS", 90u32)?.max(1),
+            retention: shared::retention::Retention::from_env(env)?,
             limits: Limits::new(
                 rate,
                 env.parsed_or("PAIR_RATE_BURST", 40)?,

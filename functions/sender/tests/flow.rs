@@ -198,6 +198,49 @@ async fn a_template_declared_marketing_to_an_opted_out_contact_is_rejected_witho
 }
 
 #[tokio::test]
+async fn an_opted_out_contact_whose_aliases_are_gone_is_still_found_by_its_deterministic_id() {
+    // Arrange: the profile (its life lengthened by the opt-out) outlived its aliases.
+    use shared::store::{Commit, ContactRecord, Expect, OutboxStore, Write};
+    let sender = sender(vec![]);
+    let id = shared::identity::Identity::new(Some(WA_ID), None)
+        .new_contact_id(PN)
+        .expect("an id");
+    let now_ms = shared::now_ms();
+    let contact = ContactRecord {
+        business: PN.into(),
+        contact_id: id,
+        wa_id: Some(WA_ID.into()),
+        phone: Some(format!("+{WA_ID}")),
+        user_id: None,
+        parent_user_id: None,
+        name: None,
+        username: None,
+        marketing_opt_out: true,
+        consent_at: Some(now_ms / 1000 - 600),
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        ttl: None,
+    };
+    let commit = Commit {
+        outbox: None,
+        writes: vec![Write::Contact(contact, Expect::Absent)],
+    };
+    sender.state.store.commit(commit).await.expect("stored");
+    let command = template("c-promo-no-alias", "promo", Some("MARKETING"));
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "opted_out");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
 async fn a_template_learned_as_marketing_to_an_opted_out_contact_is_rejected_without_a_request() {
     // Arrange
     let sender = sender(vec![]);
@@ -1050,7 +1093,7 @@ impl Sender {
             business: PN.into(),
             waba_id: None,
             now_ms: shared::now_ms(),
-            retention_secs: 90 * 86_400,
+            retention: shared::retention::Retention::default(),
         };
         apply_status(&self.state.store, &self.state.events, &ctx, &update)
             .await

@@ -371,6 +371,7 @@ async fn a_close_naming_only_the_conversation_finds_it_through_its_alias() {
             business: PN.into(),
             alias: conversation::alias(&conversation_id),
             contact_id: CONTACT_ID.into(),
+            ttl: None,
         },
         replace: false,
     };

@@ -27,6 +27,7 @@ use shared::due::{DuePolicy, Step};
 use shared::events::{self, ContactRef, EventSource, EventType};
 use shared::outbox::{self, OutboxError};
 use shared::queue::{MessageSink, SqsSink};
+use shared::retention::Retention;
 use shared::store::due::{DueEntry, DueStore};
 use shared::store::dynamo::DynamoStore;
 use shared::store::parked::ParkedStore;
@@ -39,9 +40,8 @@ use shared::window::Alert;
 use tracing::Instrument;
 
 /// Outbox items of alerts outlive any retry by far; the conversation's `alerted_leads`, not the
-/// outbox, is what keeps an alert from being sent twice. Also the lifetime of what forwarding a
-/// parked status writes (its outbox item, the external message's record): Meta's statuses of a
-/// message come within days, and the marker outlives Meta's 7 days of retries.
+/// outbox, is what keeps an alert from being sent twice. (What forwarding a parked status writes
+/// lives `RETENTION_DAYS`, at least 8 days, like the processor's.)
 const OUTBOX_TTL: Duration = Duration::from_secs(8 * 86_400);
 
 /// Steps one conversation may take in a run (send, finish, re-arm, and re-reads after
@@ -62,6 +62,9 @@ pub struct Config {
     pub concurrency: usize,
     /// `ALERT_PAGE_SIZE`: index entries per query (default 100).
     pub page_size: usize,
+    /// `RETENTION_DAYS`, `CONTACT_RETENTION_DAYS`, … (`shared::retention`): the TTL of the
+    /// conversations, external messages and outbox items it writes.
+    pub retention: Retention,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             due: DuePolicy::default(),
             concurrency: 8,
             page_size: 100,
+            retention: Retention::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl Config {
             due: DuePolicy::from_env(env)?,
             concurrency: env.parsed_or("ALERT_CONCURRENCY", 8usize)?.max(1),
             page_size: env.parsed_or("ALERT_PAGE_SIZE", 100usize)?.clamp(1, 1000),
+            retention: Retention::from_env(env)?,
         })
     }
 }
@@ -216,7 +221,7 @@ pub async fn scheduled_run<S: DueStore + ScheduleStore + ParkedStore, Q: Message
         &state.events,
         now_ms,
         state.config.page_size,
-        OUTBOX_TTL.as_secs() as i64,
+        &state.config.retention,
     )
     .await
     .map_err(RunError::ParkedIndex)?;
@@ -348,7 +353,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
         match policy.next_step(&conv.record, now) {
             Step::Wait => return Ok(done),
             Step::Rearm(due) => {
-                if rearm(state, &conv, due).await? {
+                if rearm(state, &conv, due, now).await? {
                     done.rearmed += 1;
                     return Ok(done);
                 }
@@ -360,7 +365,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
                     outbox::publish(&state.store, &state.events, &existing).await?;
                 }
                 let due = policy.next_due(&conv.record);
-                if rearm(state, &conv, due).await? {
+                if rearm(state, &conv, due, now).await? {
                     done.finished += 1;
                     // Finished late, the window may have more due (its close): go on.
                     if due.is_none_or(|d| d > now) {
@@ -375,7 +380,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
                 let mut published = conv.clone();
                 published.record.unpublished = None;
                 let due = policy.next_due(&published.record);
-                if rearm(state, &published, due).await? {
+                if rearm(state, &published, due, now).await? {
                     done.finished += 1;
                     if due.is_none_or(|d| d > now) {
                         return Ok(done);
@@ -393,7 +398,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
                     // A collision here leaves the alert recorded but not re-armed: the next
                     // step (or run) finishes it. The due lead was the latest whose time has
                     // come, so the next alert is in the future (an idle close may be due).
-                    if rearm(state, &next, due).await? && due.is_none_or(|d| d > now) {
+                    if rearm(state, &next, due, now).await? && due.is_none_or(|d| d > now) {
                         return Ok(done);
                     }
                 }
@@ -403,7 +408,7 @@ async fn settle<S: DueStore, Q: MessageSink>(
                     done.idle_closed += 1;
                     done.abandoned += usize::from(abandoned);
                     let due = policy.next_due(&next.record);
-                    if rearm(state, &next, due).await? && due.is_none_or(|d| d > now) {
+                    if rearm(state, &next, due, now).await? && due.is_none_or(|d| d > now) {
                         return Ok(done);
                     }
                 }
@@ -467,6 +472,7 @@ async fn commit_and_publish<S: DueStore, Q: MessageSink>(
 ) -> Result<Option<Versioned<ConversationRecord>>, AlertError> {
     record.due_at = Some(held);
     record.due_bucket = Some(keys::due_bucket(&record.contact_id));
+    record.ttl = Some(state.config.retention.conversation_ttl(now));
     let outbox = outbox::outbox(key, events, now * 1000, now + OUTBOX_TTL.as_secs() as i64);
     let commit = Commit {
         outbox: Some(outbox.clone()),
@@ -535,8 +541,10 @@ async fn rearm<S: DueStore, Q>(
     state: &State<S, Q>,
     conv: &Versioned<ConversationRecord>,
     due: Option<i64>,
+    now: i64,
 ) -> Result<bool, AlertError> {
     let mut record = conv.record.clone();
+    record.ttl = Some(state.config.retention.conversation_ttl(now));
     record.due_at = due;
     record.due_bucket = due.map(|_| keys::due_bucket(&record.contact_id));
     let commit = Commit {

@@ -32,7 +32,10 @@ fn ctx(now: i64) -> StatusContext {
         business: PNID.into(),
         waba_id: Some("102290129340398".into()),
         now_ms: now * 1000,
-        retention_secs: 8 * 86_400,
+        retention: shared::retention::Retention {
+            messages_days: 8,
+            ..Default::default()
+        },
     }
 }
 

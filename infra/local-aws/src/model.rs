@@ -1254,6 +1254,9 @@ Resources:
             keys("processor"),
             [
                 "ALERT_LEAD_MINUTES",
+                "AUDIT_RETENTION_DAYS",
+                "CONSENT_RETENTION_DAYS",
+                "CONTACT_RETENTION_DAYS",
                 "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
                 "EXTERNAL_STATUS_PARK_SECONDS",
@@ -1266,8 +1269,11 @@ Resources:
         assert_eq!(
             keys("sender"),
             [
+                "AUDIT_RETENTION_DAYS",
                 "COMMANDS_QUEUE_URL",
                 "COMMAND_MAX_AGE_SECONDS",
+                "CONSENT_RETENTION_DAYS",
+                "CONTACT_RETENTION_DAYS",
                 "CRM_EVENTS_QUEUE_URL",
                 "GRAPH_API_BASE_URL",
                 "GRAPH_API_VERSION",
@@ -1285,9 +1291,13 @@ Resources:
             keys("window-alerts"),
             [
                 "ALERT_LEAD_MINUTES",
+                "AUDIT_RETENTION_DAYS",
                 "COMMANDS_QUEUE_URL",
+                "CONSENT_RETENTION_DAYS",
+                "CONTACT_RETENTION_DAYS",
                 "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
+                "RETENTION_DAYS",
                 "RUST_LOG",
                 "TABLE_NAME"
             ]

@@ -29,7 +29,7 @@ pub struct Released {
     pub failed: usize,
 }
 
-/// Forwards every parked status due at `now_ms`; `retention_secs` is the lifetime of the
+/// Forwards every parked status due at `now_ms`; `retention` gives the lifetime of the
 /// `EXTERNAL` records and outbox items it writes. Fails only when the index cannot be read;
 /// a message that cannot be forwarded now is counted in [`Released::failed`].
 pub async fn release_due<S: ParkedStore, Q: MessageSink>(
@@ -37,7 +37,7 @@ pub async fn release_due<S: ParkedStore, Q: MessageSink>(
     sink: &Q,
     now_ms: i64,
     page_size: usize,
-    retention_secs: i64,
+    retention: &crate::retention::Retention,
 ) -> Result<Released, OutboxError> {
     let now = now_ms.div_euclid(1000);
     let mut done = Released::default();
@@ -60,7 +60,7 @@ pub async fn release_due<S: ParkedStore, Q: MessageSink>(
                     business,
                     waba_id: None,
                     now_ms,
-                    retention_secs,
+                    retention: *retention,
                 };
                 // One message that fails (a throttled write, a failed publish) holds back no other.
                 match release_message(store, sink, &ctx, &wamid).await {

@@ -117,6 +117,9 @@ pub struct ContactRecord {
     pub consent_at: Option<i64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// DynamoDB TTL (Unix seconds): `crate::retention`, from the person's last activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 impl ContactRecord {
@@ -179,6 +182,9 @@ pub struct ConversationRecord {
     /// The contact's CSAT rating request, pending or answered (`crate::rating`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<Box<crate::rating::RatingState>>,
+    /// DynamoDB TTL (Unix seconds): set by every write, `crate::retention`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 /// Who sent a message.
@@ -239,7 +245,7 @@ pub struct ParkedStatus {
     pub due_at: Option<i64>,
 }
 
-/// One consent decision in a contact's ledger (kept without TTL, for audit).
+/// One consent decision in a contact's ledger (proof: kept `CONSENT_RETENTION_DAYS`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentRecord {
     pub business: String,
@@ -259,6 +265,9 @@ pub struct ConsentRecord {
     pub update_key: String,
     pub entry_id: String,
     pub recorded_at_ms: i64,
+    /// DynamoDB TTL (Unix seconds): `crate::retention::Retention::consent_ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 /// An identity alias pointing at a contact.
@@ -267,6 +276,10 @@ pub struct AliasRecord {
     pub business: String,
     pub alias: String,
     pub contact_id: String,
+    /// DynamoDB TTL (Unix seconds): past its contact's, refreshed as the contact's moves
+    /// (`crate::retention`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 /// The dedup marker of one update and the events it produced, until SQS accepted them.

@@ -340,11 +340,13 @@ mod tests {
                 consent_at: None,
                 created_at_ms: 0,
                 updated_at_ms: 0,
+                ttl: None,
             },
             aliases: vec![AliasRecord {
                 business: "106540352242922".into(),
                 alias: "wa:5511987654321".into(),
                 contact_id: "ct_0123".into(),
+                ttl: None,
             }],
             conversation: Some(ConversationRecord {
                 window_expires_at: Some(1_000 + 3_600 * 23 + 60 * 5),

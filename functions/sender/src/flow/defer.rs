@@ -195,7 +195,6 @@ async fn schedule(
     let deferral = deferrals_so_far(record).saturating_add(1);
     // Never put back early: the tick releases what is due at or after this second.
     let due_at = not_before_ms.div_euclid(1000) + i64::from(not_before_ms.rem_euclid(1000) != 0);
-    let retention = i64::from(state.config().retention_days) * 86_400;
     let item = ScheduledCommand {
         command_id: out.command_id.clone(),
         body: record.body.clone().unwrap_or_default(),
@@ -224,7 +223,12 @@ async fn schedule(
     let key = format!("{}#deferred:{deferral}", out.key);
     let event = out.keyed_event(&key, EventType::CommandDeferred, contact, data)?;
     let now_ms = shared::now_ms();
-    let outbox_item = outbox::outbox(&key, vec![event], now_ms, now_ms / 1000 + retention);
+    let outbox_item = outbox::outbox(
+        &key,
+        vec![event],
+        now_ms,
+        state.config().retention.marker_ttl(now_ms / 1000),
+    );
     outbox::apply_once(state.store(), state.events(), &key, || {
         let commit = Commit {
             outbox: Some(outbox_item.clone()),

@@ -40,10 +40,14 @@ pub async fn finish(
     (event_type, data): (EventType, Map<String, Value>),
 ) -> Result<Disposition, SenderError> {
     let now_ms = shared::now_ms();
-    let retention = i64::from(state.config().retention_days) * 86_400;
     tracing::info!(command_id = %out.command_id, outcome = event_type.as_str(), reason = ?data.get("reason"), "command finished");
     let event = out.event(event_type, contact, data)?;
-    let record = outbox::outbox(&out.key, vec![event], now_ms, now_ms / 1000 + retention);
+    let record = outbox::outbox(
+        &out.key,
+        vec![event],
+        now_ms,
+        state.config().retention.marker_ttl(now_ms / 1000),
+    );
     outbox::apply_once(state.store(), state.events(), &out.key, || {
         let commit = Commit {
             outbox: Some(record.clone()),

@@ -88,8 +88,15 @@ pub async fn resolve(
         .store()
         .find_aliases(pn, &identity.alias_keys())
         .await?;
-    let state_found = match aliases.first() {
-        Some(a) => state.store().load_contact(pn, &a.contact_id).await?,
+    // No alias (a person never met, or aliases gone by TTL): the contact the processor would
+    // create has a deterministic id, and may still be there (an opted-out contact outlives
+    // its aliases only by a delivery-error opt-out), so look once more by that id.
+    let contact_id = aliases
+        .first()
+        .map(|a| a.contact_id.clone())
+        .or_else(|| identity.new_contact_id(pn));
+    let state_found = match contact_id {
+        Some(id) => state.store().load_contact(pn, &id).await?,
         None => ContactState::default(),
     };
     let now_s = now_ms / 1000;

@@ -65,6 +65,7 @@ pub fn contact(n: usize) -> ContactRecord {
         consent_at: None,
         created_at_ms: 0,
         updated_at_ms: 0,
+        ttl: None,
     }
 }
 
