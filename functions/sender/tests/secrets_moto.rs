@@ -41,5 +41,8 @@ async fn the_senders_source_reads_the_current_version_alone_after_a_rotation() {
 
     assert!(current_only.previous.is_none());
     assert!(current_only.current.value.for_number("1").is_some());
-    assert!(both.previous.is_some(), "the rotation left an AWSPREVIOUS version");
+    assert!(
+        both.previous.is_some(),
+        "the rotation left an AWSPREVIOUS version"
+    );
 }
