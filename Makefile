@@ -88,9 +88,13 @@ load: $(VENV)/.installed $(TOOLS_VENV)/.installed
 # request recorder on: COST_CUSTOMERS (60) customers write once, the CRM replies to each, the
 # simulator posts three statuses per reply; prints AWS calls and dollars per million messages,
 # fixed costs per hour apart (infra/python/cost/).
+# COST_PROFILE=dev counts the same calls from the (incremental) debug build while iterating; the
+# dollar figures for Lambda need the optimised `load` profile (its durations).
+COST_PROFILE ?= load
+COST_TARGET_DIR := $(if $(filter dev,$(COST_PROFILE)),debug,$(COST_PROFILE))
 cost: $(VENV)/.installed $(TOOLS_VENV)/.installed
-	$(CARGO) build --profile load -p local-runner $(FUNCTIONS) --bins
-	MOTO_PORT=$(MOTO_PORT) MOTO_ENABLE_RECORDING=True LOCAL_STACK_BIN=$(CURDIR)/target/load/local-stack \
+	$(CARGO) build --profile $(COST_PROFILE) -p local-runner $(FUNCTIONS) --bins
+	MOTO_PORT=$(MOTO_PORT) MOTO_ENABLE_RECORDING=True LOCAL_STACK_BIN=$(CURDIR)/target/$(COST_TARGET_DIR)/local-stack \
 		infra/scripts/with-stack.sh sh -c 'cd infra/python && exec $(CURDIR)/$(VENV)/bin/python -m cost'
 
 

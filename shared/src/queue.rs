@@ -4,6 +4,8 @@
 //! number concurrently; entries SQS rejects as transient are retried; anything still unsent makes
 //! the whole call fail so the caller can answer "retry" (the webhook answers 5xx to Meta).
 
+pub mod coalesce;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -51,6 +53,12 @@ pub enum QueueError {
     TooLarge { size: usize, limit: usize },
     #[error("could not build the SQS request")]
     Build(#[source] aws_sdk_sqs::error::BuildError),
+    /// The request these messages shared with other records' failed ([`coalesce`]).
+    #[error("the request carrying these messages failed")]
+    Shared(#[source] std::sync::Arc<QueueError>),
+    /// The call sending these messages with others' was stopped before it answered.
+    #[error("the call sending these messages was stopped")]
+    Abandoned,
 }
 
 /// Port: put every message on the queue, or fail.
@@ -64,7 +72,7 @@ pub trait MessageSink: Send + Sync {
 /// Our cap on a batch's total size and on one message. SQS allows 1 MiB for each (raised from
 /// 256 KiB in 2025); this code keeps the old figure and refuses a larger message (`TooLarge`).
 pub const BATCH_BYTES: usize = 256 * 1024;
-const BATCH_ENTRIES: usize = 10;
+pub(crate) const BATCH_ENTRIES: usize = 10;
 const CONCURRENT_BATCHES: usize = 8;
 const ATTEMPTS: usize = 3;
 

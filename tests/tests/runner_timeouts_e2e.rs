@@ -176,7 +176,7 @@ async fn an_invocation_in_time_is_answered_by_the_warm_environment_and_not_count
     let processor_usage = &usage["processor"];
     assert_eq!(processor_usage["invocations"], 1, "{usage}");
     assert_eq!(processor_usage["cold_starts"], 0, "{usage}");
-    assert_eq!(processor_usage["memory_mb"], 256, "{usage}");
+    assert_eq!(processor_usage["memory_mb"], 128, "{usage}");
     assert!(processor_usage["billed_ms"].as_u64() >= Some(1), "{usage}");
     let role_key = stack
         .function_environment("processor")

@@ -31,6 +31,7 @@ use shared::due::DuePolicy;
 use shared::events::EventType;
 use shared::inbound::{BufferedUpdate, UpdateKind};
 use shared::outbox::{Applied, OutboxError};
+use shared::queue::coalesce::Coalescing;
 use shared::queue::{MessageSink, SqsSink};
 use shared::retention::Retention;
 use shared::sqs_consumer::{self, Classify, FailureClass};
@@ -52,6 +53,9 @@ pub struct Config {
     pub consent_words: ConsentWords,
     /// Records processed at once within a batch.
     pub concurrency: usize,
+    /// `PUBLISH_LINGER_MS` (default 10): how long a record's events wait for other records'
+    /// before they go out in one request (`shared::queue::coalesce`).
+    pub publish_linger: Duration,
     /// `MIN_RECORD_BUDGET_MS`: the least time a record is expected to take (`shared::budget`).
     pub min_record_budget: Duration,
     /// `EXTERNAL_STATUS_PARK_SECONDS` (default 300): how long a status waits for the sender to
@@ -71,6 +75,7 @@ impl Default for Config {
             retention: Retention::default(),
             consent_words: ConsentWords::default(),
             concurrency: 10,
+            publish_linger: DEFAULT_PUBLISH_LINGER,
             min_record_budget: Duration::from_secs(1),
             external_status_park: delivery::EXTERNAL_STATUS_PARK,
             rating_window: DEFAULT_RATING_WINDOW,
@@ -89,6 +94,9 @@ impl Config {
             retention: Retention::from_env(env)?,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
+            publish_linger: Duration::from_millis(
+                env.parsed_or("PUBLISH_LINGER_MS", millis(DEFAULT_PUBLISH_LINGER))?,
+            ),
             min_record_budget: budget::min_record_budget(env)?,
             external_status_park: env.seconds_or(
                 "EXTERNAL_STATUS_PARK_SECONDS",
@@ -97,6 +105,14 @@ impl Config {
             rating_window: rating_window(env)?,
         })
     }
+}
+
+/// `PUBLISH_LINGER_MS`' default: short beside a record's commit, long enough for the records
+/// committing alongside it to join its request.
+const DEFAULT_PUBLISH_LINGER: Duration = Duration::from_millis(10);
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `RATING_WINDOW_MINUTES`' default: a day.
@@ -124,14 +140,18 @@ pub struct State<S, Q> {
     pub budget: RecordBudget,
 }
 
-/// The state wired to AWS: DynamoDB and the CRM events FIFO queue.
-pub type LiveState = State<DynamoStore, SqsSink>;
+/// The state wired to AWS: DynamoDB and the CRM events FIFO queue, the events of a batch's
+/// records published together.
+pub type LiveState = State<DynamoStore, Coalescing<SqsSink>>;
 
 impl LiveState {
     pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
         State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
-            events: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+            events: Coalescing::new(
+                SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+                config.publish_linger,
+            ),
             budget: RecordBudget::new(config.min_record_budget),
             config,
         }
@@ -418,6 +438,18 @@ mod config_tests {
         .collect();
         map.retain(|_, v| !v.is_empty());
         Env::from_map(map)
+    }
+
+    #[test]
+    fn the_publish_linger_is_ten_milliseconds_by_default_and_whole_milliseconds() {
+        let linger =
+            |v: &str| Config::from_env(&env(&[("PUBLISH_LINGER_MS", v)])).map(|c| c.publish_linger);
+        assert_eq!(linger("").ok(), Some(Duration::from_millis(10)));
+        assert_eq!(linger("0").ok(), Some(Duration::ZERO));
+        assert_eq!(linger("25").ok(), Some(Duration::from_millis(25)));
+        for bad in ["-1", "1.5", "soon"] {
+            assert!(linger(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

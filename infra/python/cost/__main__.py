@@ -18,6 +18,7 @@ from . import prices
 from .bill import Bill, add_api_gateway, add_aws_calls, add_lambda, render
 from .dynamo_units import Sizer
 from .stack import Stack
+from . import writes
 
 ADMIN_KEY = "test"  # the local administrator: the CRM and this script
 # The CRM's calls; the rest of the administrator's are this script watching the queues.
@@ -155,6 +156,10 @@ def main() -> int:
                      bridge, "per million messages"))
         print(render("  the CRM's own calls (reading crm-events.fifo, sending commands), not in the total",
                      crm, "per million messages"))
+        bridge_calls = [c for c in calls if c.access_key_id != ADMIN_KEY
+                        and c.access_key_id != usage[SCHEDULED]["access_key_id"]]
+        print(writes.render("  the items it writes (a transaction's items each, twice the units), per message",
+                            writes.breakdown(bridge_calls, sizer, customers)))
         print()
     fixed = fixed_per_hour(schedule_calls, schedule_usage, sizer)
     print(render(f"fixed, per hour: the schedule ({schedule_usage[SCHEDULED]['invocations']} runs measured, "

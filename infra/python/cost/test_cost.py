@@ -8,7 +8,8 @@ import unittest
 from cost import prices
 from cost.bill import Bill, add_aws_calls
 from cost.dynamo_units import Sizer, units
-from cost.recording import parse
+from cost.recording import Call, parse
+from cost.writes import breakdown
 
 KEY = {"pk": {"S": "CONTACT#1#c"}, "sk": {"S": "CONVERSATION"}}
 
@@ -60,6 +61,21 @@ class Recording(unittest.TestCase):
         large = parse(self.entry("AmazonSQS.SendMessage", {"QueueUrl": "q/x.fifo", "MessageBody": "a" * 70_000}))
         add_aws_calls(bill, [small, large], Sizer([]))
         self.assertAlmostEqual(bill.total(), prices.SQS_STANDARD_REQUEST + 2 * prices.SQS_FIFO_REQUEST)
+
+
+class Writes(unittest.TestCase):
+    def test_a_transaction_is_broken_into_its_items_by_kind_with_their_doubled_units(self):
+        outbox = {"pk": {"S": "OUTBOX#status:w:sent"}, "sk": {"S": "OUTBOX"}, "b": {"S": "x" * 1500}}
+        message = {"pk": {"S": "MSG#w"}, "sk": {"S": "MESSAGE"}}
+        tx = Call("dynamodb", "TransactWriteItems", "K",
+                  {"TransactItems": [{"Put": {"Item": outbox}}, {"Put": {"Item": message}}]}, 0)
+        mark = Call("dynamodb", "UpdateItem", "K", {"Key": {k: outbox[k] for k in ("pk", "sk")}}, 0)
+        rows = breakdown([tx, mark, tx], Sizer([outbox]), messages=2)
+        self.assertEqual(rows, [
+            ("tx Put", "OUTBOX/OUTBOX", 1.0, rows[0][3], 4.0),
+            ("tx Put", "MSG/MESSAGE", 1.0, rows[1][3], 2.0),
+            ("UpdateItem", "OUTBOX/OUTBOX", 0.5, rows[2][3], 1.0),
+        ])
 
 
 if __name__ == "__main__":

@@ -12,15 +12,32 @@ use super::{parse_secret, SecretSource, SecretVersions, SecretsError, Version};
 pub struct SecretsManagerSource<T> {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
+    /// Whether `AWSPREVIOUS` is read too (a second call per refresh).
+    previous: bool,
     document: PhantomData<fn() -> T>,
 }
 
 impl<T> SecretsManagerSource<T> {
+    /// Reads `AWSCURRENT` and `AWSPREVIOUS`: for a document whose previous version stays valid
+    /// for a while after a rotation (the webhook's app secret).
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
+            previous: true,
             document: PhantomData,
+        }
+    }
+
+    /// Reads `AWSCURRENT` only, one call per refresh: for a document nothing reads the previous
+    /// version of (the sender's access tokens).
+    pub fn current_only(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            previous: false,
+            ..Self::new(client, secret_id)
         }
     }
 }
@@ -72,6 +89,12 @@ impl<T: DeserializeOwned + Send + Sync> SecretSource for SecretsManagerSource<T>
             .ok_or_else(|| SecretsError::Empty {
                 secret_id: self.secret_id.clone(),
             })?;
+        if !self.previous {
+            return Ok(SecretVersions {
+                current,
+                previous: None,
+            });
+        }
         // A previous version that no longer parses is not worth failing the current one for.
         let previous = self.stage("AWSPREVIOUS").await.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "ignoring unreadable AWSPREVIOUS secret version");

@@ -2,8 +2,9 @@
 //!
 //! Records become items through their serde form: each field is a top-level attribute (so `ttl`,
 //! `due_bucket` and `due_at` are what the table's TTL and GSI read), plus `pk`, `sk` and, for
-//! mutable records, the version `ver`. A [`Commit`] is one `TransactWriteItems`; its cancellation
-//! reasons tell a duplicate (the outbox put, always first, failed) from a conflict.
+//! mutable records, the version `ver`; an outbox's events are one deflated attribute (`outbox`).
+//! A [`Commit`] is one `TransactWriteItems`; its cancellation reasons tell a duplicate (the outbox
+//! put, always first, failed) from a conflict.
 
 use std::collections::HashMap;
 
@@ -23,6 +24,7 @@ use super::{
 
 pub mod due;
 mod items;
+mod outbox;
 mod parked;
 mod scheduled;
 
@@ -320,23 +322,16 @@ impl OutboxStore for DynamoStore {
             .send()
             .await
             .map_err(|e| aws("GetItem", e))?;
-        out.item()
-            .map(|i| from_item::<OutboxRecord>(i).map(|v| v.record))
-            .transpose()
+        out.item().map(outbox::from_outbox_item).transpose()
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
         let mut items = Vec::with_capacity(commit.writes.len() + 1);
         let has_outbox = commit.outbox.is_some();
         if let Some(outbox) = &commit.outbox {
-            let pk = keys::outbox_pk(&outbox.key);
-            let value = serde_json::to_value(outbox).map_err(|source| StoreError::Corrupt {
-                key: crate::redact::item_key(&pk, keys::OUTBOX),
-                source: source.into(),
-            })?;
             let put = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(to_item(&pk, keys::OUTBOX, &value)?))
+                .set_item(Some(outbox::to_outbox_item(outbox)?))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(|e| StoreError::Build("TransactWriteItems", e))?;

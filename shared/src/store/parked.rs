@@ -1,7 +1,7 @@
 //! Statuses parked for a message not stored (yet): most are the bridge's own, whose wamid the
 //! sender stores a moment later; some are of messages the bridge never sent (the WhatsApp
 //! Business app on the same number, another tool, messages from before the bridge). Each parked
-//! status sits in the `due-index` (`PARKDUE#0` … `PARKDUE#7`) at parked time +
+//! status sits in the `due-index` (`PARKDUE#0` … `PARKDUE#63`) at parked time +
 //! `EXTERNAL_STATUS_PARK_SECONDS`; the schedule's tick forwards the ones still parked then
 //! (`shared::delivery::external`).
 
@@ -10,8 +10,9 @@ use std::future::Future;
 use super::due::DueCursor;
 use super::{ParkedStatus, ProcessorStore, StoreError};
 
-/// Shards of the parked statuses in the `due-index`.
-pub const PARKED_DUE_BUCKETS: u32 = 8;
+/// Shards of the parked statuses in the `due-index`: as many as the window buckets, since at
+/// worst every status parks (docs/scale.md).
+pub const PARKED_DUE_BUCKETS: u32 = 64;
 /// Prefix of a parked status's sort key (`PARKED#<status>`).
 pub const PARKED_SK_PREFIX: &str = "PARKED#";
 
@@ -50,7 +51,7 @@ mod tests {
 
     #[test]
     fn parked_buckets_spread_and_never_meet_the_other_buckets() {
-        let buckets: std::collections::HashSet<_> = (0..200)
+        let buckets: std::collections::HashSet<_> = (0..2000)
             .map(|i| due_bucket(&format!("wamid.{i}")))
             .collect();
         assert_eq!(buckets.len(), PARKED_DUE_BUCKETS as usize);
