@@ -27,6 +27,7 @@ fn state() -> State<MemoryStore, RecordingSink> {
     State {
         store: MemoryStore::new(),
         events: RecordingSink::default(),
+        media: RecordingSink::default(),
         config: Config::default(),
         budget: Default::default(),
     }

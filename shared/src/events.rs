@@ -89,10 +89,14 @@ pub enum EventType {
     ConversationRated,
     #[serde(rename = "conversation.rating_commented")]
     ConversationRatingCommented,
+    #[serde(rename = "message.media_stored")]
+    MessageMediaStored,
+    #[serde(rename = "message.media_failed")]
+    MessageMediaFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 37] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -128,6 +132,8 @@ impl EventType {
         Self::ConversationAbandoned,
         Self::ConversationRated,
         Self::ConversationRatingCommented,
+        Self::MessageMediaStored,
+        Self::MessageMediaFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +173,8 @@ impl EventType {
             Self::ConversationAbandoned => "conversation.abandoned",
             Self::ConversationRated => "conversation.rated",
             Self::ConversationRatingCommented => "conversation.rating_commented",
+            Self::MessageMediaStored => "message.media_stored",
+            Self::MessageMediaFailed => "message.media_failed",
         }
     }
 

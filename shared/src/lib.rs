@@ -16,6 +16,7 @@ pub mod identity;
 pub mod inbound;
 pub mod lenient;
 pub mod local_clock;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
@@ -29,6 +30,7 @@ pub mod store;
 pub mod telemetry;
 pub mod testkit;
 pub mod tls;
+pub mod visibility;
 pub mod window;
 
 /// Milliseconds since the Unix epoch: the system clock, plus the local stack's time travel

@@ -43,6 +43,8 @@ use shared::store::{ProcessorStore, StoreError};
 pub struct Config {
     pub table_name: String,
     pub crm_events_queue_url: String,
+    /// `MEDIA_QUEUE_URL`: where a customer's media message queues its copy (`functions/media`).
+    pub media_queue_url: String,
     /// `ALERT_LEAD_MINUTES` and `CONVERSATION_IDLE_MINUTES`: what a customer message makes due
     /// (the window's first alert, the conversation's idle close).
     pub due: DuePolicy,
@@ -71,6 +73,7 @@ impl Default for Config {
         Self {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
+            media_queue_url: String::new(),
             due: DuePolicy::default(),
             retention: Retention::default(),
             consent_words: ConsentWords::default(),
@@ -90,6 +93,7 @@ impl Config {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
+            media_queue_url: env.required("MEDIA_QUEUE_URL")?,
             due: DuePolicy::from_env(env)?,
             retention: Retention::from_env(env)?,
             consent_words: ConsentWords::from_lists(&stop, &start),
@@ -135,6 +139,8 @@ fn rating_window(env: &Env) -> Result<Duration, ConfigError> {
 pub struct State<S, Q> {
     pub store: S,
     pub events: Q,
+    /// `MediaQueue`: one [`shared::media::MediaJob`] per customer media message.
+    pub media: Q,
     pub config: Config,
     /// How long a record takes, measured across this environment's invocations.
     pub budget: RecordBudget,
@@ -146,12 +152,14 @@ pub type LiveState = State<DynamoStore, Coalescing<SqsSink>>;
 
 impl LiveState {
     pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(aws);
         State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
             events: Coalescing::new(
-                SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.crm_events_queue_url),
+                SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
                 config.publish_linger,
             ),
+            media: SqsSink::new(sqs, &config.media_queue_url),
             budget: RecordBudget::new(config.min_record_budget),
             config,
         }
@@ -431,6 +439,7 @@ mod config_tests {
         let mut map: std::collections::BTreeMap<String, String> = [
             ("TABLE_NAME", "state"),
             ("CRM_EVENTS_QUEUE_URL", "crm-events"),
+            ("MEDIA_QUEUE_URL", "media"),
         ]
         .iter()
         .chain(extra)

@@ -15,6 +15,7 @@ use shared::delivery::meta_time;
 use shared::events::{self, EventType};
 use shared::identity::Identity;
 use shared::inbound::BufferedUpdate;
+use shared::media::{MediaJob, MEDIA_TYPES};
 use shared::outbox::{self, Applied};
 use shared::queue::MessageSink;
 use shared::store::{
@@ -47,7 +48,6 @@ const KNOWN_TYPES: [&str; 16] = [
     "unknown",
     "request_welcome",
 ];
-const MEDIA_TYPES: [&str; 5] = ["image", "video", "audio", "document", "sticker"];
 
 struct Inbound<'u> {
     msg: Message,
@@ -110,10 +110,54 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         msg,
     };
     let key = inbound.key.clone();
-    outbox::apply_once(&state.store, &state.events, &key, || {
+    let applied = outbox::apply_once(&state.store, &state.events, &key, || {
         plan(state, ctx, &inbound)
     })
-    .await
+    .await?;
+    queue_media_copy(state, ctx, &inbound, applied).await?;
+    Ok(applied)
+}
+
+/// A customer's media message queues its copy once its commit applied, and again on every
+/// redelivery that finds the commit (the queue send may have failed after it): the media
+/// function's own outbox (`media:<wamid>`) makes repeats harmless, so nothing is lost between
+/// the commit and the queue. After `message.received` was published, so it never waits for media.
+async fn queue_media_copy<S, Q: MessageSink>(
+    state: &State<S, Q>,
+    ctx: &UpdateContext,
+    m: &Inbound<'_>,
+    applied: Applied,
+) -> Result<(), ProcessError> {
+    if matches!(applied, Applied::Nothing) || m.wamid.is_empty() {
+        // Nothing: stored before and its marker expired, so Meta's media id (7 days) has too.
+        return Ok(());
+    }
+    let Some(job) = media_job(ctx, m) else {
+        return Ok(());
+    };
+    let body = serde_json::to_string(&job)?;
+    state
+        .media
+        .send_all(vec![shared::queue::OutboundMessage::new(body)])
+        .await
+        .map_err(|e| ProcessError::Apply(e.into()))
+}
+
+/// The copy a media message asks for, if it is one and names a media id.
+fn media_job(ctx: &UpdateContext, m: &Inbound<'_>) -> Option<MediaJob> {
+    if !MEDIA_TYPES.contains(&m.msg_type.as_str()) {
+        return None;
+    }
+    let media = m.msg.media(&m.msg_type)?;
+    let media_id = media.id.clone().filter(|id| !id.is_empty())?;
+    Some(MediaJob {
+        wamid: m.wamid.clone(),
+        business: ctx.business.clone(),
+        media_id,
+        message_type: m.msg_type.clone(),
+        mime_type: media.mime_type.clone(),
+        sha256: media.sha256.clone(),
+    })
 }
 
 async fn plan<S: ProcessorStore, Q>(

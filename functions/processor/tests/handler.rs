@@ -920,6 +920,7 @@ async fn a_crash_after_the_publish_sends_the_event_again_with_the_same_event_id(
     let state = processor::State {
         store: ForgetfulStore::default(),
         events: Sink::default(),
+        media: Sink::default(),
         config: processor::Config::default(),
         budget: Default::default(),
     };

@@ -65,6 +65,10 @@ impl Env {
         State {
             store: self.store(),
             events: SqsSink::new(self.clients.sqs.clone(), self.events_url()),
+            media: SqsSink::new(
+                self.clients.sqs.clone(),
+                self.provisioned.queue_url("MediaQueue").unwrap(),
+            ),
             config: Config::default(),
             budget: Default::default(),
         }
@@ -74,6 +78,7 @@ impl Env {
         State {
             store: self.store(),
             events: sink,
+            media: Sink::default(),
             config: Config::default(),
             budget: Default::default(),
         }

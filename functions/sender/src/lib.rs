@@ -18,7 +18,8 @@ pub mod metrics;
 pub mod rating;
 pub mod schema;
 pub mod store;
-pub mod visibility;
+/// Backing records off (shared with the media function).
+pub use shared::visibility;
 
 use std::time::Duration;
 

@@ -201,6 +201,17 @@ impl MetaError {
         }
     }
 
+    /// Graph's answer to a GET of an object id it does not know, e.g. an expired or unknown media
+    /// id (code 100, subcode 33).
+    pub fn unknown_object_get(id: &str) -> Self {
+        Self {
+            message: format!(
+                "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+            ),
+            ..Self::unknown_object(id)
+        }
+    }
+
     /// Graph's answer to a path it has no route for (code 2500).
     pub fn unknown_path(path: &str) -> Self {
         Self {

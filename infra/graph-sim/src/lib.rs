@@ -14,7 +14,11 @@
 //! | `POST /_sim/inbound` | `{"from","name"?,"text","timestamp"?,"user_id"?}`: a user writes |
 //! | `POST /_sim/webhook` | `{"field"?,"value"}`: deliver any change, signed (a `messages` inbound, not a group's, or a user-initiated `calls` connect opens the window; coexistence echoes, `history` and the app's address book do not) |
 //! | `GET`, `DELETE /_sim/webhooks` | every webhook POSTed and the receiver's status |
-//! | `POST /_sim/reset` | forget logs, faults, limits and windows |
+//! | `GET /{version}/{media-id}` | media metadata and a download URL (bearer, 5 minutes), as Meta |
+//! | `GET /whatsapp_business/attachments/?…&hash=` | the URL's bytes (bearer) |
+//! | `POST /_sim/media` | the body's bytes, `Content-Type` its mime type: a media id and Meta's sha256 (base64 and hex) |
+//! | `GET`, `POST`, `DELETE /_sim/media-faults` | `{"on":"metadata"\|"download","status"?,"times"?}`: next media calls answer a 5xx |
+//! | `POST /_sim/reset` | forget logs, faults, limits, windows and media |
 //! | `GET /_sim/health` | readiness |
 
 pub mod config;
@@ -22,6 +26,7 @@ pub mod errors;
 pub mod ids;
 pub mod late;
 pub mod limits;
+pub mod media;
 pub mod meta_json;
 mod routes;
 pub mod send;
@@ -31,6 +36,6 @@ pub mod webhook;
 pub use config::{ConfigError, SimConfig};
 pub use errors::MetaError;
 pub use sim::{
-    DeliveredWebhook, Fault, FaultError, FaultMode, InboundError, InboundOutcome, InboundRequest,
-    RecordedRequest, SendOutcome, Simulator,
+    Clock, DeliveredWebhook, Fault, FaultError, FaultMode, InboundError, InboundOutcome,
+    InboundRequest, RecordedRequest, SendOutcome, Simulator,
 };

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::io;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::errors::MetaError;
 use crate::late::LateAnswer;
+use crate::media::{DownloadRefusal, MediaFault, DOWNLOAD_PATH};
 use crate::sim::{Fault, InboundRequest, Simulator};
 
 impl Simulator {
@@ -26,6 +27,18 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(send))
+            .route(
+                "/{version}/{media_id}",
+                get(media_metadata).fallback(unknown_path),
+            )
+            .route(DOWNLOAD_PATH, get(media_download).fallback(unknown_path))
+            .route("/_sim/media", post(register_media))
+            .route(
+                "/_sim/media-faults",
+                get(list_media_faults)
+                    .post(add_media_fault)
+                    .delete(clear_media_faults),
+            )
             .route("/_sim/messages", get(list_requests).delete(clear_requests))
             .route(
                 "/_sim/faults",
@@ -97,6 +110,111 @@ async fn send(
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn media_metadata(
+    State(sim): State<Simulator>,
+    uri: Uri,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Path((version, media_id))) = path else {
+        return MetaError::unknown_path(uri.path()).into_response();
+    };
+    // The URL points back at whatever address the caller reached the simulator on.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base_url = format!("http://{host}");
+    match sim.media_metadata(&version, &media_id, authorization(&headers), &base_url) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The download URL's query: only `hash` names the URL; `mid` and `ext` are informative.
+#[derive(Deserialize)]
+struct DownloadQuery {
+    hash: String,
+}
+
+async fn media_download(
+    State(sim): State<Simulator>,
+    query: Result<Query<DownloadQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match sim.media_download(&query.hash, authorization(&headers)) {
+        Ok(download) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, download.mime_type)],
+            download.bytes,
+        )
+            .into_response(),
+        Err(DownloadRefusal::Token(err)) => err.into_response(),
+        Err(DownloadRefusal::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(DownloadRefusal::Fault(status)) => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response(),
+    }
+}
+
+async fn register_media(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return sim_error(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        );
+    };
+    let mime_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match sim.register_media(body.to_vec(), mime_type) {
+        Ok(media) => (StatusCode::CREATED, Json(media)).into_response(),
+        Err(err) => sim_error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+async fn list_media_faults(State(sim): State<Simulator>) -> Response {
+    Json(sim.media_faults()).into_response()
+}
+
+async fn add_media_fault(
+    State(sim): State<Simulator>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let fault: MediaFault = match parse(body) {
+        Ok(fault) => fault,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match sim.add_media_fault(fault.clone()) {
+        Ok(()) => (StatusCode::CREATED, Json(fault)).into_response(),
+        Err(err) => sim_error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+async fn clear_media_faults(State(sim): State<Simulator>) -> StatusCode {
+    sim.clear_media_faults();
+    StatusCode::NO_CONTENT
 }
 
 async fn list_requests(State(sim): State<Simulator>) -> Response {

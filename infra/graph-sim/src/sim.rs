@@ -16,6 +16,9 @@ use crate::errors::{self, MetaError};
 use crate::ids;
 use crate::late::{self, LateAnswer, LateAnswerError};
 use crate::limits::{Limits, Refusal};
+use crate::media::{
+    Download, DownloadRefusal, MediaFault, MediaRequestError, MediaStore, RegisteredMedia,
+};
 use crate::send::{self, OutboundMessage, Recipient, SendRequest};
 use crate::webhook::{
     self, Conversation, DeliveryError, Envelope, InboundContact, InboundText, InboundValue,
@@ -32,8 +35,14 @@ pub struct Simulator {
     inner: Arc<Inner>,
 }
 
+/// The simulator's clock in Unix milliseconds: the system's, or the local stack's functions'
+/// clock so a test's time travel expires media URLs too.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 struct Inner {
     cfg: SimConfig,
+    clock: Clock,
+    media: Mutex<MediaStore>,
     webhook: WebhookClient,
     status_tasks: Arc<Semaphore>,
     state: Mutex<State>,
@@ -238,6 +247,14 @@ struct StatusPlan {
 
 impl Simulator {
     pub fn new(cfg: SimConfig) -> Self {
+        Self::with_clock(
+            cfg,
+            Arc::new(|| i64::try_from(unix_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// A simulator whose media URLs expire on `clock` (the local runner passes its functions').
+    pub fn with_clock(cfg: SimConfig, clock: Clock) -> Self {
         let limits = Limits::new(
             cfg.throughput_per_second,
             cfg.pair_rate_burst,
@@ -257,6 +274,8 @@ impl Simulator {
                     user_ids: HashMap::new(),
                     template_categories: HashMap::new(),
                 }),
+                clock,
+                media: Mutex::new(MediaStore::new(cfg.log_capacity)),
                 cfg,
             }),
         }
@@ -346,20 +365,8 @@ impl Simulator {
         body: Option<&Value>,
     ) -> Result<Accepted, MetaError> {
         let cfg = &self.inner.cfg;
-        let token = authorization
-            .and_then(|h| h.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-            .ok_or_else(MetaError::unparseable_token)?;
-        if token != cfg.access_token.expose_secret() {
-            return Err(MetaError::invalid_token());
-        }
-        let major = graph_major_version(version).ok_or_else(|| {
-            MetaError::invalid(format!(
-                "Unknown Graph API version '{version}': versions look like v25.0."
-            ))
-        })?;
+        self.check_token(authorization)?;
+        let major = graph_major_version(version).ok_or_else(|| unknown_version(version))?;
         if phone_number_id != cfg.business_phone_number_id {
             return Err(MetaError::unknown_object(phone_number_id));
         }
@@ -791,7 +798,87 @@ impl Simulator {
         state.limits.clear();
         state.user_ids.clear();
         state.template_categories.clear();
+        drop(state);
+        self.media().clear();
     }
+
+    fn media(&self) -> MutexGuard<'_, MediaStore> {
+        self.inner
+            .media
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores media "a customer sent" (`POST /_sim/media`): its id and Meta's digests.
+    pub fn register_media(
+        &self,
+        bytes: Vec<u8>,
+        mime_type: &str,
+    ) -> Result<RegisteredMedia, MediaRequestError> {
+        self.media().register(bytes, mime_type)
+    }
+
+    /// `GET /{version}/{media-id}`: the bearer token and version checked as for sends, then
+    /// Meta's answer with a download URL under `base_url` (JSON text).
+    pub fn media_metadata(
+        &self,
+        version: &str,
+        media_id: &str,
+        authorization: Option<&str>,
+        base_url: &str,
+    ) -> Result<String, MetaError> {
+        self.check_token(authorization)?;
+        graph_major_version(version).ok_or_else(|| unknown_version(version))?;
+        let now = (self.inner.clock)();
+        self.media().metadata(media_id, base_url, now)
+    }
+
+    /// A download URL's bytes: the bearer token checked, then the URL's `hash`.
+    pub fn media_download(
+        &self,
+        hash: &str,
+        authorization: Option<&str>,
+    ) -> Result<Download, DownloadRefusal> {
+        self.check_token(authorization)
+            .map_err(DownloadRefusal::Token)?;
+        let now = (self.inner.clock)();
+        self.media().download(hash, now)
+    }
+
+    /// Queues a media fault (`POST /_sim/media-faults`).
+    pub fn add_media_fault(&self, fault: MediaFault) -> Result<(), MediaRequestError> {
+        self.media().add_fault(fault)
+    }
+
+    /// The media faults not yet used up.
+    pub fn media_faults(&self) -> Vec<MediaFault> {
+        self.media().faults()
+    }
+
+    /// Forgets every media fault.
+    pub fn clear_media_faults(&self) {
+        self.media().clear_faults();
+    }
+
+    /// Meta's bearer check: the header must carry the configured token.
+    fn check_token(&self, authorization: Option<&str>) -> Result<(), MetaError> {
+        let token = authorization
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
+            .ok_or_else(MetaError::unparseable_token)?;
+        if token != self.inner.cfg.access_token.expose_secret() {
+            return Err(MetaError::invalid_token());
+        }
+        Ok(())
+    }
+}
+
+fn unknown_version(version: &str) -> MetaError {
+    MetaError::invalid(format!(
+        "Unknown Graph API version '{version}': versions look like v25.0."
+    ))
 }
 
 fn refusal_error(refusal: Refusal) -> MetaError {

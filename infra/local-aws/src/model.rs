@@ -972,8 +972,8 @@ mod tests {
             rows += 1;
         }
         assert_eq!(
-            rows, 9,
-            "the resource table of docs/architecture.md has 9 rows"
+            rows, 11,
+            "the resource table of docs/architecture.md has 11 rows"
         );
         assert_eq!(
             rows,
@@ -1260,6 +1260,7 @@ Resources:
                 "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
                 "EXTERNAL_STATUS_PARK_SECONDS",
+                "MEDIA_QUEUE_URL",
                 "RATING_WINDOW_MINUTES",
                 "RETENTION_DAYS",
                 "RUST_LOG",

@@ -281,7 +281,11 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     );
     sim_config.status_delay = opts.status_delay;
     sim_config.send_statuses = opts.simulated_statuses;
-    let simulator = graph_sim::Simulator::new(sim_config);
+    // The functions' clock, shared with the simulator so time travel expires its media URLs.
+    let clock = LocalClock::new().map_err(StackError::Clock)?;
+    let sim_clock = clock.clone();
+    let simulator =
+        graph_sim::Simulator::with_clock(sim_config, Arc::new(move || sim_clock.now_ms()));
     let sim = simulator.clone();
     let mut rx = shutdown_rx.clone();
     tasks.spawn(async move {
@@ -294,7 +298,6 @@ pub async fn start(opts: StackOptions) -> Result<RunningStack, StackError> {
     });
 
     // Every function that something invokes, as its compiled binary.
-    let clock = LocalClock::new().map_err(StackError::Clock)?;
     let timeouts = Timeouts::default();
     let playing = |binary: &String| !opts.paused.contains(binary);
     let mut wanted: BTreeMap<String, usize> = BTreeMap::new();

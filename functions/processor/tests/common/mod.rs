@@ -29,6 +29,7 @@ pub fn state_with(sink: Sink) -> TestState {
     State {
         store: MemoryStore::new(),
         events: sink,
+        media: Sink::default(),
         config: Config::default(),
         budget: Default::default(),
     }

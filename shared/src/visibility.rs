@@ -1,5 +1,6 @@
 //! Backing a record off: its visibility timeout is set to the delay before it is reported as a
-//! batch failure, so SQS hands it back then (and holds its FIFO group until then).
+//! batch failure, so SQS hands it back then (and holds its FIFO group until then). The sender
+//! backs off commands; the media function backs off copies whose download failed.
 
 use std::future::Future;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub trait Visibility: Send + Sync {
     ) -> impl Future<Output = Result<(), VisibilityError>> + Send;
 }
 
-/// Adapter: the commands queue.
+/// Adapter: one queue (the sender's commands queue, the media function's queue).
 #[derive(Clone)]
 pub struct SqsVisibility {
     client: aws_sdk_sqs::Client,
