@@ -89,10 +89,16 @@ pub enum EventType {
     ConversationRated,
     #[serde(rename = "conversation.rating_commented")]
     ConversationRatingCommented,
+    /// `erase_contact` finished: everything held about the person is gone.
+    #[serde(rename = "contact.erased")]
+    ContactErased,
+    /// `export_contact` finished: the document's presigned URL.
+    #[serde(rename = "contact.exported")]
+    ContactExported,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 37] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,
@@ -128,6 +134,8 @@ impl EventType {
         Self::ConversationAbandoned,
         Self::ConversationRated,
         Self::ConversationRatingCommented,
+        Self::ContactErased,
+        Self::ContactExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +175,8 @@ impl EventType {
             Self::ConversationAbandoned => "conversation.abandoned",
             Self::ConversationRated => "conversation.rated",
             Self::ConversationRatingCommented => "conversation.rating_commented",
+            Self::ContactErased => "contact.erased",
+            Self::ContactExported => "contact.exported",
         }
     }
 

@@ -18,6 +18,7 @@ pub mod lenient;
 pub mod local_clock;
 pub mod metrics;
 pub mod outbox;
+pub mod privacy;
 pub mod queue;
 pub mod rating;
 pub mod redact;
