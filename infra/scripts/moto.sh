@@ -1,6 +1,6 @@
 # Sourced by run-local.sh and with-moto.sh: the local AWS as two moto processes, so the two busy
 # services use both cores (one moto is single-threaded Python and was the bottleneck).
-#   PORT    SQS and Secrets Manager (the endpoint people point boto3 at)
+#   PORT    SQS, Secrets Manager, S3 and KMS (the endpoint people point boto3 at)
 #   PORT+1  DynamoDB
 # The SDK routes each service by AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB.
 

@@ -52,6 +52,8 @@ pub enum ResourceKind {
     Table,
     Queue,
     Secret,
+    Key,
+    Bucket,
     Function,
 }
 
@@ -61,6 +63,8 @@ impl std::fmt::Display for ResourceKind {
             Self::Table => "table",
             Self::Queue => "queue",
             Self::Secret => "secret",
+            Self::Key => "KMS key",
+            Self::Bucket => "bucket",
             Self::Function => "function",
         })
     }
@@ -74,7 +78,7 @@ pub enum LookupError {
         kind: ResourceKind,
         logical_id: String,
     },
-    #[error("{logical_id} is not a provisioned table, queue or secret")]
+    #[error("{logical_id} is not a provisioned table, queue, secret, KMS key or bucket")]
     UnknownResource { logical_id: String },
     #[error("attribute {attribute} of {logical_id} has no local value")]
     UnsupportedAttribute {

@@ -224,6 +224,8 @@ pub fn local_endpoints() -> Vec<String> {
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_SQS",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_KMS",
     ]
     .into_iter()
     .filter_map(var)

@@ -1,7 +1,7 @@
 //! Local AWS derived from `template.yaml`.
 //!
-//! [`Template`] reads the SAM template and builds a typed [`Model`] (tables, queues, secrets and
-//! how functions are wired to them) with the given [`Parameters`]; [`provision`] creates the
+//! [`Template`] reads the SAM template and builds a typed [`Model`] (tables, queues, secrets, KMS
+//! keys, buckets and how functions are wired to them) with the given [`Parameters`]; [`provision`] creates the
 //! same resources on the local emulator (moto). Names therefore come from one place: with
 //! [`Parameters::local`] they are exactly the local names in `docs/architecture.md`.
 //!
@@ -31,11 +31,12 @@ mod template;
 
 pub use error::{LookupError, ProvisionError, ResourceKind, TemplateError};
 pub use model::{
-    AttributeDefinition, AttributeType, BillingMode, EnvValue, EventSourceSpec, FunctionSpec,
-    GsiSpec, HttpRouteSpec, KeySchema, Model, Projection, QueueSpec, Redrive, ScheduleSpec,
-    SecretSpec, TableSpec, Throughput,
+    AttributeDefinition, AttributeType, BillingMode, BucketSpec, EnvValue, EventSourceSpec,
+    FunctionSpec, GsiSpec, HttpRouteSpec, KeySchema, KeySpec, LifecycleRule, Model, Projection,
+    QueueSpec, Redrive, ScheduleSpec, SecretSpec, TableSpec, Throughput,
 };
 pub use provision::{
-    local_sdk_config, one_value_for_each_secret, provision, Clients, Provisioned, DEFAULT_ENDPOINT,
+    local_s3, local_sdk_config, one_value_for_each_secret, provision, Clients, Provisioned,
+    DEFAULT_ENDPOINT,
 };
 pub use template::{workspace_template_path, Parameters, Template};

@@ -1,5 +1,5 @@
 //! The typed model of what the template deploys and the local emulator must mirror: tables,
-//! queues, secrets, and how functions are wired to them (SQS event sources, schedules, routes,
+//! queues, secrets, KMS keys and buckets, and how functions are wired to them (SQS event sources, schedules, routes,
 //! environment).
 
 use std::collections::BTreeMap;
@@ -27,6 +27,8 @@ pub struct Model {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
     pub secrets: Vec<SecretSpec>,
+    pub keys: Vec<KeySpec>,
+    pub buckets: Vec<BucketSpec>,
     pub functions: Vec<FunctionSpec>,
     pub event_sources: Vec<EventSourceSpec>,
     pub schedules: Vec<ScheduleSpec>,
@@ -127,6 +129,40 @@ pub struct SecretSpec {
     pub name: String,
 }
 
+/// A KMS key (`AWS::KMS::Key`). Its key policy is not mirrored: the template's delegates to
+/// IAM (the account root), which is what the local IAM evaluates anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub logical_id: String,
+    pub description: Option<String>,
+    pub rotation: bool,
+}
+
+/// An S3 bucket (`AWS::S3::Bucket`). Its bucket policy is not mirrored: the template's denies
+/// plain HTTP, and the local endpoint is plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub logical_id: String,
+    pub name: String,
+    /// SSE-KMS default encryption with this key (`!GetAtt <Key>.Arn`), when the template sets it.
+    pub kms_key_logical_id: Option<String>,
+    pub bucket_key: bool,
+    /// All four `PublicAccessBlockConfiguration` switches on.
+    pub public_access_blocked: bool,
+    pub versioned: bool,
+    pub lifecycle: Vec<LifecycleRule>,
+}
+
+/// One lifecycle rule: objects under `prefix` expire after `expiration_days`; incomplete
+/// multipart uploads are aborted after `abort_incomplete_days`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub prefix: String,
+    pub expiration_days: Option<u64>,
+    pub abort_incomplete_days: Option<u64>,
+}
+
 /// An `AWS::Serverless::Function` with its binary and environment (Globals merged in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSpec {
@@ -204,6 +240,10 @@ impl Model {
         self.secrets.iter().find(|s| s.logical_id == logical_id)
     }
 
+    pub fn bucket(&self, logical_id: &str) -> Option<&BucketSpec> {
+        self.buckets.iter().find(|b| b.logical_id == logical_id)
+    }
+
     pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
     }
@@ -231,6 +271,8 @@ impl Template {
             tables: Vec::new(),
             queues: Vec::new(),
             secrets: Vec::new(),
+            keys: Vec::new(),
+            buckets: Vec::new(),
             functions: Vec::new(),
             event_sources: Vec::new(),
             schedules: Vec::new(),
@@ -275,6 +317,12 @@ impl Template {
                     logical_id: logical_id.clone(),
                     name: r.string("Name")?,
                 }),
+                "AWS::KMS::Key" => model.keys.push(KeySpec {
+                    logical_id: logical_id.clone(),
+                    description: r.optional_string("Description")?,
+                    rotation: r.bool_or("EnableKeyRotation", false)?,
+                }),
+                "AWS::S3::Bucket" => model.buckets.push(bucket(logical_id, &r)?),
                 "AWS::Serverless::Function" => {
                     let binary = binary(resource, &at)?;
                     let mut environment = globals_env.clone();
@@ -552,6 +600,85 @@ fn queue(logical_id: &str, p: &Props<'_>) -> Result<QueueSpec, TemplateError> {
     })
 }
 
+fn bucket(logical_id: &str, p: &Props<'_>) -> Result<BucketSpec, TemplateError> {
+    let mut kms_key_logical_id = None;
+    let mut bucket_key = false;
+    if let Some(encryption) = p.object("BucketEncryption")? {
+        for rule in encryption.list("ServerSideEncryptionConfiguration")? {
+            let at = encryption.path("ServerSideEncryptionConfiguration");
+            let rule = Props {
+                map: as_object(rule, &at)?,
+                at,
+            };
+            bucket_key |= rule.bool_or("BucketKeyEnabled", false)?;
+            if let Some(default) = rule.object("ServerSideEncryptionByDefault")? {
+                if default.string("SSEAlgorithm")? == "aws:kms" {
+                    let key = default.required("KMSMasterKeyID")?;
+                    kms_key_logical_id = Some(arn_target(key, &default.path("KMSMasterKeyID"))?);
+                }
+            }
+        }
+    }
+    let public_access_blocked = match p.object("PublicAccessBlockConfiguration")? {
+        Some(block) => {
+            let mut all = true;
+            for switch in [
+                "BlockPublicAcls",
+                "BlockPublicPolicy",
+                "IgnorePublicAcls",
+                "RestrictPublicBuckets",
+            ] {
+                all &= block.bool_or(switch, false)?;
+            }
+            all
+        }
+        None => false,
+    };
+    let versioned = match p.object("VersioningConfiguration")? {
+        Some(v) => v.string("Status")? == "Enabled",
+        None => false,
+    };
+    let mut lifecycle = Vec::new();
+    if let Some(config) = p.object("LifecycleConfiguration")? {
+        for rule in config.list("Rules")? {
+            let at = config.path("Rules");
+            let rule = Props {
+                map: as_object(rule, &at)?,
+                at,
+            };
+            if rule.string("Status")? != "Enabled" {
+                continue;
+            }
+            let expiration_days = match rule.map.get("ExpirationInDays") {
+                Some(v) => Some(expect_u64(v, &rule.path("ExpirationInDays"))?),
+                None => None,
+            };
+            let abort_incomplete_days = match rule.object("AbortIncompleteMultipartUpload")? {
+                Some(a) => Some(expect_u64(
+                    a.required("DaysAfterInitiation")?,
+                    &a.path("DaysAfterInitiation"),
+                )?),
+                None => None,
+            };
+            lifecycle.push(LifecycleRule {
+                id: rule.optional_string("Id")?.unwrap_or_default(),
+                prefix: rule.optional_string("Prefix")?.unwrap_or_default(),
+                expiration_days,
+                abort_incomplete_days,
+            });
+        }
+    }
+    Ok(BucketSpec {
+        logical_id: logical_id.to_owned(),
+        name: p.string("BucketName")?,
+        kms_key_logical_id,
+        bucket_key,
+        public_access_blocked,
+        versioned,
+        lifecycle,
+    })
+}
+
 /// `RedrivePolicy` as a mapping, or as the JSON string CloudFormation also accepts.
 fn redrive(policy: &Json, at: &str) -> Result<Redrive, TemplateError> {
     let parsed;
@@ -730,6 +857,17 @@ fn validate_references(model: &Model) -> Result<(), TemplateError> {
             }
         }
     }
+    for b in &model.buckets {
+        if let Some(key) = &b.kms_key_logical_id {
+            if !model.keys.iter().any(|k| &k.logical_id == key) {
+                return Err(TemplateError::DanglingReference {
+                    at: format!("/Resources/{}/Properties/BucketEncryption", b.logical_id),
+                    target: key.clone(),
+                    expected: "KMS key",
+                });
+            }
+        }
+    }
     for e in &model.event_sources {
         if model.queue(&e.queue_logical_id).is_none() {
             return Err(TemplateError::DanglingReference {
@@ -840,6 +978,70 @@ mod tests {
         assert_eq!(
             rows,
             model.tables.len() + model.queues.len() + model.secrets.len()
+        );
+    }
+
+    #[test]
+    fn the_data_bucket_is_kms_encrypted_private_unversioned_with_a_lifecycle_per_prefix() {
+        let model = local_model();
+        let bucket = model.bucket("DataBucket").expect("DataBucket");
+        let retention: u64 = model.parameters["RetentionDays"].parse().expect("a number");
+        let rule = |id: &str, prefix: &str, days: Option<u64>, abort: Option<u64>| LifecycleRule {
+            id: id.into(),
+            prefix: prefix.into(),
+            expiration_days: days,
+            abort_incomplete_days: abort,
+        };
+        assert_eq!(
+            bucket,
+            &BucketSpec {
+                logical_id: "DataBucket".into(),
+                name: "wa-crm-bridge-data-123456789012-us-east-1".into(),
+                kms_key_logical_id: Some("DataKey".into()),
+                bucket_key: true,
+                public_access_blocked: true,
+                versioned: false,
+                lifecycle: vec![
+                    rule("media-retention", "media/", Some(retention), None),
+                    rule("updates", "updates/", Some(15), None),
+                    rule("exports", "exports/", Some(1), None),
+                    rule("abort-incomplete-uploads", "", None, Some(1)),
+                ],
+            }
+        );
+        assert!(
+            model
+                .keys
+                .iter()
+                .any(|k| k.logical_id == "DataKey" && k.rotation),
+            "DataKey rotates"
+        );
+    }
+
+    #[test]
+    fn a_bucket_encrypted_with_something_other_than_a_kms_key_is_an_error() {
+        let yaml = "
+Resources:
+  Missing:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: q
+  B:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: b
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault:
+              SSEAlgorithm: aws:kms
+              KMSMasterKeyID: !GetAtt Missing.Arn
+";
+        let err = Template::parse(yaml)
+            .and_then(|t| t.model(&Parameters::defaults()))
+            .expect_err("dangling key");
+        assert!(
+            matches!(err, TemplateError::DanglingReference { ref target, .. } if target == "Missing"),
+            "{err:?}"
         );
     }
 

@@ -1,4 +1,4 @@
-//! Creates the model's tables, queues and secrets on the emulator, idempotently: running it
+//! Creates the model's tables, queues, secrets, KMS keys and buckets on the emulator, idempotently: running it
 //! again against the same emulator converges instead of failing.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use tracing::info;
 
 use crate::error::{LookupError, ProvisionError, ResourceKind};
 use crate::model::{
-    AttributeType, BillingMode, EnvValue, FunctionSpec, KeySchema, Model, Projection, QueueSpec,
-    SecretSpec, TableSpec, Throughput,
+    AttributeType, BillingMode, BucketSpec, EnvValue, FunctionSpec, KeySchema, KeySpec, Model,
+    Projection, QueueSpec, SecretSpec, TableSpec, Throughput,
 };
 
 /// Where the emulator listens when `AWS_ENDPOINT_URL` is not set (`make run` starts moto here).
@@ -27,6 +27,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -35,8 +37,20 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            s3: local_s3(config),
         }
     }
+}
+
+/// An S3 client for the local emulator: path-style (`http://host/bucket/key`), since a local
+/// endpoint has no per-bucket host names.
+pub fn local_s3(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// SDK configuration for the local emulator: the environment wins, and what it leaves unset
@@ -78,6 +92,14 @@ pub struct Provisioned {
     tables: BTreeMap<String, TableHandle>,
     queues: BTreeMap<String, QueueHandle>,
     secrets: BTreeMap<String, SecretHandle>,
+    keys: BTreeMap<String, KeyHandle>,
+    buckets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyHandle {
+    id: String,
+    arn: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +144,16 @@ impl Provisioned {
         lookup(&self.secrets, ResourceKind::Secret, logical_id).map(|s| s.name.as_str())
     }
 
+    /// The bucket's name, which is what `!Ref` gives the deployed functions as `DATA_BUCKET`.
+    pub fn bucket_name(&self, logical_id: &str) -> Result<&str, LookupError> {
+        lookup(&self.buckets, ResourceKind::Bucket, logical_id).map(String::as_str)
+    }
+
+    /// The KMS key's ARN.
+    pub fn key_arn(&self, logical_id: &str) -> Result<&str, LookupError> {
+        lookup(&self.keys, ResourceKind::Key, logical_id).map(|k| k.arn.as_str())
+    }
+
     /// Table names by logical id.
     pub fn table_names(&self) -> BTreeMap<&str, &str> {
         self.tables
@@ -160,7 +192,8 @@ impl Provisioned {
     }
 
     /// A reference resolved the way CloudFormation would: `Ref` gives a queue's URL, a table's
-    /// name, a secret's ARN; `GetAtt` a queue's `Arn`/`QueueName`/`QueueUrl`, a table's `Arn`.
+    /// name, a secret's ARN, a bucket's name, a key's id; `GetAtt` a queue's
+    /// `Arn`/`QueueName`/`QueueUrl`, a table's, bucket's or key's `Arn`, a key's `KeyId`.
     pub fn resolve(&self, value: &EnvValue) -> Result<String, LookupError> {
         match value {
             EnvValue::Literal(s) => Ok(s.clone()),
@@ -171,6 +204,10 @@ impl Provisioned {
                     Ok(t.name.clone())
                 } else if let Some(s) = self.secrets.get(id) {
                     Ok(s.arn.clone())
+                } else if let Some(b) = self.buckets.get(id) {
+                    Ok(b.clone())
+                } else if let Some(k) = self.keys.get(id) {
+                    Ok(k.id.clone())
                 } else {
                     Err(LookupError::UnknownResource {
                         logical_id: id.clone(),
@@ -200,6 +237,17 @@ impl Provisioned {
                 } else if let Some(s) = self.secrets.get(logical_id) {
                     match attribute.as_str() {
                         "Id" => Ok(s.arn.clone()),
+                        _ => Err(unsupported()),
+                    }
+                } else if let Some(b) = self.buckets.get(logical_id) {
+                    match attribute.as_str() {
+                        "Arn" => Ok(format!("arn:aws:s3:::{b}")),
+                        _ => Err(unsupported()),
+                    }
+                } else if let Some(k) = self.keys.get(logical_id) {
+                    match attribute.as_str() {
+                        "Arn" => Ok(k.arn.clone()),
+                        "KeyId" => Ok(k.id.clone()),
                         _ => Err(unsupported()),
                     }
                 } else {
@@ -262,6 +310,25 @@ pub async fn provision(
             .unwrap_or_default();
         let handle = provision_secret(&clients.secrets, spec, value).await?;
         provisioned.secrets.insert(spec.logical_id.clone(), handle);
+    }
+    let prefix = model
+        .parameters
+        .get("ResourcePrefix")
+        .map(String::as_str)
+        .unwrap_or_default();
+    for spec in &model.keys {
+        let handle = provision_key(&clients.kms, spec, prefix).await?;
+        provisioned.keys.insert(spec.logical_id.clone(), handle);
+    }
+    for spec in &model.buckets {
+        let key_arn = match &spec.kms_key_logical_id {
+            Some(key) => Some(provisioned.key_arn(key)?.to_owned()),
+            None => None,
+        };
+        provision_bucket(&clients.s3, spec, key_arn.as_deref()).await?;
+        provisioned
+            .buckets
+            .insert(spec.logical_id.clone(), spec.name.clone());
     }
     Ok(provisioned)
 }
@@ -670,4 +737,193 @@ async fn provision_secret(
         name: name.to_owned(),
         arn,
     })
+}
+
+/// A key per stack, found again by its alias (`alias/<prefix><LogicalId>`): KMS gives every
+/// new key a random id, so the alias is what makes provisioning converge.
+async fn provision_key(
+    kms: &aws_sdk_kms::Client,
+    spec: &KeySpec,
+    prefix: &str,
+) -> Result<KeyHandle, ProvisionError> {
+    let alias = format!("alias/{prefix}{}", spec.logical_id);
+    let existing = kms.describe_key().key_id(&alias).send().await;
+    let metadata = match existing {
+        Ok(out) => out.key_metadata,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_not_found_exception()) =>
+        {
+            let mut create = kms.create_key();
+            if let Some(description) = &spec.description {
+                create = create.description(description);
+            }
+            let created = create
+                .send()
+                .await
+                .map_err(ProvisionError::aws("CreateKey", &alias))?
+                .key_metadata;
+            let id = created.as_ref().map(|m| m.key_id().to_owned());
+            kms.create_alias()
+                .alias_name(&alias)
+                .set_target_key_id(id)
+                .send()
+                .await
+                .map_err(ProvisionError::aws("CreateAlias", &alias))?;
+            info!(key = alias, "created KMS key");
+            created
+        }
+        Err(err) => return Err(ProvisionError::aws("DescribeKey", &alias)(err)),
+    };
+    let metadata = metadata.ok_or_else(|| ProvisionError::MissingInResponse {
+        operation: "CreateKey",
+        resource: alias.clone(),
+        field: "KeyMetadata",
+    })?;
+    let arn = metadata
+        .arn()
+        .ok_or_else(|| ProvisionError::MissingInResponse {
+            operation: "CreateKey",
+            resource: alias.clone(),
+            field: "Arn",
+        })?
+        .to_owned();
+    if spec.rotation {
+        kms.enable_key_rotation()
+            .key_id(metadata.key_id())
+            .send()
+            .await
+            .map_err(ProvisionError::aws("EnableKeyRotation", &alias))?;
+    }
+    Ok(KeyHandle {
+        id: metadata.key_id().to_owned(),
+        arn,
+    })
+}
+
+/// Creates the bucket (or finds it) and sets what the template sets: default encryption,
+/// the public access block, bucket-owner-enforced ownership, versioning and the lifecycle.
+/// moto keeps the lifecycle but never expires an object: tests that need expiry delete.
+async fn provision_bucket(
+    s3: &aws_sdk_s3::Client,
+    spec: &BucketSpec,
+    key_arn: Option<&str>,
+) -> Result<(), ProvisionError> {
+    use aws_sdk_s3::types as s3t;
+    let name = spec.name.as_str();
+    let build = |op| ProvisionError::build(op, name);
+    let mut create = s3.create_bucket().bucket(name);
+    let region = s3.config().region().map(|r| r.as_ref().to_owned());
+    if let Some(region) = region.filter(|r| r != "us-east-1") {
+        create = create.create_bucket_configuration(
+            s3t::CreateBucketConfiguration::builder()
+                .location_constraint(s3t::BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => info!(bucket = name, "created bucket"),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            info!(bucket = name, "bucket exists")
+        }
+        Err(err) => return Err(ProvisionError::aws("CreateBucket", name)(err)),
+    }
+    if let Some(key_arn) = key_arn {
+        let rule = s3t::ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                s3t::ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(s3t::ServerSideEncryption::AwsKms)
+                    .kms_master_key_id(key_arn)
+                    .build()
+                    .map_err(build("PutBucketEncryption"))?,
+            )
+            .bucket_key_enabled(spec.bucket_key)
+            .build();
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                s3t::ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .map_err(build("PutBucketEncryption"))?,
+            )
+            .send()
+            .await
+            .map_err(ProvisionError::aws("PutBucketEncryption", name))?;
+    }
+    let blocked = spec.public_access_blocked;
+    s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            s3t::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(blocked)
+                .block_public_policy(blocked)
+                .ignore_public_acls(blocked)
+                .restrict_public_buckets(blocked)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(ProvisionError::aws("PutPublicAccessBlock", name))?;
+    if spec.versioned {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                s3t::VersioningConfiguration::builder()
+                    .status(s3t::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(ProvisionError::aws("PutBucketVersioning", name))?;
+    }
+    if !spec.lifecycle.is_empty() {
+        let mut rules = Vec::with_capacity(spec.lifecycle.len());
+        for r in &spec.lifecycle {
+            let mut rule = s3t::LifecycleRule::builder()
+                .id(&r.id)
+                .status(s3t::ExpirationStatus::Enabled)
+                .filter(
+                    s3t::LifecycleRuleFilter::builder()
+                        .prefix(&r.prefix)
+                        .build(),
+                );
+            if let Some(days) = r.expiration_days {
+                rule = rule.expiration(
+                    s3t::LifecycleExpiration::builder()
+                        .days(i32::try_from(days).unwrap_or(i32::MAX))
+                        .build(),
+                );
+            }
+            if let Some(days) = r.abort_incomplete_days {
+                rule = rule.abort_incomplete_multipart_upload(
+                    s3t::AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(i32::try_from(days).unwrap_or(i32::MAX))
+                        .build(),
+                );
+            }
+            rules.push(
+                rule.build()
+                    .map_err(build("PutBucketLifecycleConfiguration"))?,
+            );
+        }
+        s3.put_bucket_lifecycle_configuration()
+            .bucket(name)
+            .lifecycle_configuration(
+                s3t::BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(rules))
+                    .build()
+                    .map_err(build("PutBucketLifecycleConfiguration"))?,
+            )
+            .send()
+            .await
+            .map_err(ProvisionError::aws("PutBucketLifecycleConfiguration", name))?;
+    }
+    info!(bucket = name, "bucket ready");
+    Ok(())
 }

@@ -24,6 +24,15 @@ never matches), checks TransactWriteItems and the batch calls as actions of thei
 PutItem/UpdateItem/... per item, SendMessage per batch), answers the JSON-protocol services with an
 XML error the SDK does not parse as AWS's, and re-reads every user and policy on every request.
 
+S3 (path-style, as the functions' adapter and the tests address it) and KMS are enforced too. An
+S3 request is authorised as AWS authorises it: GetObject/HeadObject as s3:GetObject on the object's
+ARN, PutObject (and multipart uploads) as s3:PutObject, DeleteObject and each key of a
+DeleteObjects as s3:DeleteObject, ListObjectsV2 as s3:ListBucket on the bucket. Writing to or
+reading from a bucket whose default encryption is SSE-KMS also needs kms:GenerateDataKey or
+kms:Decrypt on its key, as in AWS. Presigned URLs (SigV4 in the query string) are verified the
+same way, and refused once expired (X-Amz-Expires). A DeleteObjects with one key the role may not
+delete is refused whole (AWS would delete the others and list that key under Errors).
+
 What AWS does and this does too: SigV4 signatures are verified (wrong secret -> the service's
 signature error), an unknown key or session token is refused, an explicit Deny wins, actions match
 case-insensitively and resources case-sensitively with `*`/`?` wildcards, and a denial is answered
@@ -32,13 +41,15 @@ AccessDenied for SQS). Not modelled: conditions, NotAction/NotResource, resource
 permission boundaries; a policy using them is refused at registration rather than half-applied.
 """
 import collections
+import datetime
 import hashlib
 import hmac
 import json
 import re
 import threading
 import uuid
-from urllib.parse import parse_qs, parse_qsl, quote, urlparse
+import xml.etree.ElementTree as ElementTree
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlparse
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.aws_managed_policies import aws_managed_policies_data
@@ -58,6 +69,7 @@ _TARGET_SERVICES = {
     "DynamoDB_20120810": "dynamodb",
     "AmazonSQS": "sqs",
     "secretsmanager": "secretsmanager",
+    "TrentService": "kms",
 }
 # Batch calls IAM checks as the single call (SendMessageBatch needs sqs:SendMessage).
 _SQS_BATCH = {
@@ -207,11 +219,17 @@ class Iam:
         if path.startswith("/moto-api") or path.startswith("/_local"):
             return None  # the emulator's own endpoints, not AWS APIs
         auth = environ.get("HTTP_AUTHORIZATION", "")
-        protocol = _protocol(environ)
         fields = _authorization(auth)
+        presigned = None
         if fields is None:
+            presigned = _presigned(environ)
+            fields = presigned and presigned[:6]
+        protocol = _protocol(environ, fields)
+        if not fields:
             return (protocol, *_missing_token(protocol))
         key_id, date, region, service, signed_headers, signature = fields
+        if presigned is not None and presigned[6]:
+            return (protocol, 403, "AccessDenied", "Request has expired", None)
         body = aws_request.read_body(environ)
         if key_id == ADMIN_ACCESS_KEY:
             if not _signature_matches(
@@ -221,6 +239,8 @@ class Iam:
             return None
         principal = self._principals.get(key_id)
         token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
+        if presigned is not None:
+            token = _query(environ).get("X-Amz-Security-Token")
         if principal is None or not hmac.compare_digest(
             (token or "").encode(), principal.session_token.encode()
         ):
@@ -256,6 +276,10 @@ class Iam:
             return _dynamodb(operation, params, region)
         if service == "sqs":
             return _sqs(operation, params, region, environ.get("PATH_INFO", ""))
+        if service == "s3":
+            return _s3(environ, body, region)
+        if service == "kms":
+            return [(f"kms:{operation}", _key_arn(params.get("KeyId"), region))]
         if service == "secretsmanager":
             secret_id = params.get("SecretId")
             if isinstance(secret_id, str):
@@ -274,6 +298,113 @@ class Iam:
         if secret_id.startswith("arn:"):
             return secret_id
         return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret_id}"
+
+
+def _query(environ):
+    return dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+
+
+def _key_arn(key_id, region):
+    """A KMS key's ARN for an id, ARN, alias name or alias ARN; '*' when unknown."""
+    from moto.kms.models import kms_backends
+
+    if not isinstance(key_id, str) or not key_id:
+        return "*"
+    backend = kms_backends[ACCOUNT][region]
+    try:
+        if "alias/" in key_id:
+            alias = "alias/" + key_id.split("alias/", 1)[1]
+            key_id = backend.get_key_id_from_alias(alias) or key_id
+        return backend.describe_key(key_id).arn
+    except Exception:  # unknown key: KMS itself answers NotFound
+        return key_id if key_id.startswith("arn:") else "*"
+
+
+def _bucket_key(bucket, region):
+    """The KMS key ARN of a bucket whose default encryption is SSE-KMS, else None."""
+    from moto.s3.models import s3_backends
+
+    try:
+        encryption = s3_backends[ACCOUNT]["global"].get_bucket(bucket).encryption or {}
+    except Exception:  # no such bucket: S3 answers NoSuchBucket itself
+        return None
+    rules = encryption.get("Rule")
+    for rule in rules if isinstance(rules, list) else [rules]:
+        default = (rule or {}).get("ApplyServerSideEncryptionByDefault") or {}
+        if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
+            return _key_arn(default["KMSMasterKeyID"], region)
+    return None
+
+
+# Object subresources and the action each needs (the rest of an object request is below).
+_S3_OBJECT_SUBRESOURCES = {
+    ("GET", "tagging"): "GetObjectTagging",
+    ("PUT", "tagging"): "PutObjectTagging",
+    ("DELETE", "tagging"): "DeleteObjectTagging",
+    ("GET", "acl"): "GetObjectAcl",
+    ("PUT", "acl"): "PutObjectAcl",
+    ("GET", "attributes"): "GetObjectAttributes",
+}
+
+
+def _s3(environ, body, region):
+    """(action, resource) pairs of a path-style S3 request, as AWS authorises it."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    raw = environ.get("RAW_URI") or quote(environ.get("PATH_INFO", "/"))
+    path = unquote(raw.partition("?")[0])
+    bucket, _, key = path.lstrip("/").partition("/")
+    query = _query(environ)
+    if not bucket:
+        return [("s3:ListAllMyBuckets", "*")]
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    if not key:
+        if method == "POST" and "delete" in query:
+            keys = _delete_keys(body)
+            return [("s3:DeleteObject", f"{bucket_arn}/{k}") for k in keys] or [
+                ("s3:DeleteObject", f"{bucket_arn}/*")
+            ]
+        if method in ("GET", "HEAD") and not (set(query) - _LIST_PARAMETERS):
+            return [("s3:ListBucket", bucket_arn)]
+        # Bucket configuration: only the administrator provisions it.
+        sub = next(iter(sorted(query)), "")
+        return [(f"s3:{method.title()}Bucket{sub.title()}", bucket_arn)]
+    object_arn = f"{bucket_arn}/{key}"
+    for (verb, sub), action in _S3_OBJECT_SUBRESOURCES.items():
+        if verb == method and sub in query:
+            return [(f"s3:{action}", object_arn)]
+    kms_key = _bucket_key(bucket, region)
+    if method in ("GET", "HEAD"):
+        if "uploadId" in query:
+            return [("s3:ListMultipartUploadParts", object_arn)]
+        needs = [("s3:GetObject", object_arn)]
+        return needs + ([("kms:Decrypt", kms_key)] if kms_key else [])
+    if method == "DELETE":
+        if "uploadId" in query:
+            return [("s3:AbortMultipartUpload", object_arn)]
+        return [("s3:DeleteObject", object_arn)]
+    if method in ("PUT", "POST"):
+        needs = [("s3:PutObject", object_arn)]
+        source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+        if source:
+            needs.append(("s3:GetObject", "arn:aws:s3:::" + unquote(source).lstrip("/")))
+        return needs + ([("kms:GenerateDataKey", kms_key)] if kms_key else [])
+    return [(f"s3:{method}", object_arn)]
+
+
+# Query parameters of ListObjects(V2): a GET on the bucket with only these lists it.
+_LIST_PARAMETERS = {
+    "list-type", "prefix", "delimiter", "encoding-type", "max-keys", "continuation-token",
+    "fetch-owner", "start-after", "marker", "x-id",
+}
+
+
+def _delete_keys(body):
+    """The keys of a DeleteObjects request body."""
+    try:
+        root = ElementTree.fromstring(body or b"<Delete/>")
+    except ElementTree.ParseError:
+        return []
+    return [e.text or "" for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Key"]
 
 
 def _dynamodb(operation, params, region):
@@ -349,6 +480,27 @@ def _signing_key(secret, date, region, service):
     return derived
 
 
+def _presigned(environ):
+    """A SigV4 query-string signature (a presigned URL): the header fields' tuple plus whether
+    it has expired, or None."""
+    q = _query(environ)
+    if q.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
+        return None
+    scope = q.get("X-Amz-Credential", "").split("/")
+    if len(scope) != 5 or not q.get("X-Amz-Signature") or not q.get("X-Amz-SignedHeaders"):
+        return None
+    key_id, date, region, service, _ = scope
+    try:
+        signed_at = datetime.datetime.strptime(q.get("X-Amz-Date", ""), "%Y%m%dT%H%M%SZ")
+        expires = int(q.get("X-Amz-Expires", "0"))
+    except ValueError:
+        return None
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    expired = now > signed_at + datetime.timedelta(seconds=expires)
+    return (key_id, date, region, service, q["X-Amz-SignedHeaders"].split(";"),
+            q["X-Amz-Signature"], expired)
+
+
 def _signature_matches(environ, body, date, region, service, secret, signed, signature):
     """SigV4 as AWS verifies it: the canonical request rebuilt from what arrived, signed with
     the key derived from `secret`. Written out (not botocore's signer, which moto uses) because
@@ -364,21 +516,28 @@ def _signature_matches(environ, body, date, region, service, secret, signed, sig
         if value is None:
             return False
         headers.append(f"{name}:{' '.join(value.split())}\n")
-    amz_date = environ.get("HTTP_X_AMZ_DATE", "")
-    if not amz_date.startswith(date):
-        return False
     raw = environ.get("RAW_URI") or quote(environ.get("PATH_INFO", "/"))
     path, _, query = raw.partition("?")
     query = query or environ.get("QUERY_STRING", "")
+    presigned = "X-Amz-Signature=" in query
+    amz_date = environ.get("HTTP_X_AMZ_DATE", "")
+    if presigned:
+        amz_date = _query(environ).get("X-Amz-Date", "")
+    if not amz_date.startswith(date):
+        return False
     pairs = sorted(
         (quote(k, safe="-_.~"), quote(v, safe="-_.~"))
         for k, v in parse_qsl(query, keep_blank_values=True)
+        if not (presigned and k == "X-Amz-Signature")
     )
-    payload = environ.get("HTTP_X_AMZ_CONTENT_SHA256") or hashlib.sha256(body).hexdigest()
+    if presigned:
+        payload = "UNSIGNED-PAYLOAD"
+    else:
+        payload = environ.get("HTTP_X_AMZ_CONTENT_SHA256") or hashlib.sha256(body).hexdigest()
     canonical = "\n".join([
         environ.get("REQUEST_METHOD", "GET"),
-        # Every AWS service but S3 signs the path URI-encoded once more.
-        quote(_normalised(path), safe="/~"),
+        # Every AWS service but S3 signs the path URI-encoded once more; S3 signs it as sent.
+        path if service == "s3" else quote(_normalised(path), safe="/~"),
         "&".join(f"{k}={v}" for k, v in pairs),
         "".join(headers),
         ";".join(signed),
@@ -414,9 +573,13 @@ def _normalised(path):
 
 # --- answers in each protocol's shape -------------------------------------------------------
 
-def _protocol(environ):
+def _protocol(environ, fields=None):
     prefix = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[0]
-    return _TARGET_SERVICES.get(prefix, "query")
+    if prefix in _TARGET_SERVICES:
+        return _TARGET_SERVICES[prefix]
+    if fields and fields[3] == "s3":
+        return "s3"
+    return "query"
 
 
 def _access_denied(protocol, arn, action, resource, explicit):
@@ -430,13 +593,16 @@ def _access_denied(protocol, arn, action, resource, explicit):
         return 403, f"{_CORAL}#AccessDeniedException", message, "AccessDenied"
     if protocol == "dynamodb":
         return 400, f"{_CORAL}#AccessDeniedException", message, None
-    if protocol == "secretsmanager":
+    if protocol in ("secretsmanager", "kms"):
         return 400, "AccessDeniedException", message, None
     return 403, "AccessDenied", message, None
 
 
 def _unknown_key(protocol):
     message = "The security token included in the request is invalid."
+    if protocol == "s3":
+        return 403, "InvalidAccessKeyId", \
+            "The AWS Access Key Id you provided does not exist in our records.", None
     if protocol == "sqs":
         return 403, f"{_CORAL}#UnrecognizedClientException", message, "InvalidClientTokenId"
     if protocol == "query":
@@ -450,13 +616,16 @@ def _bad_signature(protocol):
                "Consult the service documentation for details.")
     if protocol == "sqs":
         return 403, f"{_CORAL}#InvalidSignatureException", message, "SignatureDoesNotMatch"
-    if protocol == "query":
+    if protocol in ("query", "s3"):
         return 403, "SignatureDoesNotMatch", message, None
     return 400, "InvalidSignatureException", message, None
 
 
 def _missing_token(protocol):
     message = "Request is missing Authentication Token"
+    if protocol == "s3":
+        # An anonymous request to a private bucket.
+        return 403, "AccessDenied", "Access Denied", None
     if protocol == "sqs":
         return 400, f"{_CORAL}#MissingAuthenticationTokenException", message, \
             "MissingAuthenticationToken"
@@ -466,6 +635,15 @@ def _missing_token(protocol):
 
 
 def _refuse(start_response, protocol, status, code, message, query_code):
+    if protocol == "s3":
+        body = (
+            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+            f"<Message>{_xml(message)}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>"
+        ).encode()
+        start_response(f"{status} Forbidden", [
+            ("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
+        ])
+        return [body]
     if protocol == "query":
         body = (
             "<ErrorResponse><Error><Type>Sender</Type>"

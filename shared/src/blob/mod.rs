@@ -1,10 +1,11 @@
 //! The bridge's bucket: media copied from Meta, updates too large for one SQS message (claim
-//! checks) and personal-data exports. One port, [`Blobs`], with an S3 adapter for Lambda and an
+//! checks) and personal-data exports. One port, [`Blobs`], with an S3 adapter ([`s3::S3Blobs`]) and an
 //! in-memory one for tests; every object key comes from [`keys`], so writers, erasure and export
 //! agree on where a person's objects live.
 
 pub mod keys;
 pub mod memory;
+pub mod s3;
 
 use std::future::Future;
 use std::time::Duration;

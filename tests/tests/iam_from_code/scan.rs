@@ -154,10 +154,16 @@ impl Sources {
                         None => String::new(),
                     };
                     for action in actions(service, &call.op, &kinds)? {
+                        // S3 object actions are on the bucket's objects (`<bucket ARN>/*`).
+                        let suffix = if service == "s3" && action != "s3:ListBucket" {
+                            "/*".to_owned()
+                        } else {
+                            suffix.clone()
+                        };
                         needs.insert(Need {
                             action,
                             env: env.clone(),
-                            suffix: suffix.clone(),
+                            suffix,
                             site: format!("{}::{}", construct.adapter, node.name),
                         });
                     }
@@ -253,6 +259,10 @@ pub fn actions(service: &str, op: &str, kinds: &BTreeSet<String>) -> Result<Vec<
         }
         ("dynamodb", "transact_get_items") => vec!["GetItem".to_owned()],
         ("sqs", op) if op.ends_with("_batch") => vec![pascal(op.trim_end_matches("_batch"))],
+        // S3 authorises listing on the bucket and a multi-object delete per object.
+        ("s3", "list_objects_v2" | "list_objects") => vec!["ListBucket".to_owned()],
+        ("s3", "delete_objects") => vec!["DeleteObject".to_owned()],
+        ("s3", "head_object") => vec!["GetObject".to_owned()],
         (_, op) => vec![pascal(op)],
     };
     Ok(names.into_iter().map(|n| format!("{prefix}:{n}")).collect())
