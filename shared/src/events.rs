@@ -93,6 +93,12 @@ pub enum EventType {
     MessageMediaStored,
     #[serde(rename = "message.media_failed")]
     MessageMediaFailed,
+    /// `erase_contact` finished: everything held about the person is gone.
+    #[serde(rename = "contact.erased")]
+    ContactErased,
+    /// `export_contact` finished: the document's presigned URL.
+    #[serde(rename = "contact.exported")]
+    ContactExported,
 }
 
 impl EventType {
@@ -134,6 +140,8 @@ impl EventType {
         Self::ConversationRatingCommented,
         Self::MessageMediaStored,
         Self::MessageMediaFailed,
+        Self::ContactErased,
+        Self::ContactExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -175,6 +183,8 @@ impl EventType {
             Self::ConversationRatingCommented => "conversation.rating_commented",
             Self::MessageMediaStored => "message.media_stored",
             Self::MessageMediaFailed => "message.media_failed",
+            Self::ContactErased => "contact.erased",
+            Self::ContactExported => "contact.exported",
         }
     }
 

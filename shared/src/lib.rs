@@ -19,6 +19,7 @@ pub mod local_clock;
 pub mod media;
 pub mod metrics;
 pub mod outbox;
+pub mod privacy;
 pub mod queue;
 pub mod rating;
 pub mod redact;

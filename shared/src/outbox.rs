@@ -137,8 +137,15 @@ pub fn outbox(
     now_ms: i64,
     ttl: i64,
 ) -> OutboxRecord {
+    // Events about a contact are grouped by its id (`CrmEvent::pending`); contact ids are `ct_…`.
+    let contact_id = events
+        .iter()
+        .map(|e| &e.group_id)
+        .find(|g| g.starts_with("ct_"))
+        .cloned();
     OutboxRecord {
         key: update_key.to_owned(),
+        contact_id,
         published: events.is_empty(),
         events,
         created_at_ms: now_ms,

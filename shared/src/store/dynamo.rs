@@ -26,6 +26,7 @@ pub mod due;
 mod items;
 mod outbox;
 mod parked;
+mod personal;
 mod scheduled;
 
 type Item = HashMap<String, AttributeValue>;
@@ -111,11 +112,14 @@ impl DynamoStore {
                 }
             }
             Write::RemoveAlias(record) => condition.points_at(&record.contact_id),
-            Write::Unpark { .. } => condition.expr = Some("attribute_exists(pk)".into()),
+            Write::Unpark { .. } | Write::Delete { .. } => {
+                condition.expr = Some("attribute_exists(pk)".into());
+            }
             Write::Consent(_)
             | Write::Park(_)
             | Write::TemplateCategory(_)
-            | Write::Schedule(_) => {}
+            | Write::Schedule(_)
+            | Write::Audit(_) => {}
         }
         let mut out = Vec::new();
         match body {

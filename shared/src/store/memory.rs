@@ -16,6 +16,7 @@ use super::{
 mod due;
 mod items;
 mod parked;
+mod personal;
 mod scheduled;
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,21 @@ impl MemoryStore {
     /// a handler does when its transaction is refused after the rest of its work.
     pub fn fail_next_commits(&self, n: usize) {
         self.failing_commits.store(n, Ordering::SeqCst);
+    }
+
+    /// Consumes one injected fault (`fail_next_commits`): commits and batch writes fail alike.
+    fn fail_if_injected(&self) -> Result<(), StoreError> {
+        if self
+            .failing_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Unstorable {
+                key: "commit".into(),
+                reason: "injected fault: the write was refused".into(),
+            });
+        }
+        Ok(())
     }
 
     /// One item's record, for assertions.
@@ -106,11 +122,13 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
         | Write::ExternalMessage(_, e) => expect(e),
         Write::Alias { record, replace } => *replace || points_at(&record.contact_id),
         Write::RemoveAlias(record) => points_at(&record.contact_id),
-        Write::Consent(_) | Write::TemplateCategory(_) | Write::Schedule(_) => true,
+        Write::Consent(_) | Write::TemplateCategory(_) | Write::Schedule(_) | Write::Audit(_) => {
+            true
+        }
         Write::Park(p) => {
             !items.contains_key(&(keys::message_pk(&p.wamid), keys::MESSAGE.to_owned()))
         }
-        Write::Unpark { .. } => current.is_some(),
+        Write::Unpark { .. } | Write::Delete { .. } => current.is_some(),
     }
 }
 
@@ -134,16 +152,7 @@ impl OutboxStore for MemoryStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        if self
-            .failing_commits
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Unstorable {
-                key: "commit".into(),
-                reason: "injected fault: the transaction was refused".into(),
-            });
-        }
+        self.fail_if_injected()?;
         let mut items = self.lock();
         let mut touched = HashSet::new();
         let outbox_key = commit

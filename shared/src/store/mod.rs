@@ -10,6 +10,7 @@ pub mod dynamo;
 pub mod items;
 pub mod memory;
 pub mod parked;
+pub mod personal;
 pub mod scheduled;
 
 use std::future::Future;
@@ -287,6 +288,10 @@ pub struct AliasRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRecord {
     pub key: String,
+    /// The contact its events are about (their FIFO group), so erasure finds the item through
+    /// `contact-index`; absent when they are about no contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
     pub events: Vec<PendingEvent>,
     pub published: bool,
     pub created_at_ms: i64,
@@ -324,6 +329,13 @@ pub enum Write {
     TemplateCategory(TemplateCategoryRecord),
     /// Holds a command until it is due (replaces an earlier deferral of the same command).
     Schedule(scheduled::ScheduledCommand),
+    /// Records who asked for a command and how it ended (`crate::privacy`).
+    Audit(crate::privacy::AuditRecord),
+    /// Deletes an item that must still be there (an erasure's progress record).
+    Delete {
+        pk: String,
+        sk: String,
+    },
 }
 
 /// A template's category as Meta last reported it.
@@ -458,6 +470,8 @@ pub(crate) fn write_key(write: &Write) -> (String, String) {
         Write::Unpark { wamid, status } => (keys::message_pk(wamid), keys::parked_sk(*status)),
         Write::TemplateCategory(t) => keys::template_category(&t.name, &t.language),
         Write::Schedule(c) => scheduled::key(&c.command_id),
+        Write::Audit(a) => a.key(),
+        Write::Delete { pk, sk } => (pk.clone(), sk.clone()),
     }
 }
 
@@ -472,7 +486,8 @@ pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, ser
         Write::Park(r) => serde_json::to_value(r)?,
         Write::TemplateCategory(r) => serde_json::to_value(r)?,
         Write::Schedule(r) => serde_json::to_value(r)?,
-        Write::RemoveAlias(_) | Write::Unpark { .. } => return Ok(None),
+        Write::Audit(r) => serde_json::to_value(r)?,
+        Write::RemoveAlias(_) | Write::Unpark { .. } | Write::Delete { .. } => return Ok(None),
     };
     Ok(Some(v))
 }
