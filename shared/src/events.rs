@@ -102,7 +102,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 37] = [
+    pub const ALL: [EventType; 39] = [
         Self::MessageReceived,
         Self::MessageStatus,
         Self::ContactOptedOut,

@@ -183,6 +183,7 @@ async fn store_message(store: &MemoryStore) {
         consent_at: None,
         created_at_ms: 0,
         updated_at_ms: 0,
+        ttl: None,
     };
     let message = MessageRecord {
         wamid: WAMID.into(),

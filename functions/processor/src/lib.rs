@@ -159,7 +159,10 @@ impl LiveState {
                 SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
                 config.publish_linger,
             ),
-            media: SqsSink::new(sqs, &config.media_queue_url),
+            media: Coalescing::new(
+                SqsSink::new(sqs, &config.media_queue_url),
+                config.publish_linger,
+            ),
             budget: RecordBudget::new(config.min_record_budget),
             config,
         }

@@ -97,6 +97,7 @@ mod tests {
     fn outbox(body: &str) -> OutboxRecord {
         OutboxRecord {
             key: "status:wamid.A:sent".into(),
+            contact_id: Some("ct_1".into()),
             events: vec![PendingEvent {
                 event_id: "evt_1".into(),
                 event_type: "message.status".into(),
