@@ -239,10 +239,7 @@ impl LiveState {
         let dynamo = aws_sdk_dynamodb::Client::new(aws);
         let sqs = aws_sdk_sqs::Client::new(aws);
         let secrets = CachedSecrets::new(
-            SecretsManagerSource::current_only(
-                aws_sdk_secretsmanager::Client::new(aws),
-                &config.secret_id,
-            ),
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id),
             config.secrets_refresh,
         );
         Ok(State {

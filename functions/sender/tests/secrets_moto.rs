@@ -30,11 +30,12 @@ async fn the_senders_source_reads_the_current_version_alone_after_a_rotation() {
     let client = aws_sdk_secretsmanager::Client::new(&local_aws::local_sdk_config().await);
     let name = rotated_secret(&client).await;
 
-    let current_only = SecretsManagerSource::<AccessTokens>::current_only(client.clone(), &name)
+    let current_only = SecretsManagerSource::<AccessTokens>::new(client.clone(), &name)
         .fetch()
         .await
         .expect("fetch");
     let both = SecretsManagerSource::<AccessTokens>::new(client, &name)
+        .with_previous()
         .fetch()
         .await
         .expect("fetch");

@@ -62,8 +62,10 @@ pub type LiveState = State<SqsSink, SecretsManagerSource<AppCredentials>>;
 
 impl LiveState {
     pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Self {
+        // The previous app secret stays valid for PREVIOUS_SECRET_GRACE_SECONDS after a rotation.
         let secrets =
-            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id);
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id)
+                .with_previous();
         State {
             secrets: CachedSecrets::new(secrets, config.secrets_refresh),
             inbound: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.inbound_queue_url),

@@ -18,26 +18,23 @@ pub struct SecretsManagerSource<T> {
 }
 
 impl<T> SecretsManagerSource<T> {
-    /// Reads `AWSCURRENT` and `AWSPREVIOUS`: for a document whose previous version stays valid
-    /// for a while after a rotation (the webhook's app secret).
+    /// Reads `AWSCURRENT` only, one call per refresh (the sender's access tokens: nothing reads
+    /// their previous version).
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         Self {
             client,
             secret_id: secret_id.into(),
-            previous: true,
+            previous: false,
             document: PhantomData,
         }
     }
 
-    /// Reads `AWSCURRENT` only, one call per refresh: for a document nothing reads the previous
-    /// version of (the sender's access tokens).
-    pub fn current_only(
-        client: aws_sdk_secretsmanager::Client,
-        secret_id: impl Into<String>,
-    ) -> Self {
+    /// Reads `AWSPREVIOUS` too: for a document whose previous version stays valid for a while
+    /// after a rotation (the webhook's app secret).
+    pub fn with_previous(self) -> Self {
         Self {
-            previous: false,
-            ..Self::new(client, secret_id)
+            previous: true,
+            ..self
         }
     }
 }
