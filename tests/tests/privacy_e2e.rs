@@ -57,15 +57,14 @@ async fn scan_table(stack: &RunningStack) -> Vec<Value> {
     items
 }
 
-fn s3() -> impl std::future::Future<Output = aws_sdk_s3::Client> {
-    async {
-        let config = local_aws::local_sdk_config().await;
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        )
-    }
+/// An S3 client on the local moto, path-style (a local endpoint has no per-bucket hosts).
+async fn s3() -> aws_sdk_s3::Client {
+    let config = local_aws::local_sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 /// Every object of the stack's bucket: key and body.
