@@ -173,7 +173,7 @@ async fn an_exported_then_erased_person_leaves_only_the_hashed_ledger_and_comes_
     send_commands(
         &stack,
         &[
-            json!({"command_id": "e2e-priv-export", "type": "export_contact", "phone_number_id": PN,
+            json!({"command_id": "e2e-priv-export", "type": "export_contact", "phone_number_id": PN, "to": phone,
                  "contact_id": contact_id, "actor": "dpo-42"}),
         ],
     )
