@@ -130,6 +130,10 @@ pub struct HashedConsent {
     /// The original entry's id (a hash of its update key), so a repeated erasure rewrites it.
     pub entry_id: String,
     pub recorded_at_ms: i64,
+    /// DynamoDB TTL (Unix seconds): the original entry's, `CONSENT_RETENTION_DAYS` after it was
+    /// recorded; the proof goes when the decision would have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 impl HashedConsent {
@@ -259,6 +263,7 @@ mod tests {
             occurred_at: at,
             entry_id: format!("e{at}"),
             recorded_at_ms: 0,
+            ttl: None,
         };
         assert_eq!(opted_out_by(&[]), None);
         assert_eq!(

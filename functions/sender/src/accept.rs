@@ -232,6 +232,12 @@ async fn plan(
             }
         }
     }
+    writes.extend(out.audit(
+        state.config(),
+        EventType::CommandAccepted.as_str(),
+        None,
+        None,
+    ));
     Ok(Some(Commit {
         outbox: Some(record),
         writes,

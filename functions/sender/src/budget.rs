@@ -84,6 +84,8 @@ mod tests {
                 ("GRAPH_API_VERSION", "v23.0"),
                 ("GRAPH_TIMEOUT_SECONDS", &graph_timeout.to_string()),
                 ("OUTCOME_COMMIT_SECONDS", &commit.to_string()),
+                ("DATA_BUCKET", "data"),
+                ("PRIVACY_SECRET_ID", "privacy"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         ));

@@ -140,10 +140,16 @@ async fn plan(
             .map(|_| "/conversation_id".to_owned());
         tracing::info!(command_id = %out.command_id, reason = r.reason.as_str(), "close_conversation rejected");
         let (kind, data) = out.rejected(&r);
+        let audit = out.audit(
+            state.config(),
+            kind.as_str(),
+            Some(r.reason.as_str().to_owned()),
+            None,
+        );
         let event = out.event(kind, contact, data)?;
         return Ok(Some(Commit {
             outbox: Some(outbox_record(vec![event])),
-            writes: Vec::new(),
+            writes: audit.into_iter().collect(),
         }));
     };
     let lifecycle = conversation::close(
@@ -172,8 +178,15 @@ async fn plan(
         }
     }
     conv.ttl = Some(retention.conversation_ttl(now_ms / 1000));
+    let mut writes = vec![Write::Conversation(conv, Expect::Version(version))];
+    writes.extend(out.audit(
+        state.config(),
+        EventType::CommandAccepted.as_str(),
+        None,
+        None,
+    ));
     Ok(Some(Commit {
         outbox: Some(outbox_record(events)),
-        writes: vec![Write::Conversation(conv, Expect::Version(version))],
+        writes,
     }))
 }

@@ -23,10 +23,12 @@ pub enum CommandType {
     MarkRead,
     CloseConversation,
     RequestRating,
+    EraseContact,
+    ExportContact,
 }
 
 impl CommandType {
-    pub const ALL: [CommandType; 8] = [
+    pub const ALL: [CommandType; 10] = [
         Self::SendText,
         Self::SendTemplate,
         Self::SendMedia,
@@ -35,6 +37,8 @@ impl CommandType {
         Self::MarkRead,
         Self::CloseConversation,
         Self::RequestRating,
+        Self::EraseContact,
+        Self::ExportContact,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,8 @@ impl CommandType {
             Self::MarkRead => "mark_read",
             Self::CloseConversation => "close_conversation",
             Self::RequestRating => "request_rating",
+            Self::EraseContact => "erase_contact",
+            Self::ExportContact => "export_contact",
         }
     }
 
@@ -175,6 +181,8 @@ pub enum Payload {
         request: crate::rating::RatingRequest,
         interactive: Value,
     },
+    /// `erase_contact` / `export_contact`: nothing is sent ([`crate::privacy`]).
+    Privacy(crate::privacy::Request),
 }
 
 /// A template to send, with the category the CRM declared (removed from what Meta gets).
@@ -226,6 +234,9 @@ pub struct Command {
     pub fallback: Option<Template>,
     /// `expires_at` (Unix ms): past it the command is not sent (`command.failed`, `expired`).
     pub expires_at_ms: Option<i64>,
+    /// Who asked (an agent's or a system's id in the CRM): kept in the outcome event and the
+    /// audit (`shared::privacy::AuditRecord`).
+    pub actor: Option<String>,
 }
 
 impl Command {
@@ -234,7 +245,11 @@ impl Command {
     pub fn is_free_form(&self) -> bool {
         !matches!(
             self.kind,
-            CommandType::SendTemplate | CommandType::MarkRead | CommandType::CloseConversation
+            CommandType::SendTemplate
+                | CommandType::MarkRead
+                | CommandType::CloseConversation
+                | CommandType::EraseContact
+                | CommandType::ExportContact
         )
     }
 
@@ -251,8 +266,8 @@ impl Command {
                 }
                 return Value::Object(body);
             }
-            // Never sent: the flow closes the conversation before any send.
-            (Payload::Close(_), _) => return Value::Object(body),
+            // Never sent: the flow closes the conversation (or erases, exports) before any send.
+            (Payload::Close(_) | Payload::Privacy(_), _) => return Value::Object(body),
             (_, Some(t)) => ("template".to_owned(), t.object.clone()),
             (Payload::Message { kind, object }, None) => (kind.clone(), object.clone()),
             (Payload::Rating { interactive, .. }, None) => {
@@ -307,6 +322,8 @@ pub enum RejectReason {
     NoOpenConversation,
     /// `request_rating`: no conversation to rate (none open or closed, or not the one named).
     NoConversation,
+    /// `erase_contact` / `export_contact`: the bridge holds nothing about this person.
+    UnknownContact,
 }
 
 impl RejectReason {
@@ -321,6 +338,7 @@ impl RejectReason {
             Self::AuthenticationToUserId => "authentication_to_user_id",
             Self::NoOpenConversation => "no_open_conversation",
             Self::NoConversation => "no_conversation",
+            Self::UnknownContact => "unknown_contact",
         }
     }
 }
@@ -367,7 +385,7 @@ pub struct Validators {
     template: Schema,
 }
 
-const SCHEMAS: [(&str, &str); 9] = [
+const SCHEMAS: [(&str, &str); 11] = [
     (
         "envelope",
         include_str!("../../../schemas/commands/envelope.json"),
@@ -403,6 +421,14 @@ const SCHEMAS: [(&str, &str); 9] = [
     (
         "request_rating",
         include_str!("../../../schemas/commands/request_rating.json"),
+    ),
+    (
+        "erase_contact",
+        include_str!("../../../schemas/commands/erase_contact.json"),
+    ),
+    (
+        "export_contact",
+        include_str!("../../../schemas/commands/export_contact.json"),
     ),
 ];
 
@@ -554,6 +580,10 @@ impl Validators {
             context: value.get("context").cloned(),
             fallback,
             expires_at_ms,
+            actor: value
+                .get("actor")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 }
@@ -658,6 +688,10 @@ fn payload(
         CommandType::SendReaction => (message("reaction"), None),
         CommandType::CloseConversation => (
             Payload::Close(crate::close::Close::from_value(value, has_to)?),
+            None,
+        ),
+        CommandType::EraseContact | CommandType::ExportContact => (
+            Payload::Privacy(crate::privacy::Request::from_value(kind, value, has_to)?),
             None,
         ),
         CommandType::RequestRating => {

@@ -47,6 +47,47 @@ pub async fn opted_out_refusal<L: SenderStore>(
     ))
 }
 
+/// Whether the consent ledger kept for an erased person (`shared::privacy`, under the keyed hash
+/// of the number or user id the command names) says they opted out of marketing, and more
+/// recently than the decision the contact has on record (`consent_at`; `None`: none). An erased
+/// person who had said stop is not sent marketing when they come back as a new contact. With
+/// no privacy key set nothing can have been kept: `false`.
+pub async fn kept_opt_out(
+    state: &impl crate::Ports,
+    command: &crate::command::Command,
+    consent_at: Option<i64>,
+) -> Result<bool, crate::flow::SenderError> {
+    use crate::PrivacyPorts;
+    use shared::store::personal::PersonalDataStore;
+    let Some(to) = &command.to else {
+        return Ok(false);
+    };
+    let keys = state.privacy().keys().get().await?;
+    let pn = &command.phone_number_id;
+    let bases = shared::privacy::subject_bases(&to.identity());
+    let hashes = match shared::privacy::subject_hashes(&keys, pn, &bases) {
+        Ok(h) => h,
+        Err(shared::secrets::SecretsError::Unset { .. }) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let mut kept = Vec::new();
+    for hash in hashes {
+        let items = state
+            .store()
+            .read_partition(&shared::privacy::keys::erased_pk(pn, &hash))
+            .await?;
+        kept.extend(
+            items
+                .into_iter()
+                .filter_map(|v| serde_json::from_value::<shared::privacy::HashedConsent>(v).ok()),
+        );
+    }
+    Ok(match shared::privacy::opted_out_by(&kept) {
+        Some((out, at)) => consent_at.is_none_or(|c| at > c) && out,
+        None => false,
+    })
+}
+
 /// Why `template` may not go to a business-scoped user id, if it may not: Meta refuses an
 /// authentication template there (131062), so one the CRM declares or Meta categorises as
 /// authentication is refused before any call. A template of unknown category is left to Meta.

@@ -6,7 +6,8 @@
 //! 2. Checks that need no call: schema and limits, known phone number (`flow/outcome.rs`), the
 //!    recipient, their window and consent (`flow/recipient.rs`, [`crate::consent`]). A
 //!    `close_conversation` ends here, sending nothing ([`crate::close`]); a `request_rating`
-//!    needs a conversation to rate ([`crate::rating`]).
+//!    needs a conversation to rate ([`crate::rating`]). `erase_contact` and `export_contact`
+//!    end before the recipient checks ([`crate::privacy`]).
 //! 3. May a send start (`flow/admit.rs`)? A send left `Sending` past its lease by a crash or a lost
 //!    answer is "maybe sent": it ends as `command.failed` (`outcome_unknown`), never as a second
 //!    send. Then `not_before`, the command's deadline, pair rate and throughput, and the
@@ -42,7 +43,7 @@ mod recipient;
 
 pub(crate) use claim::Claimed;
 use defer::Deadline;
-pub(crate) use outcome::Outcome;
+pub(crate) use outcome::{finish, Outcome};
 pub(crate) use recipient::Recipient;
 
 /// Why a command could not be handled now; the record is retried after a short backoff.
@@ -58,6 +59,8 @@ pub enum SenderError {
     Secrets(#[from] SecretsError),
     #[error("could not encode an event")]
     Encode(#[from] serde_json::Error),
+    #[error("the bridge's bucket is unavailable")]
+    Blob(#[from] shared::blob::BlobError),
 }
 
 /// Handles one record; never fails: an error becomes a short, jittered deferral.
@@ -107,6 +110,9 @@ async fn run(
     }
     if let Some(r) = outcome::unknown_number(state, &command) {
         return outcome::finish(state, &out, None, out.rejected(&r)).await;
+    }
+    if let Payload::Privacy(request) = &command.payload {
+        return crate::privacy::run(state, &out, &command, request, time).await;
     }
     let who = recipient::resolve(state, &command, now_ms).await?;
     if let Payload::Close(close) = &command.payload {

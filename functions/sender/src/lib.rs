@@ -15,6 +15,7 @@ pub mod flow;
 pub mod graph;
 pub mod limiter;
 pub mod metrics;
+pub mod privacy;
 pub mod rating;
 pub mod schema;
 pub mod store;
@@ -24,11 +25,15 @@ pub use shared::visibility;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::blob::s3::{BucketConfig, S3Blobs};
+use shared::blob::Blobs;
 use shared::budget::Deadline;
 use shared::config::{ConfigError, Env};
+use shared::privacy::SubjectKeys;
 use shared::queue::{MessageSink, SqsSink};
-use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
+use shared::secrets::{AccessTokens, CachedSecrets, SecretSource, SecretsManagerSource};
 use shared::store::dynamo::DynamoStore;
+use shared::store::personal::PersonalDataStore;
 use shared::store::ProcessorStore;
 
 use crate::command::{SchemaError, Validators};
@@ -80,6 +85,12 @@ pub struct Config {
     pub min_record_budget: Duration,
     /// Message groups processed at once within a batch.
     pub concurrency: usize,
+    /// `DATA_BUCKET`: media and exports (erase deletes, export writes and presigns).
+    pub bucket: BucketConfig,
+    /// `PRIVACY_SECRET_ID`: the key of the hash that replaces an erased person's identifiers.
+    pub privacy_secret_id: String,
+    /// `EXPORT_URL_MINUTES` (60): how long an export's presigned URL serves it.
+    pub export_url: Duration,
 }
 
 impl Config {
@@ -140,12 +151,47 @@ impl Config {
             outcome_commit: env.seconds_or("OUTCOME_COMMIT_SECONDS", Duration::from_secs(5))?,
             min_record_budget: shared::budget::min_record_budget(env)?,
             concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
+            bucket: BucketConfig::from_env(env)?,
+            privacy_secret_id: env.required("PRIVACY_SECRET_ID")?,
+            export_url: Duration::from_secs(
+                60 * u64::from(
+                    env.parsed_or("EXPORT_URL_MINUTES", 60u32)?
+                        .clamp(1, 7 * 24 * 60),
+                ),
+            ),
         })
     }
 }
 
+/// The bucket and the privacy key, for `erase_contact` and `export_contact`.
+pub struct Privacy<B, K: SecretSource<Value = SubjectKeys>> {
+    pub blobs: B,
+    pub keys: CachedSecrets<K>,
+}
+
+/// What erasure and export need besides the state table.
+pub trait PrivacyPorts: Sync {
+    type Blobs: Blobs;
+    type Keys: SecretSource<Value = SubjectKeys>;
+
+    fn blobs(&self) -> &Self::Blobs;
+    fn keys(&self) -> &CachedSecrets<Self::Keys>;
+}
+
+impl<B: Blobs, K: SecretSource<Value = SubjectKeys>> PrivacyPorts for Privacy<B, K> {
+    type Blobs = B;
+    type Keys = K;
+
+    fn blobs(&self) -> &B {
+        &self.blobs
+    }
+    fn keys(&self) -> &CachedSecrets<K> {
+        &self.keys
+    }
+}
+
 /// What the handler needs, built once at cold start.
-pub struct State<S, L, Q, G, V> {
+pub struct State<S, L, Q, G, V, P> {
     pub config: Config,
     /// The shared state table: contacts, conversations, messages, outbox.
     pub store: S,
@@ -159,15 +205,17 @@ pub struct State<S, L, Q, G, V> {
     /// How long a command and a send's outcome take, measured across this environment's
     /// invocations.
     pub budgets: budget::Budgets,
+    pub privacy: P,
 }
 
 /// The state as the flow sees it: the ports' types named once, so each step of the flow takes
 /// `&impl Ports` rather than five type parameters.
 pub trait Ports: Sync {
-    type Store: ProcessorStore;
+    type Store: ProcessorStore + PersonalDataStore;
     type Items: SenderStore;
     type Events: MessageSink;
     type Graph: GraphApi;
+    type Privacy: PrivacyPorts;
 
     /// The shared state table: contacts, conversations, messages, outbox.
     fn store(&self) -> &Self::Store;
@@ -178,20 +226,24 @@ pub trait Ports: Sync {
     fn config(&self) -> &Config;
     fn limiter(&self) -> &Limiter;
     fn validators(&self) -> &Validators;
+    /// The bucket and the privacy key.
+    fn privacy(&self) -> &Self::Privacy;
 }
 
-impl<S, L, Q, G, V> Ports for State<S, L, Q, G, V>
+impl<S, L, Q, G, V, P> Ports for State<S, L, Q, G, V, P>
 where
-    S: ProcessorStore,
+    S: ProcessorStore + PersonalDataStore,
     L: SenderStore,
     Q: MessageSink,
     G: GraphApi,
     V: Sync,
+    P: PrivacyPorts,
 {
     type Store = S;
     type Items = L;
     type Events = Q;
     type Graph = G;
+    type Privacy = P;
 
     fn store(&self) -> &S {
         &self.store
@@ -214,6 +266,9 @@ where
     fn validators(&self) -> &Validators {
         &self.validators
     }
+    fn privacy(&self) -> &P {
+        &self.privacy
+    }
 }
 
 /// Why the function could not start.
@@ -232,16 +287,25 @@ pub type LiveState = State<
     SqsSink,
     GraphClient<SecretsManagerSource<AccessTokens>>,
     SqsVisibility,
+    Privacy<S3Blobs, SecretsManagerSource<SubjectKeys>>,
 >;
 
 impl LiveState {
     pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Result<Self, StartError> {
         let dynamo = aws_sdk_dynamodb::Client::new(aws);
         let sqs = aws_sdk_sqs::Client::new(aws);
+        let secrets_client = aws_sdk_secretsmanager::Client::new(aws);
         let secrets = CachedSecrets::new(
-            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id),
+            SecretsManagerSource::new(secrets_client.clone(), &config.secret_id),
             config.secrets_refresh,
         );
+        let privacy = Privacy {
+            blobs: S3Blobs::new(aws, &config.bucket.data_bucket),
+            keys: CachedSecrets::new(
+                SecretsManagerSource::new(secrets_client, &config.privacy_secret_id),
+                config.secrets_refresh,
+            ),
+        };
         Ok(State {
             store: DynamoStore::new(dynamo.clone(), &config.table_name),
             sender_store: DynamoStore::new(dynamo, &config.table_name),
@@ -257,6 +321,7 @@ impl LiveState {
             validators: Validators::load()?,
             budgets: budget::Budgets::new(config),
             config: config.clone(),
+            privacy,
         })
     }
 }
@@ -267,17 +332,18 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(200);
 /// The Lambda handler (also called by the local runner, with its own deadline): every record is
 /// consumed or deferred before `deadline`; deferred records, and those the time left could not
 /// cover, get their visibility timeout set and are reported as batch failures.
-pub async fn handler<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub async fn handler<S, L, Q, G, V, P>(
+    state: &State<S, L, Q, G, V, P>,
     event: SqsEvent,
     deadline: &Deadline,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: ProcessorStore,
+    S: ProcessorStore + PersonalDataStore,
     L: SenderStore,
     Q: MessageSink,
     G: GraphApi,
     V: Visibility,
+    P: PrivacyPorts,
 {
     let total = event.records.len();
     let started = std::time::Instant::now();

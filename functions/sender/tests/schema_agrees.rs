@@ -103,10 +103,17 @@ fn valid_commands() -> Vec<Value> {
             json!({"type":"request_rating","conversation_id":"cv_1","question":"Rate us","scale":"1-10",
             "button":"Rate","template":{"name":"csat","language":{"code":"pt_BR"}}}),
         ),
+        command(json!({"type":"erase_contact","actor":"dpo-42","reason":"DSR-311"})),
+        json!({"command_id":"c","type":"erase_contact","phone_number_id":"1",
+            "contact_id":"ct_0123456789abcdef01234567","actor":"dpo-42","reason":"DSR-311"}),
+        command(json!({"type":"export_contact","actor":"dpo-42"})),
+        json!({"command_id":"c","type":"export_contact","phone_number_id":"1",
+            "contact_id":"ct_0123456789abcdef01234567","actor":"dpo-42"}),
+        command(json!({"type":"send_text","text":{"body":"hi"},"actor":"agent-7"})),
     ]
 }
 
-const TYPES: [&str; 8] = [
+const TYPES: [&str; 10] = [
     "send_text",
     "send_template",
     "send_media",
@@ -115,6 +122,8 @@ const TYPES: [&str; 8] = [
     "mark_read",
     "close_conversation",
     "request_rating",
+    "erase_contact",
+    "export_contact",
 ];
 
 /// Replacements tried at every place in a command: other types, empty and oversized values,

@@ -15,6 +15,7 @@
 //! let secrets = [
 //!     ("MetaSecret".to_owned(), r#"{"app_secret":"s","verify_token":"v"}"#.to_owned()),
 //!     ("MetaAccessSecret".to_owned(), r#"{"access_token":"t"}"#.to_owned()),
+//!     ("PrivacySecret".to_owned(), r#"{"hash_key":"k"}"#.to_owned()),
 //! ];
 //! let provisioned = provision(&model, &clients, &secrets.into_iter().collect()).await?;
 //! let crm_events = provisioned.queue_url("CrmEventsQueue")?;

@@ -24,6 +24,7 @@ fn secrets(app: &str, access: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("MetaSecret".to_owned(), app.to_owned()),
         ("MetaAccessSecret".to_owned(), access.to_owned()),
+        ("PrivacySecret".to_owned(), r#"{"hash_key":"k"}"#.to_owned()),
     ])
 }
 

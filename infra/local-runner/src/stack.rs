@@ -43,6 +43,8 @@ pub struct StackOptions {
     pub verify_token: SecretString,
     pub app_secret: SecretString,
     pub access_token: SecretString,
+    /// The sender's privacy key (`PrivacySecret`'s `hash_key`).
+    pub privacy_key: SecretString,
     /// How often window-alerts runs (default 30 s).
     pub alert_interval: Duration,
     /// Delay before each simulated status webhook (default 200 ms).
@@ -86,6 +88,7 @@ impl StackOptions {
             verify_token: secret("LOCAL_VERIFY_TOKEN", "local-verify-token")?,
             app_secret: secret("LOCAL_APP_SECRET", "local-app-secret")?,
             access_token: secret("LOCAL_ACCESS_TOKEN", "local-access-token")?,
+            privacy_key: secret("LOCAL_PRIVACY_KEY", "local-privacy-key")?,
             alert_interval: env
                 .seconds_or("LOCAL_ALERT_INTERVAL_SECONDS", Duration::from_secs(30))?,
             status_delay: Duration::from_millis(env.parsed_or("LOCAL_STATUS_DELAY_MS", 200)?),
@@ -122,16 +125,18 @@ impl StackOptions {
     }
 
     /// One value per template secret, in the JSON shapes the README documents: the webhook's
-    /// `MetaSecret` and the sender's `MetaAccessSecret`.
+    /// `MetaSecret` and the sender's `MetaAccessSecret` and `PrivacySecret`.
     fn secret_values(&self) -> BTreeMap<String, String> {
         let app = serde_json::json!({
             "app_secret": self.app_secret.expose_secret(),
             "verify_token": self.verify_token.expose_secret(),
         });
         let access = serde_json::json!({ "access_token": self.access_token.expose_secret() });
+        let privacy = serde_json::json!({ "hash_key": self.privacy_key.expose_secret() });
         BTreeMap::from([
             ("MetaSecret".to_owned(), app.to_string()),
             ("MetaAccessSecret".to_owned(), access.to_string()),
+            ("PrivacySecret".to_owned(), privacy.to_string()),
         ])
     }
 }

@@ -5,7 +5,8 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use serde_json::{Map, Value};
 use shared::events::{self, ContactRef, EventSource, EventType, PendingEvent};
 use shared::outbox::{self, OutboxError};
-use shared::store::{Commit, OutboxStore};
+use shared::privacy::AuditRecord;
+use shared::store::{Commit, OutboxStore, Write};
 
 use super::SenderError;
 use crate::accept;
@@ -41,6 +42,11 @@ pub async fn finish(
 ) -> Result<Disposition, SenderError> {
     let now_ms = shared::now_ms();
     tracing::info!(command_id = %out.command_id, outcome = event_type.as_str(), reason = ?data.get("reason"), "command finished");
+    let reason = data
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let audit = out.audit(state.config(), event_type.as_str(), reason, None);
     let event = out.event(event_type, contact, data)?;
     let record = outbox::outbox(
         &out.key,
@@ -51,7 +57,7 @@ pub async fn finish(
     outbox::apply_once(state.store(), state.events(), &out.key, || {
         let commit = Commit {
             outbox: Some(record.clone()),
-            writes: Vec::new(),
+            writes: audit.clone().into_iter().collect(),
         };
         async move { Ok::<_, OutboxError>(Some(commit)) }
     })
@@ -88,6 +94,7 @@ pub async fn reject_invalid(
         phone_number_id: invalid.phone_number_id.clone().unwrap_or_default(),
         now_ms,
         rating: None,
+        actor: None,
     };
     if let Some(existing) = state.store().load_outbox(&out.key).await? {
         accept::repeat(state, &out, &existing).await?;
@@ -108,6 +115,8 @@ pub(crate) struct Outcome {
     pub(crate) now_ms: i64,
     /// `request_rating`: the request its accepted send records on the conversation.
     pub(crate) rating: Option<RatingRequest>,
+    /// Who asked: in every outcome event's `data` and in the audit.
+    pub(crate) actor: Option<String>,
 }
 
 impl Outcome {
@@ -123,7 +132,39 @@ impl Outcome {
                 Payload::Rating { request, .. } => Some(request.clone()),
                 _ => None,
             },
+            actor: command.actor.clone(),
         }
+    }
+
+    /// The audit item of this command's outcome (`outcome`: the event type, or
+    /// `failed_attempt`): written when the command names its actor, and always for erasure and
+    /// export. `subject` is the person's keyed hash (erase/export), never an identifier.
+    pub(crate) fn audit(
+        &self,
+        config: &crate::Config,
+        outcome: &str,
+        reason: Option<String>,
+        subject: Option<String>,
+    ) -> Option<Write> {
+        let always = matches!(
+            self.kind,
+            Some(CommandType::EraseContact | CommandType::ExportContact)
+        );
+        if self.actor.is_none() && !always {
+            return None;
+        }
+        let at_ms = shared::now_ms();
+        Some(Write::Audit(AuditRecord {
+            business: self.phone_number_id.clone(),
+            command_id: self.command_id.clone(),
+            command_type: self.kind.map_or("unknown", CommandType::as_str).to_owned(),
+            actor: self.actor.clone(),
+            outcome: outcome.to_owned(),
+            reason,
+            subject,
+            at_ms,
+            ttl: config.retention.audit_ttl(at_ms / 1000),
+        }))
     }
 
     pub(crate) fn base(&self) -> Map<String, Value> {
@@ -140,6 +181,9 @@ impl Outcome {
             "command_type".into(),
             self.kind.map(CommandType::as_str).into(),
         );
+        if let Some(actor) = &self.actor {
+            m.insert("actor".into(), actor.clone().into());
+        }
         m
     }
 

@@ -19,6 +19,8 @@ pub(crate) struct Recipient {
     pub(crate) wa_id: Option<String>,
     pub(crate) window_open: bool,
     pub(crate) opted_out: bool,
+    /// Meta time of the consent decision `opted_out` reflects (`None`: none on record).
+    pub(crate) consent_at: Option<i64>,
     /// The contact's conversation record as read (window, open conversation, rating).
     pub(crate) conversation: Option<Versioned<ConversationRecord>>,
 }
@@ -55,7 +57,11 @@ pub async fn plan<'a>(
             return Ok(Err(r));
         }
     }
-    if let Some(t) = template.filter(|_| who.opted_out) {
+    let opted_out = match template {
+        Some(_) if !who.opted_out => consent::kept_opt_out(state, command, who.consent_at).await?,
+        _ => who.opted_out,
+    };
+    if let Some(t) = template.filter(|_| opted_out) {
         if let Some(r) = consent::opted_out_refusal(state.items(), t).await? {
             return Ok(Err(r));
         }
@@ -80,6 +86,7 @@ pub async fn resolve(
             wa_id: None,
             window_open: false,
             opted_out: false,
+            consent_at: None,
             conversation: None,
         });
     };
@@ -111,6 +118,7 @@ pub async fn resolve(
             wa_id: c.record.wa_id.clone(),
             window_open,
             opted_out: c.record.marketing_opt_out,
+            consent_at: c.record.consent_at,
             conversation,
         },
         None => {
@@ -130,6 +138,7 @@ pub async fn resolve(
                 wa_id: None,
                 window_open,
                 opted_out: false,
+                consent_at: None,
                 conversation,
             }
         }

@@ -15,17 +15,21 @@ pub use sender::limiter::throughput::Clock;
 pub use sender::limiter::{Limiter, Limits};
 pub use sender::store::{Attempt, AttemptState, SenderStore};
 pub use sender::visibility::{Visibility, VisibilityError};
-pub use sender::{handler, Config, State};
+pub use sender::{handler, Config, Privacy, State};
 pub use serde_json::{json, Value};
+pub use shared::blob::memory::MemoryBlobs;
+pub use shared::blob::Blobs;
 pub use shared::budget::Deadline;
 pub use shared::contract::EventContract;
 pub use shared::delivery::{apply_status, StatusContext, StatusUpdate};
+pub use shared::privacy::SubjectKeys;
 pub use shared::secrets::{
     parse_secret, AccessTokens, CachedSecrets, SecretSource, SecretVersions, SecretsError,
     StaticSecrets, Version,
 };
 pub use shared::store::items::{ClockTake, ItemStore};
 pub use shared::store::memory::MemoryStore;
+pub use shared::store::personal::{ItemKey, PersonalDataStore};
 pub use shared::store::{
     keys, AliasRecord, Commit, ContactRecord, ConversationRecord, Expect, OutboxStore,
     ProcessorStore, StoreError, TemplateCategoryRecord, Versioned, Write,
@@ -254,7 +258,29 @@ impl Clock for FrozenClock {
 
 // ---- arrangement -------------------------------------------------------------------------
 
-pub type TestState = State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility>;
+pub type TestState = State<
+    MemoryStore,
+    SenderItems,
+    RecordingSink,
+    FakeGraph,
+    FakeVisibility,
+    Privacy<MemoryBlobs, StaticSecrets<SubjectKeys>>,
+>;
+
+/// The privacy secret's key in these tests.
+pub const PRIVACY_KEY: &str = "test-privacy-key";
+
+/// The privacy secret holding `key` (current version only).
+pub fn privacy_keys(key: &str) -> StaticSecrets<SubjectKeys> {
+    StaticSecrets(SecretVersions {
+        current: Version {
+            value: parse_secret("privacy", &json!({ "hash_key": key }).to_string())
+                .expect("a valid privacy secret"),
+            created_ms: Some(0),
+        },
+        previous: None,
+    })
+}
 
 pub struct Sender {
     pub state: TestState,
@@ -284,6 +310,11 @@ pub fn config() -> Config {
         outcome_commit: Duration::from_secs(5),
         min_record_budget: Duration::from_secs(1),
         concurrency: 10,
+        bucket: shared::blob::s3::BucketConfig {
+            data_bucket: "data".into(),
+        },
+        privacy_secret_id: "privacy".into(),
+        export_url: Duration::from_secs(3600),
     }
 }
 
@@ -321,6 +352,10 @@ pub fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
             validators: Validators::load().expect("command schemas compile"),
             budgets: Budgets::new(&config),
             config,
+            privacy: Privacy {
+                blobs: MemoryBlobs::new("data"),
+                keys: CachedSecrets::new(privacy_keys(PRIVACY_KEY), Duration::from_secs(300)),
+            },
         },
         secret_reads: reads,
     }
