@@ -1166,6 +1166,14 @@ Resources:
             model.event_sources,
             vec![
                 EventSourceSpec {
+                    function_logical_id: "MediaFunction".into(),
+                    binary: "media".into(),
+                    queue_logical_id: "MediaQueue".into(),
+                    batch_size: 10,
+                    batching_window: Duration::from_secs(1),
+                    report_batch_item_failures: true,
+                },
+                EventSourceSpec {
                     function_logical_id: "ProcessorFunction".into(),
                     binary: "processor".into(),
                     queue_logical_id: "InboundQueue".into(),
@@ -1270,6 +1278,7 @@ Resources:
                 "COMMANDS_QUEUE_URL",
                 "COMMAND_MAX_AGE_SECONDS",
                 "CRM_EVENTS_QUEUE_URL",
+                "DATA_BUCKET",
                 "GRAPH_API_BASE_URL",
                 "GRAPH_API_VERSION",
                 "MAX_IN_GROUP_WAIT_SECONDS",
