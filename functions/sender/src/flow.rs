@@ -58,6 +58,8 @@ pub enum SenderError {
     Secrets(#[from] SecretsError),
     #[error("could not encode an event")]
     Encode(#[from] serde_json::Error),
+    #[error("could not presign the media's link")]
+    Blob(#[from] shared::blob::BlobError),
 }
 
 /// Handles one record; never fails: an error becomes a short, jittered deferral.

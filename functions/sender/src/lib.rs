@@ -14,6 +14,7 @@ pub mod fifo;
 pub mod flow;
 pub mod graph;
 pub mod limiter;
+pub mod media_link;
 pub mod metrics;
 pub mod rating;
 pub mod schema;
@@ -24,6 +25,8 @@ pub use shared::visibility;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::blob::s3::{BucketConfig, S3Blobs};
+use shared::blob::Blobs;
 use shared::budget::Deadline;
 use shared::config::{ConfigError, Env};
 use shared::queue::{MessageSink, SqsSink};
@@ -78,6 +81,11 @@ pub struct Config {
     pub min_record_budget: Duration,
     /// Message groups processed at once within a batch.
     pub concurrency: usize,
+    /// `DATA_BUCKET`: where a `send_media` `key` is (only `media/` is readable).
+    pub bucket: BucketConfig,
+    /// `MEDIA_LINK_MINUTES` (default 15): how long the presigned link of a `send_media` by `key`
+    /// works (`media_link`).
+    pub media_link: Duration,
 }
 
 impl Config {
@@ -138,12 +146,27 @@ impl Config {
             outcome_commit: env.seconds_or("OUTCOME_COMMIT_SECONDS", Duration::from_secs(5))?,
             min_record_budget: shared::budget::min_record_budget(env)?,
             concurrency: env.parsed_or("SENDER_CONCURRENCY", 10)?,
+            bucket: BucketConfig::from_env(env)?,
+            media_link: media_link(env)?,
         })
     }
 }
 
+/// `MEDIA_LINK_MINUTES`: whole minutes, 1 to 10080 (a presigned URL lives at most 7 days).
+fn media_link(env: &Env) -> Result<Duration, ConfigError> {
+    let minutes: u32 = env.parsed_or("MEDIA_LINK_MINUTES", 15)?;
+    if !(1..=10_080).contains(&minutes) {
+        return Err(ConfigError::Invalid {
+            name: "MEDIA_LINK_MINUTES",
+            value: minutes.to_string(),
+            reason: "must be 1 to 10080 (7 days)".into(),
+        });
+    }
+    Ok(Duration::from_secs(u64::from(minutes) * 60))
+}
+
 /// What the handler needs, built once at cold start.
-pub struct State<S, L, Q, G, V> {
+pub struct State<S, L, Q, G, V, B> {
     pub config: Config,
     /// The shared state table: contacts, conversations, messages, outbox.
     pub store: S,
@@ -152,6 +175,8 @@ pub struct State<S, L, Q, G, V> {
     pub events: Q,
     pub graph: G,
     pub visibility: V,
+    /// The bridge's bucket: `send_media` by `key` is sent as a presigned link.
+    pub blobs: B,
     pub limiter: Limiter,
     pub validators: Validators,
     /// How long a command and a send's outcome take, measured across this environment's
@@ -166,6 +191,7 @@ pub trait Ports: Sync {
     type Items: SenderStore;
     type Events: MessageSink;
     type Graph: GraphApi;
+    type Blobs: Blobs;
 
     /// The shared state table: contacts, conversations, messages, outbox.
     fn store(&self) -> &Self::Store;
@@ -173,23 +199,26 @@ pub trait Ports: Sync {
     fn items(&self) -> &Self::Items;
     fn events(&self) -> &Self::Events;
     fn graph(&self) -> &Self::Graph;
+    fn blobs(&self) -> &Self::Blobs;
     fn config(&self) -> &Config;
     fn limiter(&self) -> &Limiter;
     fn validators(&self) -> &Validators;
 }
 
-impl<S, L, Q, G, V> Ports for State<S, L, Q, G, V>
+impl<S, L, Q, G, V, B> Ports for State<S, L, Q, G, V, B>
 where
     S: ProcessorStore,
     L: SenderStore,
     Q: MessageSink,
     G: GraphApi,
     V: Sync,
+    B: Blobs,
 {
     type Store = S;
     type Items = L;
     type Events = Q;
     type Graph = G;
+    type Blobs = B;
 
     fn store(&self) -> &S {
         &self.store
@@ -202,6 +231,9 @@ where
     }
     fn graph(&self) -> &G {
         &self.graph
+    }
+    fn blobs(&self) -> &B {
+        &self.blobs
     }
     fn config(&self) -> &Config {
         &self.config
@@ -230,6 +262,7 @@ pub type LiveState = State<
     SqsSink,
     GraphClient<SecretsManagerSource<AccessTokens>>,
     SqsVisibility,
+    S3Blobs,
 >;
 
 impl LiveState {
@@ -251,6 +284,7 @@ impl LiveState {
                 secrets,
             )?,
             visibility: SqsVisibility::new(sqs, &config.commands_queue_url),
+            blobs: S3Blobs::new(aws, &config.bucket.data_bucket),
             limiter: Limiter::new(config.limits.clone()),
             validators: Validators::load()?,
             budgets: budget::Budgets::new(config),
@@ -265,8 +299,8 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(200);
 /// The Lambda handler (also called by the local runner, with its own deadline): every record is
 /// consumed or deferred before `deadline`; deferred records, and those the time left could not
 /// cover, get their visibility timeout set and are reported as batch failures.
-pub async fn handler<S, L, Q, G, V>(
-    state: &State<S, L, Q, G, V>,
+pub async fn handler<S, L, Q, G, V, B>(
+    state: &State<S, L, Q, G, V, B>,
     event: SqsEvent,
     deadline: &Deadline,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error>
@@ -276,6 +310,7 @@ where
     Q: MessageSink,
     G: GraphApi,
     V: Visibility,
+    B: Blobs,
 {
     let total = event.records.len();
     let started = std::time::Instant::now();

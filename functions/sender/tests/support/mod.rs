@@ -2,7 +2,8 @@
 //! event queue), shared by the handler-level test files.
 #![allow(dead_code, unused_imports)]
 
-pub use std::collections::{HashMap, VecDeque};
+pub use shared::blob::memory::MemoryBlobs;
+use std::collections::{HashMap, VecDeque};
 pub use std::sync::atomic::{AtomicUsize, Ordering};
 pub use std::sync::{Arc, Mutex};
 pub use std::time::Duration;
@@ -254,7 +255,8 @@ impl Clock for FrozenClock {
 
 // ---- arrangement -------------------------------------------------------------------------
 
-pub type TestState = State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility>;
+pub type TestState =
+    State<MemoryStore, SenderItems, RecordingSink, FakeGraph, FakeVisibility, MemoryBlobs>;
 
 pub struct Sender {
     pub state: TestState,
@@ -284,6 +286,10 @@ pub fn config() -> Config {
         outcome_commit: Duration::from_secs(5),
         min_record_budget: Duration::from_secs(1),
         concurrency: 10,
+        bucket: shared::blob::s3::BucketConfig {
+            data_bucket: "wa-crm-bridge-data".into(),
+        },
+        media_link: Duration::from_secs(15 * 60),
     }
 }
 
@@ -317,6 +323,7 @@ pub fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
                 secrets: CachedSecrets::new(secrets, Duration::from_secs(300)),
             },
             visibility: FakeVisibility::default(),
+            blobs: MemoryBlobs::new("wa-crm-bridge-data"),
             limiter: Limiter::with_clock(config.limits.clone(), Arc::new(FrozenClock::default())),
             validators: Validators::load().expect("command schemas compile"),
             budgets: Budgets::new(&config),
