@@ -49,7 +49,7 @@ $(CHECKOV_VENV)/.installed: infra/python/requirements-checkov.txt
 # It gives each function its template role, expanded by SAM's translator from the tools venv
 # (pinned there with the SAM CLI that needs it), so `make run` and `make load` install it too.
 # `make run` also builds wa-bridge, the command line of the README's round trip.
-FUNCTIONS := -p webhook -p processor -p sender -p window-alerts
+FUNCTIONS := -p webhook -p processor -p sender -p window-alerts -p media
 
 run: $(VENV)/.installed $(TOOLS_VENV)/.installed
 	$(CARGO) build -p local-runner $(FUNCTIONS) -p wa-bridge --bins
@@ -131,7 +131,7 @@ fuzz: $(CARGO_TOOLS)/.cargo-fuzz-$(CARGO_FUZZ_VERSION)
 # executable's own image (stack, heap, mmap and libc stay randomised): docs/performance.md.
 # With `--target`, RUSTFLAGS skips build scripts and proc macros.
 # Then the operator's command line for this machine, target/debug/wa-bridge (never deployed).
-LAMBDA_PACKAGES := webhook processor sender window-alerts
+LAMBDA_PACKAGES := webhook processor sender window-alerts media
 LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no -C relocation-model=static
 build: $(TOOLS_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
@@ -148,7 +148,8 @@ build-WebhookFunction: LAMBDA_BIN := webhook
 build-ProcessorFunction: LAMBDA_BIN := processor
 build-SenderFunction: LAMBDA_BIN := sender
 build-WindowAlertsFunction: LAMBDA_BIN := window-alerts
-build-WebhookFunction build-ProcessorFunction build-SenderFunction build-WindowAlertsFunction: build
+build-MediaFunction: LAMBDA_BIN := media
+build-WebhookFunction build-ProcessorFunction build-SenderFunction build-WindowAlertsFunction build-MediaFunction: build
 	@test -n "$(ARTIFACTS_DIR)" || { echo "$@ is run by sam build, which sets ARTIFACTS_DIR" >&2; exit 1; }
 	cp target/lambda/$(LAMBDA_BIN)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 

@@ -15,18 +15,21 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use shared::blob::s3::{BucketConfig, S3Blobs};
 use shared::blob::{BlobError, Blobs};
 use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::media::MediaJob;
 use shared::outbox::{Applied, OutboxError};
-use shared::queue::MessageSink;
+use shared::queue::{MessageSink, SqsSink};
+use shared::secrets::{AccessTokens, CachedSecrets, SecretsManagerSource};
 use shared::sqs_consumer::{self, Classify, FailureClass};
+use shared::store::dynamo::DynamoStore;
 use shared::store::{ProcessorStore, StoreError};
-use shared::visibility::{self, Visibility};
+use shared::visibility::{self, SqsVisibility, Visibility};
 
 pub use crate::copy::copy;
-use crate::graph::{FetchError, MediaSource};
+use crate::graph::{FetchError, GraphMedia, MediaSource};
 
 /// Typed configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -36,7 +39,7 @@ pub struct Config {
     /// `MEDIA_QUEUE_URL`: the queue this function consumes (its visibility changes).
     pub media_queue_url: String,
     /// `DATA_BUCKET`.
-    pub data_bucket: String,
+    pub bucket: BucketConfig,
     pub graph_base_url: String,
     pub graph_version: String,
     /// `GRAPH_TIMEOUT_SECONDS` (default 20): one Graph call, the download included.
@@ -63,7 +66,9 @@ impl Default for Config {
             table_name: String::new(),
             crm_events_queue_url: String::new(),
             media_queue_url: String::new(),
-            data_bucket: String::new(),
+            bucket: BucketConfig {
+                data_bucket: String::new(),
+            },
             graph_base_url: String::new(),
             graph_version: "v25.0".into(),
             graph_timeout: Duration::from_secs(20),
@@ -112,7 +117,7 @@ impl Config {
             table_name: env.required("TABLE_NAME")?,
             crm_events_queue_url: env.required("CRM_EVENTS_QUEUE_URL")?,
             media_queue_url: env.required("MEDIA_QUEUE_URL")?,
-            data_bucket: env.required("DATA_BUCKET")?,
+            bucket: BucketConfig::from_env(env)?,
             graph_base_url: env.required("GRAPH_API_BASE_URL")?,
             graph_version: env.required("GRAPH_API_VERSION")?,
             graph_timeout: env.seconds_or("GRAPH_TIMEOUT_SECONDS", defaults.graph_timeout)?,
@@ -142,6 +147,40 @@ pub struct State<S, Q, B, G, V> {
     pub visibility: V,
     pub config: Config,
     pub budget: RecordBudget,
+}
+
+/// The state wired to AWS and Meta.
+pub type LiveState = State<
+    DynamoStore,
+    SqsSink,
+    S3Blobs,
+    GraphMedia<SecretsManagerSource<AccessTokens>>,
+    SqsVisibility,
+>;
+
+impl LiveState {
+    pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Result<Self, reqwest::Error> {
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let secrets = CachedSecrets::new(
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), &config.secret_id),
+            config.secrets_refresh,
+        );
+        Ok(State {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
+            events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
+            blobs: S3Blobs::new(aws, &config.bucket.data_bucket),
+            graph: GraphMedia::new(
+                &config.graph_base_url,
+                &config.graph_version,
+                config.graph_timeout,
+                config.max_bytes,
+                secrets,
+            )?,
+            visibility: SqsVisibility::new(sqs, &config.media_queue_url),
+            budget: RecordBudget::new(config.min_record_budget),
+            config,
+        })
+    }
 }
 
 /// Why one copy failed; every case but an unreadable record is worth a retry.

@@ -80,6 +80,7 @@ mod tests {
                 ("CRM_EVENTS_QUEUE_URL", "e"),
                 ("COMMANDS_QUEUE_URL", "c"),
                 ("SECRET_ID", "s"),
+                ("DATA_BUCKET", "d"),
                 ("GRAPH_API_BASE_URL", "http://graph.invalid"),
                 ("GRAPH_API_VERSION", "v23.0"),
                 ("GRAPH_TIMEOUT_SECONDS", &graph_timeout.to_string()),

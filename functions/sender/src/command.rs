@@ -896,6 +896,37 @@ mod tests {
     }
 
     #[test]
+    fn media_by_key_names_an_object_under_media_only() {
+        let hex = "0".repeat(64);
+        let key = format!("media/106540352242922/ct_0123456789abcdef01234567/{hex}");
+        assert!(v()
+            .parse(&cmd(
+                json!({"type":"send_media","image":{"key":key,"caption":"x"}})
+            ))
+            .is_ok());
+        for bad in [
+            format!("exports/106540352242922/ct_0123456789abcdef01234567/{hex}"),
+            format!("updates/{hex}.json"),
+            format!("media/../exports/{hex}"),
+            format!("media/106540352242922/ct_0123456789abcdef01234567/{hex}.json"),
+            "media/".to_owned(),
+        ] {
+            assert_eq!(
+                rejection(cmd(json!({"type":"send_media","image":{"key":bad}}))).reason,
+                RejectReason::InvalidCommand,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            rejection(cmd(
+                json!({"type":"send_media","image":{"key":key,"link":"https://x"}})
+            ))
+            .reason,
+            RejectReason::InvalidCommand
+        );
+    }
+
+    #[test]
     fn a_list_may_not_have_more_than_ten_rows_in_all() {
         let rows: Vec<Value> = (0..6)
             .map(|i| json!({"id":format!("r{i}"),"title":"t"}))

@@ -14,6 +14,7 @@ pub mod fifo;
 pub mod flow;
 pub mod graph;
 pub mod limiter;
+pub mod media_link;
 pub mod metrics;
 pub mod privacy;
 pub mod rating;
@@ -91,6 +92,9 @@ pub struct Config {
     pub privacy_secret_id: String,
     /// `EXPORT_URL_MINUTES` (60): how long an export's presigned URL serves it.
     pub export_url: Duration,
+    /// `MEDIA_LINK_MINUTES` (default 15): how long the presigned link of a `send_media` by `key`
+    /// works (`media_link`).
+    pub media_link: Duration,
 }
 
 impl Config {
@@ -159,8 +163,22 @@ impl Config {
                         .clamp(1, 7 * 24 * 60),
                 ),
             ),
+            media_link: media_link(env)?,
         })
     }
+}
+
+/// `MEDIA_LINK_MINUTES`: whole minutes, 1 to 10080 (a presigned URL lives at most 7 days).
+fn media_link(env: &Env) -> Result<Duration, ConfigError> {
+    let minutes: u32 = env.parsed_or("MEDIA_LINK_MINUTES", 15)?;
+    if !(1..=10_080).contains(&minutes) {
+        return Err(ConfigError::Invalid {
+            name: "MEDIA_LINK_MINUTES",
+            value: minutes.to_string(),
+            reason: "must be 1 to 10080 (7 days)".into(),
+        });
+    }
+    Ok(Duration::from_secs(u64::from(minutes) * 60))
 }
 
 /// The bucket and the privacy key, for `erase_contact` and `export_contact`.
@@ -182,9 +200,6 @@ impl<B: Blobs, K: SecretSource<Value = SubjectKeys>> PrivacyPorts for Privacy<B,
     type Blobs = B;
     type Keys = K;
 
-    fn blobs(&self) -> &B {
-        &self.blobs
-    }
     fn keys(&self) -> &CachedSecrets<K> {
         &self.keys
     }
@@ -226,7 +241,7 @@ pub trait Ports: Sync {
     fn config(&self) -> &Config;
     fn limiter(&self) -> &Limiter;
     fn validators(&self) -> &Validators;
-    /// The bucket and the privacy key.
+    /// The bucket (erasure, export, `send_media` by `key`) and the privacy key.
     fn privacy(&self) -> &Self::Privacy;
 }
 
@@ -256,6 +271,9 @@ where
     }
     fn graph(&self) -> &G {
         &self.graph
+    }
+    fn blobs(&self) -> &B {
+        &self.blobs
     }
     fn config(&self) -> &Config {
         &self.config

@@ -1412,3 +1412,53 @@ async fn an_authentication_template_to_a_phone_number_is_sent() {
     assert_eq!(sender.only_event()["type"], "command.accepted");
     assert_contract(&sender);
 }
+
+// ---- send_media by key ---------------------------------------------------------------------
+
+const MEDIA_KEY: &str = "media/106540352242922/ct_0123456789abcdef01234567/1e06cb7c66b73c81540c1484eddb054fc055b09d20f179c17774591948c6b498";
+
+#[tokio::test]
+async fn media_by_key_reaches_meta_as_a_presigned_link_valid_media_link_minutes() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = json!({"command_id": "c-photo", "type": "send_media", "phone_number_id": PN,
+        "to": TO, "image": {"key": MEDIA_KEY, "caption": "your photo"}});
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    let requests = sender.requests();
+    assert_eq!(requests.len(), 1);
+    let image = &requests[0].1["image"];
+    assert_eq!(
+        image["link"],
+        format!("memory://data/{MEDIA_KEY}?expires=900")
+    );
+    assert!(image.get("key").is_none(), "{image}");
+    assert_eq!(image["caption"], "your photo");
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn media_by_a_key_outside_media_is_rejected_without_a_request() {
+    // Arrange
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let command = json!({"command_id": "c-export", "type": "send_media", "phone_number_id": PN,
+        "to": TO, "document": {"key": "exports/106540352242922/ct_0123456789abcdef01234567/x.json"}});
+
+    // Act
+    let response = sender.receives(vec![record(&command)]).await;
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert!(sender.requests().is_empty());
+    let event = sender.only_event();
+    assert_eq!(event["type"], "command.rejected");
+    assert_eq!(event["data"]["reason"], "invalid_command");
+    assert_contract(&sender);
+}

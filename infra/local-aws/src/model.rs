@@ -972,13 +972,8 @@ mod tests {
             rows += 1;
         }
         assert_eq!(
-<<<<<<< HEAD
-            rows, 11,
-            "the resource table of docs/architecture.md has 11 rows"
-=======
-            rows, 10,
-            "the resource table of docs/architecture.md has 10 rows"
->>>>>>> wip-privacy
+            rows, 12,
+            "the resource table of docs/architecture.md has 12 rows"
         );
         assert_eq!(
             rows,
@@ -1185,6 +1180,14 @@ Resources:
         assert_eq!(
             model.event_sources,
             vec![
+                EventSourceSpec {
+                    function_logical_id: "MediaFunction".into(),
+                    binary: "media".into(),
+                    queue_logical_id: "MediaQueue".into(),
+                    batch_size: 10,
+                    batching_window: Duration::from_secs(1),
+                    report_batch_item_failures: true,
+                },
                 EventSourceSpec {
                     function_logical_id: "ProcessorFunction".into(),
                     binary: "processor".into(),

@@ -195,7 +195,7 @@ fn every_function_is_granted_exactly_what_its_code_calls() {
     let results = check(&root().join("template.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let text = report(&results);
     println!("{text}");
-    assert_eq!(results.len(), 4, "four functions expected:\n{text}");
+    assert_eq!(results.len(), 5, "five functions expected:\n{text}");
     assert!(
         results.iter().all(|(_, _, m)| m.is_empty()),
         "template.yaml and the code disagree:\n{text}"

@@ -10,6 +10,7 @@ use super::recipient::{Plan, Recipient};
 use super::SenderError;
 use crate::command::Command;
 use crate::graph::{ErrorClass, GraphApi, SendResult};
+use crate::media_link;
 use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::Ports;
 
@@ -123,6 +124,15 @@ async fn send(
     claim: &mut Claimed,
 ) -> Result<SendResult, SenderError> {
     let pn = &command.phone_number_id;
+    // A media `key` becomes a presigned link now, so the link's minutes start at Meta's call.
+    let linked = match media_link::presigned(state.privacy().blobs(), body, state.config().media_link).await {
+        Ok(linked) => linked,
+        Err(e) => {
+            claim.release(state.items()).await?;
+            return Err(e.into());
+        }
+    };
+    let body = linked.as_ref().unwrap_or(body);
     let first = state.graph().send(pn, body).await;
     let stale_credentials = match &first {
         Err(SecretsError::Unset { .. }) => {

@@ -2,7 +2,8 @@
 //! event queue), shared by the handler-level test files.
 #![allow(dead_code, unused_imports)]
 
-pub use std::collections::{HashMap, VecDeque};
+pub use shared::blob::memory::MemoryBlobs;
+use std::collections::{HashMap, VecDeque};
 pub use std::sync::atomic::{AtomicUsize, Ordering};
 pub use std::sync::{Arc, Mutex};
 pub use std::time::Duration;
@@ -315,6 +316,7 @@ pub fn config() -> Config {
         },
         privacy_secret_id: "privacy".into(),
         export_url: Duration::from_secs(3600),
+        media_link: Duration::from_secs(15 * 60),
     }
 }
 
