@@ -67,6 +67,7 @@ impl Env {
             events: SqsSink::new(self.clients.sqs.clone(), self.events_url()),
             config: Config::default(),
             budget: Default::default(),
+            claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
         }
     }
 
@@ -76,6 +77,7 @@ impl Env {
             events: sink,
             config: Config::default(),
             budget: Default::default(),
+            claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
         }
     }
 

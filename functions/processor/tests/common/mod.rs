@@ -31,6 +31,7 @@ pub fn state_with(sink: Sink) -> TestState {
         events: sink,
         config: Config::default(),
         budget: Default::default(),
+        claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
     }
 }
 
