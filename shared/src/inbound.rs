@@ -63,6 +63,41 @@ pub struct BufferedUpdate<'a> {
     pub chunk: Option<&'a RawValue>,
     /// When the webhook received the POST (Unix milliseconds).
     pub received_at_ms: i64,
+    /// A claim check: `update` was too large for one queue message and is in the bucket at this
+    /// key (`shared::blob::keys::update` of its bytes); `update` is then `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
+}
+
+impl<'a> BufferedUpdate<'a> {
+    /// This update with `update` left out and `key` naming where its bytes are stored.
+    pub fn by_reference(&self, key: String) -> BufferedUpdate<'a> {
+        self.with_update(RawValue::NULL, Some(key))
+    }
+
+    /// This update carrying `update` (a claim check's bytes read back) and no reference.
+    pub fn with_update<'b>(
+        &self,
+        update: &'b RawValue,
+        stored: Option<String>,
+    ) -> BufferedUpdate<'b>
+    where
+        'a: 'b,
+    {
+        BufferedUpdate {
+            kind: self.kind,
+            field: self.field.clone(),
+            waba_id: self.waba_id.clone(),
+            entry_time: self.entry_time,
+            metadata: self.metadata,
+            contact: self.contact,
+            update,
+            thread_id: self.thread_id.clone(),
+            chunk: self.chunk,
+            received_at_ms: self.received_at_ms,
+            stored,
+        }
+    }
 }
 
 /// Why a signed body is not a WhatsApp webhook we can buffer (400 at the edge).
@@ -218,6 +253,7 @@ fn split_change<'a>(
         received_at_ms,
         thread_id: None,
         chunk: None,
+        stored: None,
     };
     if change.field == "history" && split_history(&change, &item, out) {
         return;

@@ -1,6 +1,6 @@
 //! Port and SQS adapter for putting messages on a queue, all or nothing from the caller's view.
 //!
-//! Batches of up to 10 entries (and at most 256 KiB) go out with `SendMessageBatch`, a bounded
+//! Batches of up to 10 entries (and at most 1 MiB) go out with `SendMessageBatch`, a bounded
 //! number concurrently; entries SQS rejects as transient are retried; anything still unsent makes
 //! the whole call fail so the caller can answer "retry" (the webhook answers 5xx to Meta).
 
@@ -69,9 +69,12 @@ pub trait MessageSink: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// Our cap on a batch's total size and on one message. SQS allows 1 MiB for each (raised from
-/// 256 KiB in 2025); this code keeps the old figure and refuses a larger message (`TooLarge`).
-pub const BATCH_BYTES: usize = 256 * 1024;
+/// SQS's cap on one message and on a `SendMessageBatch` (1 MiB since August 2025, was 256 KiB),
+/// counted as body plus attribute names, types and values. A larger message is refused here
+/// (`TooLarge`); the webhook sends an update that large by reference instead (claim check).
+pub const MESSAGE_BYTES: usize = 1024 * 1024;
+/// A batch's cap: the same figure.
+pub const BATCH_BYTES: usize = MESSAGE_BYTES;
 pub(crate) const BATCH_ENTRIES: usize = 10;
 const CONCURRENT_BATCHES: usize = 8;
 const ATTEMPTS: usize = 3;
@@ -169,7 +172,16 @@ fn entry(
     b.build()
 }
 
-/// Groups messages into SendMessageBatch-sized chunks: ≤10 entries and ≤256 KiB each.
+/// A message's size as SQS counts it: body, and each attribute's name, type (`String`) and value.
+pub fn size(m: &OutboundMessage) -> usize {
+    m.body.len()
+        + m.attributes
+            .iter()
+            .map(|(k, v)| k.len() + "String".len() + v.len())
+            .sum::<usize>()
+}
+
+/// Groups messages into SendMessageBatch-sized chunks: ≤10 entries and ≤1 MiB each.
 pub fn chunk(
     messages: Vec<OutboundMessage>,
 ) -> Result<Vec<Vec<(usize, OutboundMessage)>>, QueueError> {
@@ -177,15 +189,11 @@ pub fn chunk(
     let mut current: Vec<(usize, OutboundMessage)> = Vec::new();
     let mut bytes = 0;
     for (i, m) in messages.into_iter().enumerate() {
-        let size = m.body.len()
-            + m.attributes
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 6)
-                .sum::<usize>();
-        if size > BATCH_BYTES {
+        let size = size(&m);
+        if size > MESSAGE_BYTES {
             return Err(QueueError::TooLarge {
                 size,
-                limit: BATCH_BYTES,
+                limit: MESSAGE_BYTES,
             });
         }
         if current.len() == BATCH_ENTRIES || bytes + size > BATCH_BYTES {
@@ -229,7 +237,7 @@ mod tests {
     #[test]
     fn chunks_by_bytes_before_ten_entries() {
         let msgs: Vec<_> = (0..4)
-            .map(|_| OutboundMessage::new("x".repeat(100 * 1024)))
+            .map(|_| OutboundMessage::new("x".repeat(400 * 1024)))
             .collect();
         let sizes: Vec<_> = chunk(msgs).unwrap().iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![2, 2]);
@@ -237,8 +245,10 @@ mod tests {
 
     #[test]
     fn refuses_a_message_over_the_limit() {
-        let msgs = vec![OutboundMessage::new("x".repeat(BATCH_BYTES + 1))];
+        let msgs = vec![OutboundMessage::new("x".repeat(MESSAGE_BYTES + 1))];
         assert!(matches!(chunk(msgs), Err(QueueError::TooLarge { .. })));
+        let at_the_limit = vec![OutboundMessage::new("x".repeat(MESSAGE_BYTES))];
+        assert_eq!(chunk(at_the_limit).map(|b| b.len()).ok(), Some(1));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The processor function: every buffered update becomes DynamoDB state and CRM events, exactly
 //! once in effect.
 //!
-//! Each SQS record is one [`BufferedUpdate`] (the webhook's format). Messages, statuses and other
+//! Each SQS record is one [`BufferedUpdate`] (the webhook's format), or a claim check naming
+//! where in the bucket one too large for the queue waits (read back, then the same). Messages, statuses and other
 //! changes are planned against current state and committed with their events in one transaction
 //! (see `shared::outbox`); the events are then published to `crm-events.fifo`. Records fail alone
 //! and are reported as partial batch failures.
@@ -23,6 +24,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
+use shared::blob::claim::ClaimChecks;
+use shared::blob::s3::{BucketConfig, S3Blobs};
+use shared::blob::{keys, BlobError};
 use shared::budget::{self, Deadline, RecordBudget};
 use shared::config::{ConfigError, Env};
 use shared::consent::{ConsentWords, DEFAULT_START_WORDS, DEFAULT_STOP_WORDS};
@@ -66,6 +70,8 @@ pub struct Config {
     /// `RATING_WINDOW_MINUTES` (default 1440): how long after a rating request the customer's
     /// answer counts (`rating`).
     pub rating_window: Duration,
+    /// `DATA_BUCKET`: where claim-checked updates wait.
+    pub bucket: BucketConfig,
 }
 
 impl Default for Config {
@@ -82,6 +88,9 @@ impl Default for Config {
             min_record_budget: Duration::from_secs(1),
             external_status_park: delivery::EXTERNAL_STATUS_PARK,
             rating_window: DEFAULT_RATING_WINDOW,
+            bucket: BucketConfig {
+                data_bucket: String::new(),
+            },
         }
     }
 }
@@ -107,6 +116,7 @@ impl Config {
                 delivery::EXTERNAL_STATUS_PARK,
             )?,
             rating_window: rating_window(env)?,
+            bucket: BucketConfig::from_env(env)?,
         })
     }
 }
@@ -144,6 +154,8 @@ pub struct State<S, Q> {
     pub config: Config,
     /// How long a record takes, measured across this environment's invocations.
     pub budget: RecordBudget,
+    /// Where updates too large for the queue wait (claim checks).
+    pub claims: Box<dyn ClaimChecks>,
 }
 
 /// The state wired to AWS: DynamoDB and the CRM events FIFO queue, the events of a batch's
@@ -164,6 +176,7 @@ impl LiveState {
                 config.publish_linger,
             ),
             budget: RecordBudget::new(config.min_record_budget),
+            claims: Box::new(S3Blobs::new(aws, &config.bucket.data_bucket)),
             config,
         }
     }
@@ -178,6 +191,15 @@ pub enum ProcessError {
     Undecodable(#[source] shared::redact::JsonError),
     #[error("could not apply the update")]
     Apply(#[from] OutboxError),
+    /// The claim check's object is not (yet) in the bucket: retried, and after the inbound
+    /// queue's receive count it rests in the DLQ, never dropped.
+    #[error("no stored update at the claim check's key")]
+    ClaimMissing,
+    #[error("could not read a stored update")]
+    Claim(#[source] BlobError),
+    /// The object at the key is not the update the key names (its hash differs) or not JSON.
+    #[error("the stored update does not match its claim check")]
+    ClaimCorrupt,
 }
 
 impl From<StoreError> for ProcessError {
@@ -195,10 +217,11 @@ impl From<serde_json::Error> for ProcessError {
 impl Classify for ProcessError {
     fn class(&self) -> FailureClass {
         match self {
-            Self::NoBody | Self::Undecodable(_) | Self::Apply(OutboxError::Encode(_)) => {
-                FailureClass::Poison
-            }
-            Self::Apply(_) => FailureClass::Retryable,
+            Self::NoBody
+            | Self::Undecodable(_)
+            | Self::ClaimCorrupt
+            | Self::Apply(OutboxError::Encode(_)) => FailureClass::Poison,
+            Self::Apply(_) | Self::ClaimMissing | Self::Claim(_) => FailureClass::Retryable,
         }
     }
 }
@@ -241,7 +264,25 @@ pub async fn process_record<S: ProcessorStore, Q: MessageSink>(
     let body = record.body.as_deref().ok_or(ProcessError::NoBody)?;
     let update: BufferedUpdate<'_> =
         serde_json::from_str(body).map_err(|e| ProcessError::Undecodable(e.into()))?;
-    process_update(state, &update, now_ms).await
+    let Some(key) = &update.stored else {
+        return process_update(state, &update, now_ms).await;
+    };
+    let bytes = redeem(state.claims.as_ref(), key).await?;
+    let raw: &RawValue = serde_json::from_slice(&bytes).map_err(|_| ProcessError::ClaimCorrupt)?;
+    process_update(state, &update.with_update(raw, None), now_ms).await
+}
+
+/// The bytes of a claim-checked update, checked against the key that names them.
+async fn redeem(claims: &dyn ClaimChecks, key: &str) -> Result<Vec<u8>, ProcessError> {
+    let bytes = claims
+        .redeem(key)
+        .await
+        .map_err(ProcessError::Claim)?
+        .ok_or(ProcessError::ClaimMissing)?;
+    if keys::update(&bytes) != key {
+        return Err(ProcessError::ClaimCorrupt);
+    }
+    Ok(bytes)
 }
 
 /// Processes one update as the webhook buffered it: its JSON is repaired where a strict parser
@@ -357,6 +398,7 @@ impl Repaired {
             received_at_ms: u.received_at_ms,
             thread_id: u.thread_id.clone(),
             chunk: u.chunk,
+            stored: u.stored.clone(),
         }
     }
 }

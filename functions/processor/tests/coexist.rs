@@ -383,7 +383,7 @@ async fn a_history_of_a_thousand_messages_in_one_webhook_gives_a_thousand_events
         .map(|i| {
             serde_json::json!({"from": "5511987654321", "id": format!("wamid.BIG{i:04}"),
                 "timestamp": (1_741_640_000 + i).to_string(), "type": "text",
-                "text": {"body": format!("mensagem {i} {}", "x".repeat(200))},
+                "text": {"body": format!("mensagem {i} {}", "x".repeat(1100))},
                 "history_context": {"status": "READ"}})
         })
         .collect();

@@ -923,6 +923,7 @@ async fn a_crash_after_the_publish_sends_the_event_again_with_the_same_event_id(
         media: Sink::default(),
         config: processor::Config::default(),
         budget: Default::default(),
+        claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
     };
     assert_eq!(run(&state, &fixture("text")).await, ["msg-0"]);
     assert!(run(&state, &fixture("text")).await.is_empty());

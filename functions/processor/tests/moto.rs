@@ -71,6 +71,7 @@ impl Env {
             ),
             config: Config::default(),
             budget: Default::default(),
+            claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
         }
     }
 
@@ -81,6 +82,7 @@ impl Env {
             media: Sink::default(),
             config: Config::default(),
             budget: Default::default(),
+            claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
         }
     }
 

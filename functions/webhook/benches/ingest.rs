@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
                     body.as_bytes(),
                     0,
                 );
-                assert_eq!(out.map(|m| m.len()).unwrap_or(0), count);
+                assert_eq!(out.map(|m| m.messages.len()).unwrap_or(0), count);
             })
         });
     }

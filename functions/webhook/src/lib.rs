@@ -2,6 +2,8 @@
 //!
 //! A POST is answered 200 only once every update it carries is on the inbound queue; if any part
 //! cannot be buffered the answer is 5xx and Meta retries (duplicates are handled downstream).
+//! An update too large for one queue message is first stored in the bucket under a key named by
+//! its content, and a reference to it is queued instead (a claim check the processor redeems).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,9 +11,11 @@ use std::time::Duration;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use secrecy::ExposeSecret;
+use shared::blob::s3::{BucketConfig, S3Blobs};
+use shared::blob::{keys, BlobError, Blobs};
 use shared::config::{ConfigError, Env};
 use shared::inbound::{self, EnvelopeError, UpdateKind};
-use shared::queue::{MessageSink, OutboundMessage, QueueError, SqsSink};
+use shared::queue::{self, MessageSink, OutboundMessage, QueueError, SqsSink};
 use shared::secrets::{
     AppCredentials, CachedSecrets, SecretSource, SecretVersions, SecretsError, SecretsManagerSource,
 };
@@ -23,9 +27,11 @@ use tracing::Instrument;
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// What the handler needs, built once at cold start.
-pub struct State<Q, S: SecretSource> {
+pub struct State<Q, S: SecretSource, B> {
     pub secrets: CachedSecrets<S>,
     pub inbound: Q,
+    /// Where updates too large for one queue message go (claim checks).
+    pub blobs: B,
     /// How long after a rotation the `AWSPREVIOUS` app secret still verifies.
     pub previous_secret_grace: Duration,
 }
@@ -43,6 +49,8 @@ pub struct Config {
     /// only this long after the current version was created.
     pub previous_secret_grace: Duration,
     pub inbound_queue_url: String,
+    /// `DATA_BUCKET`: the bucket of claim-checked updates.
+    pub bucket: BucketConfig,
 }
 
 impl Config {
@@ -53,12 +61,13 @@ impl Config {
             previous_secret_grace: env
                 .seconds_or("PREVIOUS_SECRET_GRACE_SECONDS", Duration::from_secs(3600))?,
             inbound_queue_url: env.required("INBOUND_QUEUE_URL")?,
+            bucket: BucketConfig::from_env(env)?,
         })
     }
 }
 
-/// The state wired to AWS: Secrets Manager and SQS.
-pub type LiveState = State<SqsSink, SecretsManagerSource<AppCredentials>>;
+/// The state wired to AWS: Secrets Manager, SQS and S3.
+pub type LiveState = State<SqsSink, SecretsManagerSource<AppCredentials>, S3Blobs>;
 
 impl LiveState {
     pub fn live(config: &Config, aws: &aws_config::SdkConfig) -> Self {
@@ -69,6 +78,7 @@ impl LiveState {
         State {
             secrets: CachedSecrets::new(secrets, config.secrets_refresh),
             inbound: SqsSink::new(aws_sdk_sqs::Client::new(aws), &config.inbound_queue_url),
+            blobs: S3Blobs::new(aws, &config.bucket.data_bucket),
             previous_secret_grace: config.previous_secret_grace,
         }
     }
@@ -94,6 +104,8 @@ pub enum WebhookError {
     AppSecretUnset { fix: &'static str },
     #[error("could not buffer every update")]
     Queue(#[from] QueueError),
+    #[error("could not store an update too large for the queue")]
+    Store(#[from] BlobError),
     #[error("could not serialise an update")]
     Encode(#[source] serde_json::Error),
 }
@@ -106,7 +118,7 @@ impl WebhookError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Secrets(_) | Self::AppSecretUnset { .. } | Self::Queue(_) => {
+            Self::Secrets(_) | Self::AppSecretUnset { .. } | Self::Queue(_) | Self::Store(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,17 +128,19 @@ impl WebhookError {
     /// The short reason sent back; internal detail stays in the logs.
     fn public_reason(&self) -> String {
         match self {
-            Self::Secrets(_) | Self::AppSecretUnset { .. } | Self::Queue(_) | Self::Encode(_) => {
-                "temporarily unavailable, retry".to_owned()
-            }
+            Self::Secrets(_)
+            | Self::AppSecretUnset { .. }
+            | Self::Queue(_)
+            | Self::Store(_)
+            | Self::Encode(_) => "temporarily unavailable, retry".to_owned(),
             other => other.to_string(),
         }
     }
 }
 
 /// The Lambda handler (also called by the local runner). Never fails: every outcome is a response.
-pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
-    state: &State<Q, S>,
+pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>, B: Blobs>(
+    state: &State<Q, S, B>,
     req: Request,
 ) -> Result<Response<Body>, Infallible> {
     // Attached to the future, not entered: an entered guard held across an `.await` would put
@@ -136,8 +150,8 @@ pub async fn handler<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     Ok(respond(state, req).instrument(span).await)
 }
 
-async fn respond<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
-    state: &State<Q, S>,
+async fn respond<Q: MessageSink, S: SecretSource<Value = AppCredentials>, B: Blobs>(
+    state: &State<Q, S, B>,
     req: Request,
 ) -> Response<Body> {
     let method = req.method().clone();
@@ -186,8 +200,8 @@ fn error_response(err: &WebhookError) -> Response<Body> {
 type Built = Result<Response<Body>, lambda_http::http::Error>;
 
 /// GET: `hub.mode=subscribe` with the right `hub.verify_token` echoes `hub.challenge` verbatim.
-async fn handshake<Q, S: SecretSource<Value = AppCredentials>>(
-    state: &State<Q, S>,
+async fn handshake<Q, S: SecretSource<Value = AppCredentials>, B>(
+    state: &State<Q, S, B>,
     req: &Request,
 ) -> Result<Built, WebhookError> {
     let query = req.uri().query().unwrap_or("");
@@ -255,9 +269,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// POST: verify, split, buffer. Returns how many updates were buffered.
-async fn ingest<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
-    state: &State<Q, S>,
+/// POST: verify, split, store what is too large, buffer. Returns how many updates were buffered.
+async fn ingest<Q: MessageSink, S: SecretSource<Value = AppCredentials>, B: Blobs>(
+    state: &State<Q, S, B>,
     req: &Request,
 ) -> Result<usize, WebhookError> {
     let body: &[u8] = req.body().as_ref();
@@ -276,22 +290,45 @@ async fn ingest<Q: MessageSink, S: SecretSource<Value = AppCredentials>>(
     if let Err(WebhookError::AppSecretUnset { .. }) = &prepared {
         shared::metrics::count("AppSecretUnset", "webhook", serde_json::Map::new());
     }
-    let messages = prepared?;
+    let Prepared { messages, stored } = prepared?;
     let count = messages.len();
+    // Stored before their references are queued: a reference never names a missing object.
+    for update in stored {
+        state
+            .blobs
+            .put(&update.key, update.bytes, "application/json")
+            .await?;
+    }
     state.inbound.send_all(messages).await?;
     Ok(count)
 }
 
+/// What a POST becomes: the queue messages, and the updates to store first (claim checks).
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub messages: Vec<OutboundMessage>,
+    pub stored: Vec<StoredUpdate>,
+}
+
+/// An update too large for one queue message, as it goes to the bucket: Meta's bytes of it,
+/// under a key named by them (a retry of the POST writes the same object again).
+#[derive(Debug)]
+pub struct StoredUpdate {
+    pub key: String,
+    pub bytes: Vec<u8>,
+}
+
 /// The handler's own work on a POST, without I/O: which app secrets are trusted at
 /// `received_at_ms` (none while the current one is a placeholder: every POST is 503), size
-/// check, signature, parse, split and the SQS messages to send. Benchmarked in `benches/ingest.rs`.
+/// check, signature, parse, split, the SQS messages to send and the updates too large for one
+/// (stored, and queued by reference). Benchmarked in `benches/ingest.rs`.
 pub fn prepare(
     secrets: &SecretVersions<AppCredentials>,
     previous_secret_grace: Duration,
     signature_header: Option<&str>,
     body: &[u8],
     received_at_ms: i64,
-) -> Result<Vec<OutboundMessage>, WebhookError> {
+) -> Result<Prepared, WebhookError> {
     let keys = secrets
         .signing_keys(received_at_ms, previous_secret_grace)
         .map_err(|_| WebhookError::AppSecretUnset {
@@ -302,20 +339,30 @@ pub fn prepare(
     }
     signature::verify(signature_header, body, keys)?;
     let updates = inbound::split(body, received_at_ms)?;
-    updates
-        .iter()
-        .map(|u| {
-            let body = serde_json::to_string(u).map_err(WebhookError::Encode)?;
-            Ok(OutboundMessage {
-                body,
-                attributes: vec![
-                    ("kind".to_owned(), kind_name(u.kind).to_owned()),
-                    ("field".to_owned(), u.field.clone().into_owned()),
-                ],
-                ..OutboundMessage::default()
-            })
-        })
-        .collect()
+    let mut prepared = Prepared::default();
+    for u in &updates {
+        let mut message = message_of(u)?;
+        if queue::size(&message) > queue::MESSAGE_BYTES {
+            let bytes = u.update.get().as_bytes().to_vec();
+            let key = keys::update(&bytes);
+            message = message_of(&u.by_reference(key.clone()))?;
+            prepared.stored.push(StoredUpdate { key, bytes });
+        }
+        prepared.messages.push(message);
+    }
+    Ok(prepared)
+}
+
+/// The queue message of one update: its JSON, with its kind and field as attributes.
+fn message_of(u: &inbound::BufferedUpdate<'_>) -> Result<OutboundMessage, WebhookError> {
+    Ok(OutboundMessage {
+        body: serde_json::to_string(u).map_err(WebhookError::Encode)?,
+        attributes: vec![
+            ("kind".to_owned(), kind_name(u.kind).to_owned()),
+            ("field".to_owned(), u.field.clone().into_owned()),
+        ],
+        ..OutboundMessage::default()
+    })
 }
 
 fn kind_name(kind: UpdateKind) -> &'static str {

@@ -1,6 +1,7 @@
 //! Handler tests: API Gateway HTTP API v2 events from `events/` through the real handler, with an
 //! in-memory queue standing in for SQS.
 
+use shared::blob::memory::MemoryBlobs;
 use std::time::Duration;
 
 use lambda_http::http::StatusCode;
@@ -24,7 +25,7 @@ fn state_rotated(
     previous: Option<&str>,
     rotated_ms_ago: i64,
     fail: bool,
-) -> State<Recorder, Secrets> {
+) -> State<Recorder, Secrets, MemoryBlobs> {
     let created = shared::now_ms() - rotated_ms_ago;
     let versions = SecretVersions {
         current: Version {
@@ -43,15 +44,20 @@ fn state_rotated(
         } else {
             Recorder::default()
         },
+        blobs: MemoryBlobs::new("bucket"),
         previous_secret_grace: Duration::from_secs(3600),
     }
 }
 
-fn state_with(current: &str, previous: Option<&str>, fail: bool) -> State<Recorder, Secrets> {
+fn state_with(
+    current: &str,
+    previous: Option<&str>,
+    fail: bool,
+) -> State<Recorder, Secrets, MemoryBlobs> {
     state_rotated(current, previous, 60_000, fail)
 }
 
-fn state() -> State<Recorder, Secrets> {
+fn state() -> State<Recorder, Secrets, MemoryBlobs> {
     state_with("local-app-secret", None, false)
 }
 
@@ -69,7 +75,7 @@ fn meta_body(name: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim_end().to_owned()
 }
 
-async fn call(state: &State<Recorder, Secrets>, req: Request) -> (StatusCode, String) {
+async fn call(state: &State<Recorder, Secrets, MemoryBlobs>, req: Request) -> (StatusCode, String) {
     let res = handler(state, req).await.unwrap();
     let body = match res.body() {
         Body::Text(t) => t.clone(),
@@ -80,7 +86,7 @@ async fn call(state: &State<Recorder, Secrets>, req: Request) -> (StatusCode, St
     (res.status(), body)
 }
 
-fn queued(state: &State<Recorder, Secrets>) -> Vec<serde_json::Value> {
+fn queued(state: &State<Recorder, Secrets, MemoryBlobs>) -> Vec<serde_json::Value> {
     state.inbound.events()
 }
 
@@ -513,5 +519,107 @@ async fn logs_one_clear_error_per_post_while_the_app_secret_is_unset_and_never_t
     assert!(
         !line.contains("set-me") && !line.contains("old-app-secret"),
         "{line}"
+    );
+}
+
+/// A POST whose one change is ~1.2 MB (over SQS's 1 MiB per message) and signed.
+fn oversize_post() -> (Vec<u8>, String) {
+    let entries: Vec<serde_json::Value> = (0..7000)
+        .map(|i| {
+            serde_json::json!({"type": "contact", "action": "add",
+                "contact": {"full_name": format!("Cliente {i:05} da loja"), "first_name": "Cliente",
+                            "phone_number": format!("55119{i:08}")},
+                "metadata": {"timestamp": "1741640000"}})
+        })
+        .collect();
+    let value = serde_json::json!({"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "state_sync": entries});
+    let raw = value.to_string();
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "smb_app_state_sync", "value": value}]}]})
+    .to_string();
+    assert!(raw.len() > shared::queue::MESSAGE_BYTES, "{}", raw.len());
+    (body.into_bytes(), raw)
+}
+
+#[tokio::test]
+async fn an_update_too_large_for_one_queue_message_is_stored_and_queued_by_reference() {
+    let state = state();
+    let (body, raw) = oversize_post();
+    let (status, _) = call(&state, signed(&body, "local-app-secret")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let key = shared::blob::keys::update(raw.as_bytes());
+    assert_eq!(state.blobs.keys(), vec![key.clone()]);
+    let stored = shared::blob::Blobs::get(&state.blobs, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.bytes,
+        raw.as_bytes(),
+        "Meta's bytes of the update, as sent"
+    );
+    let queued = queued(&state);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["stored"], key.as_str());
+    assert_eq!(queued[0]["update"], serde_json::Value::Null);
+    assert_eq!(queued[0]["field"], "smb_app_state_sync");
+
+    // Meta's retry of the same POST stores the same object again, under the same key.
+    let (status, _) = call(&state, signed(&body, "local-app-secret")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state.blobs.keys(), vec![key]);
+}
+
+/// A bucket that refuses every write.
+struct Unwritable;
+
+impl shared::blob::Blobs for Unwritable {
+    fn bucket(&self) -> &str {
+        "bucket"
+    }
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), shared::blob::BlobError> {
+        Err(shared::blob::BlobError::Aws {
+            operation: "PutObject",
+            message: "SlowDown: please reduce your request rate".into(),
+        })
+    }
+    async fn get(&self, _: &str) -> Result<Option<shared::blob::Blob>, shared::blob::BlobError> {
+        Ok(None)
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, shared::blob::BlobError> {
+        Ok(vec![])
+    }
+    async fn delete(&self, keys: &[String]) -> Result<usize, shared::blob::BlobError> {
+        Ok(keys.len())
+    }
+    async fn presign_get(&self, _: &str, _: Duration) -> Result<String, shared::blob::BlobError> {
+        Ok(String::new())
+    }
+}
+
+#[tokio::test]
+async fn an_update_that_cannot_be_stored_is_answered_503_and_nothing_is_queued() {
+    let base = state();
+    let state = State {
+        secrets: base.secrets,
+        inbound: base.inbound,
+        blobs: Unwritable,
+        previous_secret_grace: base.previous_secret_grace,
+    };
+    let (body, _) = oversize_post();
+    let res = handler(&state, signed(&body, "local-app-secret"))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Meta retries"
+    );
+    assert!(
+        state.inbound.events().is_empty(),
+        "no reference to a missing object"
     );
 }

@@ -1,6 +1,7 @@
 //! Log context is true: the webhook's span covers only the webhook's own lines, even while the
 //! handler waits on I/O and other work runs on the same thread (as in the local runner).
 
+use shared::blob::memory::MemoryBlobs;
 use std::time::Duration;
 
 use lambda_http::http::Method;
@@ -22,7 +23,7 @@ impl MessageSink for SlowSink {
     }
 }
 
-fn state() -> State<SlowSink, StaticSecrets<AppCredentials>> {
+fn state() -> State<SlowSink, StaticSecrets<AppCredentials>, MemoryBlobs> {
     let versions = SecretVersions {
         current: Version {
             value: AppCredentials {
@@ -36,6 +37,7 @@ fn state() -> State<SlowSink, StaticSecrets<AppCredentials>> {
     State {
         secrets: CachedSecrets::new(StaticSecrets(versions), Duration::from_secs(300)),
         inbound: SlowSink,
+        blobs: MemoryBlobs::new("bucket"),
         previous_secret_grace: Duration::from_secs(3600),
     }
 }

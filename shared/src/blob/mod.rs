@@ -3,6 +3,7 @@
 //! in-memory one for tests; every object key comes from [`keys`], so writers, erasure and export
 //! agree on where a person's objects live.
 
+pub mod claim;
 pub mod keys;
 pub mod memory;
 pub mod s3;

@@ -32,6 +32,7 @@ pub fn state_with(sink: Sink) -> TestState {
         media: Sink::default(),
         config: Config::default(),
         budget: Default::default(),
+        claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
     }
 }
 
