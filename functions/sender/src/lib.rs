@@ -200,6 +200,9 @@ impl<B: Blobs, K: SecretSource<Value = SubjectKeys>> PrivacyPorts for Privacy<B,
     type Blobs = B;
     type Keys = K;
 
+    fn blobs(&self) -> &B {
+        &self.blobs
+    }
     fn keys(&self) -> &CachedSecrets<K> {
         &self.keys
     }
@@ -271,9 +274,6 @@ where
     }
     fn graph(&self) -> &G {
         &self.graph
-    }
-    fn blobs(&self) -> &B {
-        &self.blobs
     }
     fn config(&self) -> &Config {
         &self.config

@@ -202,9 +202,9 @@ pub(crate) async fn commit_outcome(
     more: Vec<shared::store::Write>,
 ) -> Result<(), SenderError> {
     let now_ms = shared::now_ms();
-    let retention = i64::from(state.config().retention_days) * 86_400;
     let event = out.event(event_type, Some(subject.contact_ref()), data)?;
-    let record = shared::outbox::outbox(&out.key, vec![event], now_ms, now_ms / 1000 + retention);
+    let ttl = state.config().retention.marker_ttl(now_ms / 1000);
+    let record = shared::outbox::outbox(&out.key, vec![event], now_ms, ttl);
     let audit = out.audit(state.config(), event_type.as_str(), None, subject.subject());
     shared::outbox::apply_once(state.store(), state.events(), &out.key, || {
         let mut writes = more.clone();

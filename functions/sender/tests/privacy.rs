@@ -98,6 +98,7 @@ async fn message(sender: &Sender, who: &ContactRef, wamid: &str) {
                 // As the processor derives it: a hash of the update key.
                 entry_id: shared::privacy::export_id(wamid),
                 recorded_at_ms: now * 1000,
+                ttl: None,
             }),
         ],
     };
@@ -147,6 +148,7 @@ async fn two_people(sender: &Sender) {
                 business: PN.into(),
                 alias: (*alias).into(),
                 contact_id: (*id).into(),
+                ttl: None,
             },
             replace: false,
         })
@@ -475,6 +477,7 @@ async fn a_newer_opt_in_of_the_returning_contact_wins_over_the_kept_opt_out() {
                     business: PN.into(),
                     alias: format!("wa:{WA_ID}"),
                     contact_id: CONTACT_ID.into(),
+                    ttl: None,
                 },
                 replace: false,
             },
@@ -492,6 +495,7 @@ async fn a_newer_opt_in_of_the_returning_contact_wins_over_the_kept_opt_out() {
                     consent_at: Some(now_ms / 1000),
                     created_at_ms: now_ms,
                     updated_at_ms: now_ms,
+                    ttl: None,
                 },
                 Expect::Absent,
             ),

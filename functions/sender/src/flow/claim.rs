@@ -13,6 +13,7 @@ use crate::graph::{ErrorClass, GraphApi, SendResult};
 use crate::media_link;
 use crate::store::{Attempt, AttemptState, SenderStore};
 use crate::Ports;
+use crate::PrivacyPorts;
 
 /// How long the attempt item outlives the command (beyond SQS's 4-day retention).
 const ATTEMPT_TTL_SECS: i64 = 5 * 86_400;
@@ -125,13 +126,15 @@ async fn send(
 ) -> Result<SendResult, SenderError> {
     let pn = &command.phone_number_id;
     // A media `key` becomes a presigned link now, so the link's minutes start at Meta's call.
-    let linked = match media_link::presigned(state.privacy().blobs(), body, state.config().media_link).await {
-        Ok(linked) => linked,
-        Err(e) => {
-            claim.release(state.items()).await?;
-            return Err(e.into());
-        }
-    };
+    let linked =
+        match media_link::presigned(state.privacy().blobs(), body, state.config().media_link).await
+        {
+            Ok(linked) => linked,
+            Err(e) => {
+                claim.release(state.items()).await?;
+                return Err(e.into());
+            }
+        };
     let body = linked.as_ref().unwrap_or(body);
     let first = state.graph().send(pn, body).await;
     let stale_credentials = match &first {

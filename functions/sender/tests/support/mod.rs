@@ -18,7 +18,6 @@ pub use sender::store::{Attempt, AttemptState, SenderStore};
 pub use sender::visibility::{Visibility, VisibilityError};
 pub use sender::{handler, Config, Privacy, State};
 pub use serde_json::{json, Value};
-pub use shared::blob::memory::MemoryBlobs;
 pub use shared::blob::Blobs;
 pub use shared::budget::Deadline;
 pub use shared::contract::EventContract;
