@@ -177,6 +177,16 @@ const NAME_COLLISIONS: &[(&str, &str, &str)] = &[
         "S3Blobs::delete",
         "the processor only redeems claim checks (ClaimChecks::redeem -> Blobs::get)",
     ),
+    (
+        "media",
+        "S3Blobs::get",
+        "the media function only stores copies (Blobs::put); its `.get(` are maps and headers",
+    ),
+    (
+        "media",
+        "S3Blobs::delete",
+        "the media function never deletes an object",
+    ),
 ];
 
 /// `needs` without the [`NAME_COLLISIONS`] of `binary`; an entry that matches nothing is an error.
