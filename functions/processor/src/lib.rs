@@ -485,6 +485,7 @@ mod config_tests {
             ("TABLE_NAME", "state"),
             ("CRM_EVENTS_QUEUE_URL", "crm-events"),
             ("MEDIA_QUEUE_URL", "media"),
+            ("DATA_BUCKET", "data"),
         ]
         .iter()
         .chain(extra)

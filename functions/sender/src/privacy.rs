@@ -204,7 +204,12 @@ pub(crate) async fn commit_outcome(
     let now_ms = shared::now_ms();
     let event = out.event(event_type, Some(subject.contact_ref()), data)?;
     let ttl = state.config().retention.marker_ttl(now_ms / 1000);
-    let record = shared::outbox::outbox(&out.key, vec![event], now_ms, ttl);
+    let mut record = shared::outbox::outbox(&out.key, vec![event], now_ms, ttl);
+    if event_type == EventType::ContactErased {
+        // The erased contact is gone: its erasure's outcome stays out of `contact-index`, so a
+        // person who comes back is not exported or erased with it.
+        record.contact_id = None;
+    }
     let audit = out.audit(state.config(), event_type.as_str(), None, subject.subject());
     shared::outbox::apply_once(state.store(), state.events(), &out.key, || {
         let mut writes = more.clone();

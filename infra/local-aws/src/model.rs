@@ -1266,6 +1266,7 @@ Resources:
         assert_eq!(
             keys("webhook"),
             [
+                "DATA_BUCKET",
                 "INBOUND_QUEUE_URL",
                 "PREVIOUS_SECRET_GRACE_SECONDS",
                 "RUST_LOG",
@@ -1282,6 +1283,7 @@ Resources:
                 "CONTACT_RETENTION_DAYS",
                 "CONVERSATION_IDLE_MINUTES",
                 "CRM_EVENTS_QUEUE_URL",
+                "DATA_BUCKET",
                 "EXTERNAL_STATUS_PARK_SECONDS",
                 "MEDIA_QUEUE_URL",
                 "RATING_WINDOW_MINUTES",

@@ -23,13 +23,22 @@ async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
 }
 
 async fn table_names(client: &aws_sdk_dynamodb::Client) -> Vec<String> {
-    client
-        .list_tables()
-        .send()
-        .await
-        .expect("ListTables")
-        .table_names()
-        .to_vec()
+    // Every page: ListTables answers at most 100 names, and the suite's stacks make more.
+    let mut names = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .list_tables()
+            .set_exclusive_start_table_name(start.take())
+            .send()
+            .await
+            .expect("ListTables");
+        names.extend(page.table_names().iter().cloned());
+        match page.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_owned()),
+            None => return names,
+        }
+    }
 }
 
 #[tokio::test]
