@@ -24,8 +24,12 @@ fn forms(digits: &str) -> Vec<String> {
         without_ninth,
         format!("+{digits}"),
         "Joana Privada".to_owned(),
+        USER_ID.to_owned(),
     ]
 }
+
+/// Joana's business-scoped user id (Meta sends it beside the number since 2026).
+const USER_ID: &str = "BR.10293847560192837465";
 
 /// Every item of the stack's table, as JSON (pk, sk and attributes).
 async fn scan_table(stack: &RunningStack) -> Vec<Value> {
@@ -155,7 +159,7 @@ async fn an_exported_then_erased_person_leaves_only_the_hashed_ledger_and_comes_
     // The person writes, then says stop; an agent answers (the simulator sends statuses).
     customer_writes(
         &stack,
-        json!({"from": phone, "name": "Joana Privada", "text": "Oi, meu pedido 42?"}),
+        json!({"from": phone, "name": "Joana Privada", "text": "Oi, meu pedido 42?", "user_id": USER_ID}),
     )
     .await;
     customer_writes(
@@ -213,6 +217,15 @@ async fn an_exported_then_erased_person_leaves_only_the_hashed_ledger_and_comes_
     assert_eq!(messages.len(), 3, "two inbound, one outbound: {document:#}");
     assert!(messages.iter().any(|m| m["wamid"] == first_wamid.as_str()));
     assert_eq!(document["media"][0]["key"], media_key.as_str());
+
+    // Before: the scan sees every form the person is held by (so "none left" below can fail).
+    let before = scan_table(&stack).await;
+    for form in &forms {
+        assert!(
+            !holding(&before, std::slice::from_ref(form)).is_empty(),
+            "{form} is held before the erasure"
+        );
+    }
 
     // Erase, naming the person by another form of the number.
     send_commands(
