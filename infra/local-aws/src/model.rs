@@ -1386,7 +1386,7 @@ Resources:
         let params = Parameters::local()
             .with("ResourcePrefix", "t1-")
             .with("MaxReceiveCount", "3")
-            .with("LogLevel", "debug");
+            .with("LogLevel", "warn");
         let model = Model::load(workspace_template_path(), &params).expect("loads");
         assert_eq!(queue(&model, "InboundQueue").name, "t1-inbound");
         assert_eq!(
@@ -1399,7 +1399,7 @@ Resources:
         let webhook = model.function("WebhookFunction").expect("WebhookFunction");
         assert_eq!(
             webhook.environment.get("RUST_LOG"),
-            Some(&EnvValue::Literal("debug".into()))
+            Some(&EnvValue::Literal("warn".into()))
         );
     }
 
