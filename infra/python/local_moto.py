@@ -12,7 +12,9 @@ threads may write to the table ("dictionary changed size during iteration", answ
 AWS's limits that moto ignores are enforced (moto_local/sqs_limits.py, dynamodb_limits.py),
 SQS's and DynamoDB Query's costs that grow with a queue's depth or a table's size are removed
 (moto_local/sqs_speed.py, dynamodb_speed.py), and tests
-inject AWS errors and latency through `/_local/faults` (moto_local/faults.py). IAM is enforced:
+inject AWS errors and latency through `/_local/faults` (moto_local/faults.py). The write units
+DynamoDB bills on global secondary indexes are counted at `/_local/dynamodb-index-writes`
+(moto_local/dynamodb_index_writes.py) for `make cost`. IAM is enforced:
 every request must be signed by the local administrator (`test`/`test`) or by a role session the
 local runner registered through `/_local/iam/sessions`, and a role may do only what its policies
 allow (moto_local/iam.py).
@@ -31,7 +33,7 @@ import types
 
 import moto.dynamodb.models as ddb_models
 
-from moto_local import dynamodb_limits, dynamodb_speed, sqs_limits, sqs_speed
+from moto_local import dynamodb_index_writes, dynamodb_limits, dynamodb_speed, sqs_limits, sqs_speed
 from moto_local.faults import PATH as FAULTS_PATH, Faults
 from moto_local.iam import PREFIX as IAM_PREFIX, Iam
 
@@ -103,6 +105,7 @@ def main() -> None:
     sqs_limits.install()
     dynamodb_limits.install()
     dynamodb_speed.install()
+    dynamodb_index_writes.install()
     app = DomainDispatcherApplication(create_backend_app)
     dynamodb = threading.Lock()
 
@@ -124,6 +127,8 @@ def main() -> None:
         path = environ.get("PATH_INFO", "")
         if path == FAULTS_PATH:
             return faults.admin(environ, start_response)
+        if path == dynamodb_index_writes.PATH:
+            return dynamodb_index_writes.admin(environ, start_response)
         if path.startswith(IAM_PREFIX + "/"):
             return iam.admin(environ, start_response)
         return enforced(environ, start_response)

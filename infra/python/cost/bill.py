@@ -65,6 +65,13 @@ def add_aws_calls(bill: Bill, calls: list[Call], sizer: Sizer) -> None:
             bill.add(call.service, call.action, 1, 0, "", 0.0)
 
 
+def add_index_writes(bill: Bill, index_writes: dict) -> None:
+    """A global secondary index's writes: on-demand write units like the table's."""
+    for index, counted in sorted(index_writes.items()):
+        bill.add("dynamodb", f"index writes ({index})", counted["writes"], counted["units"], "WRU",
+                 counted["units"] * prices.DYNAMODB_WRITE_UNIT)
+
+
 def add_lambda(bill: Bill, function: str, invocations: float, billed_ms: float, memory_mb: float):
     gb_seconds = billed_ms / 1000 * memory_mb / 1024
     bill.add("lambda", f"{function} requests", invocations, 0, "", invocations * prices.LAMBDA_REQUEST)

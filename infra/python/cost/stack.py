@@ -12,6 +12,8 @@ import boto3
 
 from . import recording
 
+INDEX_WRITES = "/_local/dynamodb-index-writes"  # on the DynamoDB moto (MOTO_PORT + 1)
+
 
 def _http(method: str, url: str, body: dict | None = None) -> bytes:
     data = json.dumps(body).encode() if body is not None else None
@@ -46,6 +48,7 @@ class Stack:
 
     # moto's recorders (one per moto process)
     def restart_recording(self) -> None:
+        _http("DELETE", f"http://127.0.0.1:{self.moto_ports[1]}{INDEX_WRITES}")
         for port in self.moto_ports:
             _http("POST", f"http://127.0.0.1:{port}/moto-api/recorder/reset-recording")
             _http("POST", f"http://127.0.0.1:{port}/moto-api/recorder/start-recording")
@@ -54,6 +57,11 @@ class Stack:
         for port in self.moto_ports:
             _http("POST", f"http://127.0.0.1:{port}/moto-api/recorder/stop-recording")
         return [call for path in self.recordings for call in recording.read(path)]
+
+    def index_writes(self) -> dict:
+        """The global secondary indexes' writes since the recording restarted, by index
+        (`moto_local/dynamodb_index_writes.py`: moto does not count them, DynamoDB bills them)."""
+        return json.loads(_http("GET", f"http://127.0.0.1:{self.moto_ports[1]}{INDEX_WRITES}"))
 
     def lambda_usage(self) -> dict:
         return json.loads(_http("GET", f"{self.api}/_local/lambda-usage"))

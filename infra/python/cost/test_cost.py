@@ -6,7 +6,7 @@ import json
 import unittest
 
 from cost import prices
-from cost.bill import Bill, add_aws_calls
+from cost.bill import Bill, add_aws_calls, add_index_writes
 from cost.dynamo_units import Sizer, units
 from cost.recording import Call, parse
 from cost.writes import breakdown
@@ -76,6 +76,15 @@ class Writes(unittest.TestCase):
             ("tx Put", "MSG/MESSAGE", 1.0, rows[1][3], 2.0),
             ("UpdateItem", "OUTBOX/OUTBOX", 0.5, rows[2][3], 1.0),
         ])
+
+
+class IndexWrites(unittest.TestCase):
+    def test_an_index_write_is_billed_as_a_table_write_unit(self):
+        bill = Bill()
+        add_index_writes(bill, {"contact-index": {"writes": 3, "units": 3},
+                                "due-index": {"writes": 1, "units": 2}})
+        self.assertAlmostEqual(bill.total(), 5 * prices.DYNAMODB_WRITE_UNIT)
+        self.assertEqual(bill.lines[("dynamodb", "index writes (due-index)")].units, 2)
 
 
 if __name__ == "__main__":
