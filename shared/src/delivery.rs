@@ -12,7 +12,8 @@
 //! emits it, so a status is forwarded once even when the sender's store and the wait race. A
 //! parked status is removed only after its event is published, never in the event's own commit:
 //! a publish that fails leaves it parked and due, and the next apply (or the release) publishes
-//! the committed event instead of losing it.
+//! the committed event instead of losing it. Most statuses only move the bridge's own message
+//! forward: those skip the outbox transaction ([`direct`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -24,9 +25,11 @@ use crate::identity::Identity;
 use crate::outbox::{self, Applied, OutboxError};
 use crate::queue::MessageSink;
 use crate::store::{
-    keys, Commit, Direction, Expect, MessageRecord, ParkedStatus, ProcessorStore, Versioned, Write,
+    keys, Commit, Direction, Expect, MessageRecord, MessageState, ParkedStatus, ProcessorStore,
+    StoreError, Versioned, Write,
 };
 
+mod direct;
 pub mod external;
 mod payload;
 
@@ -38,8 +41,9 @@ pub const WINDOW_CLOSED: i64 = 131_047;
 /// Error code: the user stopped marketing messages.
 pub const MARKETING_OPT_OUT: i64 = 131_050;
 
-/// An outbound message's delivery status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An outbound message's delivery status. Ordered as declared, which is rank order (the
+/// unpublished statuses of a message are kept in it, `crate::store::unpublished`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Sent,
@@ -315,6 +319,8 @@ async fn unpark<S: ProcessorStore>(
     Ok(())
 }
 
+/// Applies one status: directly when it only moves the bridge's message forward ([`direct`]),
+/// else through the outbox transaction, which starts from the message as read here.
 async fn apply_one<S: ProcessorStore, Q: MessageSink>(
     store: &S,
     sink: &Q,
@@ -323,7 +329,115 @@ async fn apply_one<S: ProcessorStore, Q: MessageSink>(
     mode: Mode,
 ) -> Result<Applied, OutboxError> {
     let key = update.update_key();
-    outbox::apply_once(store, sink, &key, || plan(store, ctx, update, &key, mode)).await
+    for attempt in 0..outbox::ATTEMPTS {
+        outbox::backoff(attempt).await;
+        let state = store.load_message(&update.wamid).await?;
+        match direct::route(&state, update) {
+            direct::Route::Direct(message) => {
+                match direct::apply(store, sink, ctx, update, &key, message).await? {
+                    Some(applied) => return Ok(applied),
+                    None => continue, // another status moved the message: read it again
+                }
+            }
+            direct::Route::Republish(message, previous) => {
+                return direct::republish(
+                    store,
+                    sink,
+                    ctx,
+                    update,
+                    &key,
+                    &message.record,
+                    previous,
+                )
+                .await;
+            }
+            direct::Route::Wait => return Err(OutboxError::Waiting),
+            direct::Route::Transaction => {
+                let mut read = Some(state);
+                return outbox::apply_once(store, sink, &key, || {
+                    plan(store, ctx, update, &key, mode, read.take())
+                })
+                .await;
+            }
+        }
+    }
+    Err(OutboxError::Contended { update_key: key })
+}
+
+/// The contact a status is about: the sender records it; otherwise it is found (read-only) by
+/// recipient (a group's status names the group: no contact).
+async fn contact_id_of<S: ProcessorStore>(
+    store: &S,
+    message: &MessageRecord,
+    update: &StatusUpdate,
+) -> Result<Option<String>, StoreError> {
+    Ok(match &message.contact_id {
+        Some(id) => Some(id.clone()),
+        None if update.meta.recipient_type.as_deref() == Some("group") => None,
+        None => {
+            let who = Identity::new(
+                update.recipient_id.as_deref(),
+                update.recipient_user_id.as_deref(),
+            );
+            store
+                .find_aliases(&message.business, &who.alias_keys())
+                .await?
+                .first()
+                .map(|a| a.contact_id.clone())
+        }
+    })
+}
+
+fn event_source(ctx: &StatusContext, key: &str, message: &MessageRecord) -> EventSource {
+    EventSource {
+        update_key: key.to_owned(),
+        phone_number_id: Some(message.business.clone()),
+        waba_id: ctx.waba_id.clone(),
+    }
+}
+
+/// The `message.status` event of `update` on `message`, which stood at `previous`: the same
+/// `event_id` (and content) however often it is built from the same update.
+fn status_event(
+    source: &EventSource,
+    update: &StatusUpdate,
+    message: &MessageRecord,
+    previous: Option<DeliveryStatus>,
+    origin: &str,
+    contact: Option<crate::events::ContactRef>,
+) -> Result<PendingEvent, serde_json::Error> {
+    source.event(
+        EventType::MessageStatus,
+        0,
+        update.timestamp,
+        contact,
+        events::data_with_original(status_data(update, message, previous, origin), &update.raw)?,
+    )
+}
+
+/// The event of a status on the bridge's own message, its contact read from the table.
+async fn bridge_event<S: ProcessorStore>(
+    store: &S,
+    ctx: &StatusContext,
+    update: &StatusUpdate,
+    key: &str,
+    message: &MessageRecord,
+    previous: Option<DeliveryStatus>,
+) -> Result<PendingEvent, OutboxError> {
+    let contact = match contact_id_of(store, message, update).await? {
+        Some(id) => store.load_contact(&message.business, &id).await?.contact,
+        None => None,
+    };
+    let source = event_source(ctx, key, message);
+    let contact_ref = contact.map(|c| c.record.to_ref());
+    Ok(status_event(
+        &source,
+        update,
+        message,
+        previous,
+        "bridge",
+        contact_ref,
+    )?)
 }
 
 /// Which record a status applies to.
@@ -361,14 +475,24 @@ impl Target {
     }
 }
 
+/// The outbox commit of a status; `read` is the message as [`apply_one`] read it (its first
+/// attempt), `None` to read it again.
 async fn plan<S: ProcessorStore>(
     store: &S,
     ctx: &StatusContext,
     update: &StatusUpdate,
     key: &str,
     mode: Mode,
+    read: Option<MessageState>,
 ) -> Result<Option<Commit>, OutboxError> {
-    let state = store.load_message(&update.wamid).await?;
+    let state = match read {
+        Some(state) => state,
+        None => store.load_message(&update.wamid).await?,
+    };
+    if direct::waits(&state, update) {
+        // Its write of the message would drop the mark of a status still unpublished.
+        return Err(OutboxError::Waiting);
+    }
     let target = match (state.message, state.external, mode) {
         (Some(m), _, _) => Target::Bridge(m),
         (None, Some(e), _) => Target::External(e),
@@ -416,43 +540,21 @@ async fn plan<S: ProcessorStore>(
     let mut writes = Vec::new();
     let mut events: Vec<PendingEvent> = Vec::new();
     if DeliveryStatus::advances(message.status, update.status) {
-        // The sender normally records the contact; otherwise find it (read-only) by recipient
-        // (a group's status names the group: no contact).
-        let contact_id = match &message.contact_id {
-            Some(id) => Some(id.clone()),
-            None if update.meta.recipient_type.as_deref() == Some("group") => None,
-            None => {
-                let who = Identity::new(
-                    update.recipient_id.as_deref(),
-                    update.recipient_user_id.as_deref(),
-                );
-                store
-                    .find_aliases(&message.business, &who.alias_keys())
-                    .await?
-                    .first()
-                    .map(|a| a.contact_id.clone())
-            }
-        };
+        let contact_id = contact_id_of(store, &message, update).await?;
         let contact_state = match &contact_id {
             Some(id) => store.load_contact(&message.business, id).await?,
             None => Default::default(),
         };
-        let source = EventSource {
-            update_key: key.to_owned(),
-            phone_number_id: Some(message.business.clone()),
-            waba_id: ctx.waba_id.clone(),
-        };
+        let source = event_source(ctx, key, &message);
         let mut contact = contact_state.contact.clone();
         let contact_ref = contact.as_ref().map(|c| c.record.to_ref());
-        events.push(source.event(
-            EventType::MessageStatus,
-            0,
-            update.timestamp,
-            contact_ref.clone(),
-            events::data_with_original(
-                status_data(update, &message, target.origin()),
-                &update.raw,
-            )?,
+        events.push(status_event(
+            &source,
+            update,
+            &message,
+            message.status,
+            target.origin(),
+            contact_ref,
         )?);
         if update.status == DeliveryStatus::Failed && update.has_error(WINDOW_CLOSED) {
             if let Some(conv) = contact_state.conversation {
@@ -513,13 +615,18 @@ async fn plan<S: ProcessorStore>(
     }))
 }
 
-fn status_data(update: &StatusUpdate, message: &MessageRecord, origin: &str) -> Map<String, Value> {
+fn status_data(
+    update: &StatusUpdate,
+    message: &MessageRecord,
+    previous: Option<DeliveryStatus>,
+    origin: &str,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("wamid".into(), update.wamid.clone().into());
     m.insert("status".into(), update.status.as_str().into());
     m.insert(
         "previous_status".into(),
-        message.status.map(|s| s.as_str()).into(),
+        previous.map(|s| s.as_str()).into(),
     );
     m.insert("timestamp".into(), events::rfc3339(update.timestamp).into());
     m.insert("recipient_id".into(), update.recipient_id.clone().into());
@@ -600,6 +707,16 @@ mod tests {
         assert!(!DeliveryStatus::advances(Some(Delivered), Sent));
         assert!(!DeliveryStatus::advances(Some(Read), Delivered));
         assert!(!DeliveryStatus::advances(Some(Read), Read));
+    }
+
+    #[test]
+    fn statuses_are_ordered_by_rank() {
+        let all = [Sent, Delivered, Read, Played, Failed];
+        for a in all {
+            for b in all {
+                assert_eq!(a.cmp(&b), a.rank().cmp(&b.rank()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

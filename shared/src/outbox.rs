@@ -18,7 +18,14 @@ use crate::queue::{MessageSink, QueueError};
 use crate::store::{Commit, CommitOutcome, OutboxRecord, OutboxStore, StoreError};
 
 /// How often a plan is re-read and retried when another writer got there first.
-const ATTEMPTS: u32 = 8;
+pub(crate) const ATTEMPTS: u32 = 8;
+
+/// The pause before attempt `attempt` after a conflict (none before the first).
+pub(crate) async fn backoff(attempt: u32) {
+    if attempt > 0 {
+        tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+    }
+}
 
 /// What happened to an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +47,11 @@ pub enum OutboxError {
     Queue(#[from] QueueError),
     #[error("update {update_key} kept conflicting with concurrent writers")]
     Contended { update_key: String },
+    /// An earlier status of the same message is committed but not yet published; only its own
+    /// redelivery can rebuild its event, and the CRM gets statuses in rank order
+    /// (`crate::delivery`'s direct path).
+    #[error("an earlier status of the message is not yet published")]
+    Waiting,
     #[error("could not encode an event")]
     Encode(#[from] serde_json::Error),
 }
@@ -60,9 +72,7 @@ where
     E: From<OutboxError>,
 {
     for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
-        }
+        backoff(attempt).await;
         if let Some(existing) = store
             .load_outbox(update_key)
             .await
@@ -96,8 +106,7 @@ where
     .into())
 }
 
-/// Commits `commit` and, when it applied, counts its outbox's events in the business metrics
-/// ([`crate::metrics::business`]): the one place events become metrics.
+/// Commits `commit` and, when it applied, counts its outbox's events ([`counting`]).
 pub async fn commit<S: OutboxStore>(
     store: &S,
     commit: Commit,
@@ -107,8 +116,30 @@ pub async fn commit<S: OutboxStore>(
         .as_ref()
         .map(|o| Tally::of(&o.events))
         .unwrap_or_default();
-    let outcome = store.commit(commit).await?;
-    if outcome == CommitOutcome::Applied {
+    counted(tally, store.commit(commit), |o| {
+        *o == CommitOutcome::Applied
+    })
+    .await
+}
+
+/// Makes the write that commits `events` and, when `applied` says it applied, counts them in the
+/// business metrics ([`crate::metrics::business`]): the one place events become metrics (a
+/// [`commit`], or a status recorded on its message without an outbox).
+pub async fn counting<T>(
+    events: &[crate::events::PendingEvent],
+    write: impl Future<Output = Result<T, StoreError>>,
+    applied: impl FnOnce(&T) -> bool,
+) -> Result<T, StoreError> {
+    counted(Tally::of(events), write, applied).await
+}
+
+async fn counted<T>(
+    tally: Tally,
+    write: impl Future<Output = Result<T, StoreError>>,
+    applied: impl FnOnce(&T) -> bool,
+) -> Result<T, StoreError> {
+    let outcome = write.await?;
+    if applied(&outcome) {
         invocation::record(tally);
     }
     Ok(outcome)

@@ -892,6 +892,30 @@ impl OutboxStore for ForgetfulStore {
     }
 }
 
+impl shared::store::unpublished::StatusStore for ForgetfulStore {
+    async fn record_status(
+        &self,
+        message: &shared::store::MessageRecord,
+        unpublished: &shared::store::unpublished::Unpublished,
+        version: u64,
+    ) -> Result<bool, shared::store::StoreError> {
+        shared::store::unpublished::StatusStore::record_status(
+            &self.inner,
+            message,
+            unpublished,
+            version,
+        )
+        .await
+    }
+    async fn clear_unpublished(
+        &self,
+        wamid: &str,
+        status: shared::delivery::DeliveryStatus,
+    ) -> Result<(), shared::store::StoreError> {
+        shared::store::unpublished::StatusStore::clear_unpublished(&self.inner, wamid, status).await
+    }
+}
+
 impl ProcessorStore for ForgetfulStore {
     async fn find_aliases(
         &self,

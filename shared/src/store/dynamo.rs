@@ -28,6 +28,7 @@ mod outbox;
 mod parked;
 mod personal;
 mod scheduled;
+mod unpublished;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -479,6 +480,7 @@ impl ProcessorStore for DynamoStore {
                 let sk = attr_str(item, "sk");
                 if sk == keys::MESSAGE {
                     state.message = Some(from_item(item)?);
+                    state.unpublished = unpublished::unpublished_of(item)?;
                 } else if sk == keys::EXTERNAL {
                     state.external = Some(from_item(item)?);
                 } else if sk.starts_with("PARKED#") {

@@ -18,6 +18,7 @@ mod items;
 mod parked;
 mod personal;
 mod scheduled;
+mod unpublished;
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -262,6 +263,10 @@ impl ProcessorStore for MemoryStore {
         let items = self.lock();
         let pk = keys::message_pk(wamid);
         let message = Self::versioned(&items, pk.clone(), keys::MESSAGE)?;
+        let unpublished = match items.get(&(pk.clone(), keys::MESSAGE.to_owned())) {
+            Some(stored) => unpublished::unpublished_of(&pk, &stored.value)?,
+            None => Default::default(),
+        };
         let external = Self::versioned(&items, pk.clone(), keys::EXTERNAL)?;
         let mut parked = Vec::new();
         for ((item_pk, sk), stored) in items.range((pk.clone(), String::new())..) {
@@ -283,6 +288,7 @@ impl ProcessorStore for MemoryStore {
             message,
             external,
             parked,
+            unpublished,
         })
     }
 }

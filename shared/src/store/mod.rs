@@ -12,6 +12,7 @@ pub mod memory;
 pub mod parked;
 pub mod personal;
 pub mod scheduled;
+pub mod unpublished;
 
 use std::future::Future;
 
@@ -404,6 +405,9 @@ pub struct MessageState {
     /// forwarded: later statuses apply to it at once, monotonically.
     pub external: Option<Versioned<MessageRecord>>,
     pub parked: Vec<ParkedStatus>,
+    /// Statuses recorded on `message` whose events are not yet published
+    /// ([`unpublished`]; empty for any other message).
+    pub unpublished: unpublished::Unpublished,
 }
 
 /// Port: the exactly-once machinery every event producer needs.
@@ -424,8 +428,8 @@ pub trait OutboxStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Port: what the processor reads besides the outbox.
-pub trait ProcessorStore: OutboxStore {
+/// Port: what the processor reads besides the outbox (and its statuses' direct writes).
+pub trait ProcessorStore: OutboxStore + unpublished::StatusStore {
     /// The aliases among `aliases` that exist.
     fn find_aliases(
         &self,
