@@ -50,7 +50,7 @@ def phase(stack: Stack, drive, wanted: Counter, timeout: float):
     elapsed = time.monotonic() - started
     stack.wait_until_drained()  # the statuses `read` overtook, and the last deletes
     calls = stack.stop_recording()
-    return calls, usage_between(before, stack.lambda_usage()), stack.index_writes(), seen, elapsed, stack.index_writes()
+    return calls, usage_between(before, stack.lambda_usage()), seen, elapsed, stack.index_writes()
 
 
 def schedule_runs(stack: Stack, runs: int, timeout: float):
@@ -64,7 +64,7 @@ def schedule_runs(stack: Stack, runs: int, timeout: float):
         time.sleep(0.5)
     time.sleep(1)  # a run's last calls after the runner saw it answer
     calls = stack.stop_recording()
-    return calls, usage_between(before, stack.lambda_usage())
+    return calls, usage_between(before, stack.lambda_usage()), stack.index_writes()
 
 
 def per_message(calls, usage, messages: int, sizer: Sizer, index_writes: dict):
