@@ -231,8 +231,11 @@ async fn plan<S: ProcessorStore, Q>(
                 conversation_id, ..
             }) = &opened
             {
-                // So that the CRM may name the conversation alone (`close_conversation`).
-                writes.push(Write::Alias {
+                // So that the CRM may name the conversation alone (`close_conversation`). Ahead
+                // of the transaction: the id derives from the contact and this message, so a
+                // redelivery writes the same alias (one left by a plan that lost a race names a
+                // conversation nobody learned of, and expires with the conversation's TTL).
+                writes.push(crate::contact::ahead(Write::Alias {
                     record: AliasRecord {
                         business: ctx.business.clone(),
                         alias: conversation::alias(conversation_id),
@@ -240,7 +243,7 @@ async fn plan<S: ProcessorStore, Q>(
                         ttl: Some(ctx.conversation_ttl()),
                     },
                     replace: false,
-                });
+                }));
             }
             lifecycle.extend(opened);
             if let Some(decision) = consent_decision(state, m) {
