@@ -110,8 +110,10 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         msg,
     };
     let key = inbound.key.clone();
+    let mut replan = false;
     let applied = outbox::apply_once(&state.store, &state.events, &key, || {
-        plan(state, ctx, &inbound)
+        let again = std::mem::replace(&mut replan, true);
+        plan(state, ctx, &inbound, again)
     })
     .await?;
     queue_media_copy(state, ctx, &inbound, applied).await?;
@@ -160,13 +162,18 @@ fn media_job(ctx: &UpdateContext, m: &Inbound<'_>) -> Option<MediaJob> {
     })
 }
 
+/// `replan`: a commit of this update conflicted before (`outbox::apply_once` plans again).
 async fn plan<S: ProcessorStore, Q>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
     m: &Inbound<'_>,
+    replan: bool,
 ) -> Result<Option<Commit>, ProcessError> {
-    if !m.wamid.is_empty() && state.store.load_message(&m.wamid).await?.message.is_some() {
-        // Stored before and its outbox has expired: nothing left to do.
+    // Stored before and its outbox has expired: nothing left to do. Only a re-plan reads for
+    // it: the commit's `MESSAGE` put (absent only) refuses such a message as a conflict anyway,
+    // so a new message, nearly every one, costs no read of its partition.
+    if replan && !m.wamid.is_empty() && state.store.load_message(&m.wamid).await?.message.is_some()
+    {
         return Ok(None);
     }
     let change = m.system_change();

@@ -1,12 +1,16 @@
-//! What a customer's message writes, and the failure paths of writing less: a new contact's
-//! aliases and profile and an opened conversation's alias are puts ahead of the transaction
-//! (`shared::store::Write::Ahead`), one write unit per KB instead of two.
+//! What a customer's message writes and reads, and the failure paths of doing less: a new
+//! contact's aliases and profile and an opened conversation's alias are puts ahead of the
+//! transaction (`shared::store::Write::Ahead`), and a new message's partition is read only when
+//! the transaction says it was stored before.
 
 mod common;
 
 use common::*;
 use serde_json::Value;
-use shared::store::{keys, Commit, CommitOutcome, OutboxStore, ProcessorStore, Write};
+use shared::store::{
+    keys, AliasRecord, Commit, CommitOutcome, ContactState, MessageState, OutboxRecord,
+    OutboxStore, ProcessorStore, StoreError, Write,
+};
 
 const PNID: &str = "106540352242922";
 const WAMID: &str = "wamid.HBgNTEXTAA==";
@@ -135,4 +139,66 @@ async fn a_message_stored_before_whose_marker_expired_changes_nothing_and_sends_
         .filter(|(pk, _, _)| *pk != outbox_pk)
         .collect();
     assert_eq!(after, without_marker);
+}
+
+/// The in-memory table, counting the reads of a message's partition.
+#[derive(Default)]
+struct CountingStore {
+    inner: shared::store::memory::MemoryStore,
+    message_reads: std::sync::atomic::AtomicUsize,
+}
+
+impl OutboxStore for CountingStore {
+    async fn load_outbox(&self, key: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        self.inner.load_outbox(key).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        self.inner.commit(commit).await
+    }
+    async fn mark_published(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.mark_published(key).await
+    }
+}
+
+impl ProcessorStore for CountingStore {
+    async fn find_aliases(
+        &self,
+        business: &str,
+        aliases: &[String],
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        self.inner.find_aliases(business, aliases).await
+    }
+    async fn load_contact(
+        &self,
+        business: &str,
+        contact_id: &str,
+    ) -> Result<ContactState, StoreError> {
+        self.inner.load_contact(business, contact_id).await
+    }
+    async fn load_message(&self, wamid: &str) -> Result<MessageState, StoreError> {
+        self.message_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load_message(wamid).await
+    }
+}
+
+#[tokio::test]
+async fn a_new_message_is_stored_without_reading_its_partition_first() {
+    let state = processor::State {
+        store: CountingStore::default(),
+        events: Sink::default(),
+        media: Sink::default(),
+        config: processor::Config::default(),
+        budget: Default::default(),
+        claims: Box::new(shared::blob::memory::MemoryBlobs::new("bucket")),
+    };
+    assert!(run(&state, &fixture("text")).await.is_empty());
+    assert_eq!(state.events.of_type("message.received").len(), 1);
+    assert_eq!(
+        state
+            .store
+            .message_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
 }
