@@ -110,8 +110,10 @@ pub(crate) async fn process<S: ProcessorStore, Q: MessageSink>(
         msg,
     };
     let key = inbound.key.clone();
+    let mut replan = false;
     let applied = outbox::apply_once(&state.store, &state.events, &key, || {
-        plan(state, ctx, &inbound)
+        let again = std::mem::replace(&mut replan, true);
+        plan(state, ctx, &inbound, again)
     })
     .await?;
     queue_media_copy(state, ctx, &inbound, applied).await?;
@@ -160,13 +162,18 @@ fn media_job(ctx: &UpdateContext, m: &Inbound<'_>) -> Option<MediaJob> {
     })
 }
 
+/// `replan`: a commit of this update conflicted before (`outbox::apply_once` plans again).
 async fn plan<S: ProcessorStore, Q>(
     state: &State<S, Q>,
     ctx: &UpdateContext,
     m: &Inbound<'_>,
+    replan: bool,
 ) -> Result<Option<Commit>, ProcessError> {
-    if !m.wamid.is_empty() && state.store.load_message(&m.wamid).await?.message.is_some() {
-        // Stored before and its outbox has expired: nothing left to do.
+    // Stored before and its outbox has expired: nothing left to do. Only a re-plan reads for
+    // it: the commit's `MESSAGE` put (absent only) refuses such a message as a conflict anyway,
+    // so a new message, nearly every one, costs no read of its partition.
+    if replan && !m.wamid.is_empty() && state.store.load_message(&m.wamid).await?.message.is_some()
+    {
         return Ok(None);
     }
     let change = m.system_change();
@@ -231,8 +238,11 @@ async fn plan<S: ProcessorStore, Q>(
                 conversation_id, ..
             }) = &opened
             {
-                // So that the CRM may name the conversation alone (`close_conversation`).
-                writes.push(Write::Alias {
+                // So that the CRM may name the conversation alone (`close_conversation`). Ahead
+                // of the transaction: the id derives from the contact and this message, so a
+                // redelivery writes the same alias (one left by a plan that lost a race names a
+                // conversation nobody learned of, and expires with the conversation's TTL).
+                writes.push(crate::contact::ahead(Write::Alias {
                     record: AliasRecord {
                         business: ctx.business.clone(),
                         alias: conversation::alias(conversation_id),
@@ -240,7 +250,7 @@ async fn plan<S: ProcessorStore, Q>(
                         ttl: Some(ctx.conversation_ttl()),
                     },
                     replace: false,
-                });
+                }));
             }
             lifecycle.extend(opened);
             if let Some(decision) = consent_decision(state, m) {

@@ -501,3 +501,103 @@ async fn a_poison_record_ends_in_the_dlq_after_the_redrive_count_without_blockin
         "the good record's, once"
     );
 }
+
+fn alias(name: &str, contact_id: &str) -> Write {
+    Write::Alias {
+        record: shared::store::AliasRecord {
+            business: "106540352242922".into(),
+            alias: name.into(),
+            contact_id: contact_id.into(),
+            ttl: Some(1_900_000_000),
+        },
+        replace: false,
+    }
+}
+
+fn ahead(write: Write) -> Write {
+    Write::Ahead(Box::new(write))
+}
+
+/// A [`Write::Ahead`] put lands before its commit's transaction and stays when the transaction
+/// is refused; one whose condition fails is a conflict; only plain puts may go ahead. The same
+/// on both adapters.
+async fn ahead_puts_land_first<S: ProcessorStore>(store: &S) {
+    let stored = Commit {
+        outbox: None,
+        writes: vec![outbound("wamid.A", "c")],
+    };
+    assert_eq!(store.commit(stored).await.unwrap(), CommitOutcome::Applied);
+
+    // The transaction is refused (wamid.A exists): the ahead alias stays.
+    let refused = Commit {
+        outbox: None,
+        writes: vec![ahead(alias("wa:1", "ct_x")), outbound("wamid.A", "c")],
+    };
+    assert_eq!(
+        store.commit(refused).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    let found = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        async move { store.find_aliases("106540352242922", &names).await.unwrap() }
+    };
+    let one = found(&["wa:1"]).await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].contact_id, "ct_x");
+
+    // Pointing at another contact: refused, nothing of the commit written.
+    let stolen = Commit {
+        outbox: None,
+        writes: vec![ahead(alias("wa:1", "ct_y")), outbound("wamid.B", "c")],
+    };
+    assert_eq!(store.commit(stolen).await.unwrap(), CommitOutcome::Conflict);
+    assert_eq!(found(&["wa:1"]).await[0].contact_id, "ct_x");
+    assert!(store
+        .load_message("wamid.B")
+        .await
+        .unwrap()
+        .message
+        .is_none());
+
+    // Again pointing at its contact (a redelivery): the commit applies.
+    let again = Commit {
+        outbox: Some(shared::outbox::outbox("k-ahead", vec![], 0, 1_900_000_000)),
+        writes: vec![
+            ahead(alias("wa:1", "ct_x")),
+            ahead(alias("wa:2", "ct_x")),
+            outbound("wamid.B", "c"),
+        ],
+    };
+    assert_eq!(store.commit(again).await.unwrap(), CommitOutcome::Applied);
+    assert_eq!(found(&["wa:1", "wa:2"]).await.len(), 2);
+    assert!(store
+        .load_message("wamid.B")
+        .await
+        .unwrap()
+        .message
+        .is_some());
+
+    // A delete cannot go ahead.
+    let delete = Commit {
+        outbox: None,
+        writes: vec![ahead(Write::RemoveAlias(shared::store::AliasRecord {
+            business: "106540352242922".into(),
+            alias: "wa:1".into(),
+            contact_id: "ct_x".into(),
+            ttl: None,
+        }))],
+    };
+    assert!(store.commit(delete).await.is_err());
+    assert_eq!(found(&["wa:1"]).await.len(), 1);
+}
+
+#[tokio::test]
+async fn ahead_puts_land_before_the_dynamodb_transaction_and_a_refused_one_is_a_conflict() {
+    let env = Env::new().await;
+    ahead_puts_land_first(&env.store()).await;
+}
+
+#[tokio::test]
+async fn ahead_puts_land_before_the_in_memory_transaction_and_a_refused_one_is_a_conflict() {
+    ahead_puts_land_first(&shared::store::memory::MemoryStore::new()).await;
+}

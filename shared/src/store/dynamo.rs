@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
 use super::{
-    keys, write_body, write_key, AliasRecord, Commit, CommitOutcome, ContactRecord, ContactState,
-    ConversationRecord, Expect, MessageState, OutboxRecord, OutboxStore, ProcessorStore,
-    StoreError, Versioned, Write,
+    ahead_put, keys, split_ahead, write_body, write_key, AliasRecord, Commit, CommitOutcome,
+    ContactRecord, ContactState, ConversationRecord, Expect, MessageState, OutboxRecord,
+    OutboxStore, ProcessorStore, StoreError, Versioned, Write,
 };
 
 pub mod due;
@@ -93,7 +93,9 @@ impl DynamoStore {
         Ok(found)
     }
 
-    fn transact_item(&self, write: &Write) -> Result<Vec<TransactWriteItem>, StoreError> {
+    /// A write's key, its item (`None` for a delete) and its condition: what a transaction's
+    /// entry and an ahead `PutItem` are made of.
+    fn parts(&self, write: &Write) -> Result<(Item, Option<Item>, Condition), StoreError> {
         let (pk, sk) = write_key(write);
         let body = write_body(write).map_err(|source| StoreError::Corrupt {
             key: crate::redact::item_key(&pk, &sk),
@@ -121,9 +123,14 @@ impl DynamoStore {
             | Write::TemplateCategory(_)
             | Write::Schedule(_)
             | Write::Audit(_) => {}
+            Write::Ahead(_) => {
+                return Err(StoreError::Unstorable {
+                    key: crate::redact::item_key(&pk, &sk),
+                    reason: "an ahead write cannot be part of a transaction".into(),
+                })
+            }
         }
-        let mut out = Vec::new();
-        match body {
+        let item = match body {
             Some(value) => {
                 let mut item = to_item(&pk, &sk, &value)?;
                 if let Write::Contact(_, e)
@@ -137,6 +144,18 @@ impl DynamoStore {
                     };
                     item.insert(VERSION.into(), AttributeValue::N(next.to_string()));
                 }
+                Some(item)
+            }
+            None => None,
+        };
+        Ok((key(&pk, &sk), item, condition))
+    }
+
+    fn transact_item(&self, write: &Write) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let (item_key, item, condition) = self.parts(write)?;
+        let mut out = Vec::new();
+        match item {
+            Some(item) => {
                 let put = condition
                     .apply_put(Put::builder().table_name(&self.table).set_item(Some(item)))
                     .build()
@@ -148,7 +167,7 @@ impl DynamoStore {
                     .apply_delete(
                         Delete::builder()
                             .table_name(&self.table)
-                            .set_key(Some(key(&pk, &sk))),
+                            .set_key(Some(item_key)),
                     )
                     .build()
                     .map_err(|e| StoreError::Build("TransactWriteItems", e))?;
@@ -165,6 +184,44 @@ impl DynamoStore {
             out.push(TransactWriteItem::builder().condition_check(check).build());
         }
         Ok(out)
+    }
+
+    /// Writes the put a [`Write::Ahead`] wraps as one conditional `PutItem`; `false` when its
+    /// condition failed.
+    async fn put_ahead(&self, inner: &Write) -> Result<bool, StoreError> {
+        let put = ahead_put(inner)?;
+        let (item_key, item, condition) = self.parts(put)?;
+        let Some(item) = item else {
+            return Err(StoreError::Unstorable {
+                key: crate::redact::item_key(attr_str(&item_key, "pk"), attr_str(&item_key, "sk")),
+                reason: "an ahead write must put an item".into(),
+            });
+        };
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        if let Some(expr) = condition.expr {
+            request = request
+                .condition_expression(expr)
+                .set_expression_attribute_names(
+                    (!condition.names.is_empty()).then_some(condition.names),
+                )
+                .set_expression_attribute_values(
+                    (!condition.values.is_empty()).then_some(condition.values),
+                );
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws("PutItem", e)),
+        }
     }
 }
 
@@ -331,7 +388,14 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        let mut items = Vec::with_capacity(commit.writes.len() + 1);
+        let (ahead, writes) = split_ahead(&commit.writes);
+        // Ahead puts first, together: each is idempotent, so their order does not matter.
+        let landed =
+            futures::future::try_join_all(ahead.into_iter().map(|w| self.put_ahead(w))).await?;
+        if landed.contains(&false) {
+            return Ok(CommitOutcome::Conflict);
+        }
+        let mut items = Vec::with_capacity(writes.len() + 1);
         let has_outbox = commit.outbox.is_some();
         if let Some(outbox) = &commit.outbox {
             let put = Put::builder()
@@ -342,7 +406,7 @@ impl OutboxStore for DynamoStore {
                 .map_err(|e| StoreError::Build("TransactWriteItems", e))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        for write in &commit.writes {
+        for write in writes {
             items.extend(self.transact_item(write)?);
         }
         if items.is_empty() {

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    keys, write_body, write_key, AliasRecord, Commit, CommitOutcome, ContactState, Expect,
-    MessageState, OutboxRecord, OutboxStore, ProcessorStore, StoreError, Versioned, Write,
+    ahead_put, keys, split_ahead, write_body, write_key, AliasRecord, Commit, CommitOutcome,
+    ContactState, Expect, MessageState, OutboxRecord, OutboxStore, ProcessorStore, StoreError,
+    Versioned, Write,
 };
 
 mod due;
@@ -32,6 +33,9 @@ pub struct MemoryStore {
     items: Mutex<BTreeMap<(String, String), Stored>>,
     /// Commits still to refuse, as a throttled or failing table would (see `fail_next_commits`).
     failing_commits: AtomicUsize,
+    /// Transactions still to refuse after their commit's ahead puts landed
+    /// (see `fail_next_transactions`).
+    failing_transactions: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -48,6 +52,12 @@ impl MemoryStore {
     /// a handler does when its transaction is refused after the rest of its work.
     pub fn fail_next_commits(&self, n: usize) {
         self.failing_commits.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` commits write their [`Write::Ahead`] puts, then fail with a store error
+    /// before their transaction: a crash between the two, as DynamoDB may leave it.
+    pub fn fail_next_transactions(&self, n: usize) {
+        self.failing_transactions.store(n, Ordering::SeqCst);
     }
 
     /// Consumes one injected fault (`fail_next_commits`): commits and batch writes fail alike.
@@ -130,6 +140,7 @@ fn holds(items: &BTreeMap<(String, String), Stored>, write: &Write) -> bool {
             !items.contains_key(&(keys::message_pk(&p.wamid), keys::MESSAGE.to_owned()))
         }
         Write::Unpark { .. } | Write::Delete { .. } => current.is_some(),
+        Write::Ahead(inner) => holds(items, inner),
     }
 }
 
@@ -142,8 +153,32 @@ fn new_version(write: &Write) -> Option<u64> {
             Expect::Absent => 1,
             Expect::Version(v) => v + 1,
         }),
+        Write::Ahead(inner) => new_version(inner),
         _ => None,
     }
+}
+
+/// Applies one write that holds: its record put (with its next version) or its item removed.
+fn apply(items: &mut BTreeMap<(String, String), Stored>, write: &Write) -> Result<(), StoreError> {
+    let key = write_key(write);
+    match write_body(write).map_err(|source| StoreError::Corrupt {
+        key: crate::redact::item_key(&key.0, &key.1),
+        source: source.into(),
+    })? {
+        Some(value) => {
+            items.insert(
+                key,
+                Stored {
+                    value,
+                    version: new_version(write),
+                },
+            );
+        }
+        None => {
+            items.remove(&key);
+        }
+    }
+    Ok(())
 }
 
 impl OutboxStore for MemoryStore {
@@ -172,12 +207,37 @@ impl OutboxStore for MemoryStore {
                 });
             }
         }
+        // As DynamoDB: the ahead puts land one by one (those whose condition holds), before the
+        // transaction and whatever becomes of it.
+        let (ahead, writes) = split_ahead(&commit.writes);
+        let mut refused = false;
+        for put in ahead {
+            let put = ahead_put(put)?;
+            if holds(&items, put) {
+                apply(&mut items, put)?;
+            } else {
+                refused = true;
+            }
+        }
+        if refused {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if self
+            .failing_transactions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Unstorable {
+                key: "commit".into(),
+                reason: "injected fault: the transaction was refused".into(),
+            });
+        }
         if let Some(key) = &outbox_key {
             if items.contains_key(key) {
                 return Ok(CommitOutcome::Duplicate);
             }
         }
-        if !commit.writes.iter().all(|w| holds(&items, w)) {
+        if !writes.iter().all(|w| holds(&items, w)) {
             return Ok(CommitOutcome::Conflict);
         }
         if let (Some(key), Some(outbox)) = (outbox_key, &commit.outbox) {
@@ -193,25 +253,8 @@ impl OutboxStore for MemoryStore {
                 },
             );
         }
-        for write in &commit.writes {
-            let key = write_key(write);
-            match write_body(write).map_err(|source| StoreError::Corrupt {
-                key: crate::redact::item_key(&key.0, &key.1),
-                source: source.into(),
-            })? {
-                Some(value) => {
-                    items.insert(
-                        key,
-                        Stored {
-                            value,
-                            version: new_version(write),
-                        },
-                    );
-                }
-                None => {
-                    items.remove(&key);
-                }
-            }
+        for write in writes {
+            apply(&mut items, write)?;
         }
         Ok(CommitOutcome::Applied)
     }

@@ -337,6 +337,13 @@ pub enum Write {
         pk: String,
         sk: String,
     },
+    /// A put written on its own just before the commit's transaction, with its usual condition:
+    /// one write unit per KB instead of a transaction's two. Only for an idempotent derivation of
+    /// the update (a new contact's aliases and profile, an opened conversation's alias): a crash
+    /// between it and the transaction leaves an item the redelivered update finds and completes.
+    /// Its condition failing is a [`CommitOutcome::Conflict`] (re-read and plan again); a
+    /// delete, a park or a nested `Ahead` is refused as unstorable.
+    Ahead(Box<Write>),
 }
 
 /// A template's category as Meta last reported it.
@@ -350,7 +357,8 @@ pub struct TemplateCategoryRecord {
     pub updated_at: i64,
 }
 
-/// Everything one update changes, applied all or nothing.
+/// Everything one update changes, applied all or nothing ([`Write::Ahead`] puts excepted: they
+/// land first, on their own).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Commit {
     /// Put only if absent: an existing item means the update was already applied.
@@ -476,6 +484,38 @@ pub(crate) fn write_key(write: &Write) -> (String, String) {
         Write::Schedule(c) => scheduled::key(&c.command_id),
         Write::Audit(a) => a.key(),
         Write::Delete { pk, sk } => (pk.clone(), sk.clone()),
+        Write::Ahead(inner) => write_key(inner),
+    }
+}
+
+/// A commit's writes split into the puts to write ahead (unwrapped) and the transaction's.
+pub(crate) fn split_ahead(writes: &[Write]) -> (Vec<&Write>, Vec<&Write>) {
+    let mut ahead = Vec::new();
+    let mut transaction = Vec::new();
+    for write in writes {
+        match write {
+            Write::Ahead(inner) => ahead.push(inner.as_ref()),
+            other => transaction.push(other),
+        }
+    }
+    (ahead, transaction)
+}
+
+/// The put a [`Write::Ahead`] wraps, checked: a plain put of one item (for the adapters).
+pub(crate) fn ahead_put(inner: &Write) -> Result<&Write, StoreError> {
+    match inner {
+        Write::RemoveAlias(_)
+        | Write::Unpark { .. }
+        | Write::Delete { .. }
+        | Write::Park(_)
+        | Write::Ahead(_) => {
+            let (pk, sk) = write_key(inner);
+            Err(StoreError::Unstorable {
+                key: crate::redact::item_key(&pk, &sk),
+                reason: "only a plain put can be written ahead of a transaction".into(),
+            })
+        }
+        put => Ok(put),
     }
 }
 
@@ -491,6 +531,7 @@ pub(crate) fn write_body(write: &Write) -> Result<Option<serde_json::Value>, ser
         Write::TemplateCategory(r) => serde_json::to_value(r)?,
         Write::Schedule(r) => serde_json::to_value(r)?,
         Write::Audit(r) => serde_json::to_value(r)?,
+        Write::Ahead(inner) => return write_body(inner),
         Write::RemoveAlias(_) | Write::Unpark { .. } | Write::Delete { .. } => return Ok(None),
     };
     Ok(Some(v))
