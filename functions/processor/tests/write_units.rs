@@ -8,8 +8,12 @@ mod common;
 use common::*;
 use serde_json::Value;
 use shared::store::{
-    keys, AliasRecord, Commit, CommitOutcome, ContactState, MessageState, OutboxRecord,
-    OutboxStore, ProcessorStore, StoreError, Write,
+    keys, AliasRecord, Commit, CommitOutcome, ContactState, MessageRecord, MessageState,
+    OutboxRecord, OutboxStore, ProcessorStore, StoreError, Write,
+};
+use shared::{
+    delivery::DeliveryStatus,
+    store::unpublished::{StatusStore, Unpublished},
 };
 
 const PNID: &str = "106540352242922";
@@ -157,6 +161,26 @@ impl OutboxStore for CountingStore {
     }
     async fn mark_published(&self, key: &str) -> Result<(), StoreError> {
         self.inner.mark_published(key).await
+    }
+}
+
+impl StatusStore for CountingStore {
+    async fn record_status(
+        &self,
+        message: &MessageRecord,
+        unpublished: &Unpublished,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .record_status(message, unpublished, version)
+            .await
+    }
+    async fn clear_unpublished(
+        &self,
+        wamid: &str,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        self.inner.clear_unpublished(wamid, status).await
     }
 }
 
