@@ -173,6 +173,8 @@ pub struct SenderItems {
     pub passing_saves: AtomicUsize,
     pub failing_saves: AtomicUsize,
     pub save_fault: Mutex<SaveFault>,
+    /// Pair-rate bucket writes (a token taken or a hold), refused ones included.
+    pub pair_saves: AtomicUsize,
 }
 
 impl SenderItems {
@@ -205,6 +207,9 @@ impl ItemStore for SenderItems {
             n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
                 .is_ok()
         };
+        if pk.starts_with("PAIR#") {
+            self.pair_saves.fetch_add(1, Ordering::SeqCst);
+        }
         if sk == "ATTEMPT" && !take(&self.passing_saves) && take(&self.failing_saves) {
             return match *self.save_fault.lock().unwrap() {
                 SaveFault::Conflict => Ok(false),
