@@ -315,6 +315,7 @@ pub fn config() -> Config {
         outcome_commit: Duration::from_secs(5),
         min_record_budget: Duration::from_secs(1),
         concurrency: 10,
+        publish_linger: Duration::from_millis(150),
         bucket: shared::blob::s3::BucketConfig {
             data_bucket: "data".into(),
         },
