@@ -1099,6 +1099,56 @@ async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_namin
 }
 
 #[tokio::test]
+async fn a_conversation_the_customer_moved_on_while_meta_answered_is_read_again_for_the_outcome() {
+    // Arrange: Meta answers only once the customer has written again (the processor's write).
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let (reached, meta_answering) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    *sender.state.graph.pause.lock().unwrap() = Some(Pause {
+        reached,
+        resume: resumed,
+    });
+    let written_again = shared::now_ms() / 1000 - 1;
+    let customer_writes = async {
+        meta_answering.await.expect("the send reached Meta");
+        let conv = sender
+            .state
+            .store
+            .load_contact(PN, CONTACT_ID)
+            .await
+            .expect("the store answers")
+            .conversation
+            .expect("the conversation");
+        let mut moved = conv.record;
+        moved.last_inbound_at = Some(written_again);
+        let commit = Commit {
+            outbox: None,
+            writes: vec![Write::Conversation(moved, Expect::Version(conv.version))],
+        };
+        sender.state.store.commit(commit).await.expect("stored");
+        resume.send(()).expect("the send waits");
+    };
+
+    // Act
+    let (response, ()) = tokio::join!(
+        sender.receives(vec![record(&text("c-moved"))]),
+        customer_writes
+    );
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    let conversation = sender.conversation().await;
+    assert_eq!(
+        conversation.last_inbound_at,
+        Some(written_again),
+        "the customer's write is kept"
+    );
+    assert!(conversation.last_outbound_at.is_some(), "and the reply's");
+}
+
+#[tokio::test]
 async fn a_spam_or_portfolio_limit_keeps_the_command_queued_like_an_account_restriction() {
     for code in [131048, 131064] {
         // Arrange

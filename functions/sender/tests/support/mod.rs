@@ -79,6 +79,15 @@ pub struct FakeGraph {
     pub script: Mutex<VecDeque<Answer>>,
     pub requests: Mutex<Vec<(String, Value)>>,
     pub secrets: CachedSecrets<CountingSecrets>,
+    /// Holds the next answer until the test says so (see [`Pause`]).
+    pub pause: Mutex<Option<Pause>>,
+}
+
+/// The next send tells `reached` once its request is in, then answers only after `resume`: a
+/// test changes the world while Meta answers.
+pub struct Pause {
+    pub reached: tokio::sync::oneshot::Sender<()>,
+    pub resume: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl GraphApi for FakeGraph {
@@ -96,6 +105,11 @@ impl GraphApi for FakeGraph {
             requests.push((phone_number_id.to_owned(), body.clone()));
             requests.len()
         };
+        let pause = self.pause.lock().unwrap().take();
+        if let Some(Pause { reached, resume }) = pause {
+            let _ = reached.send(());
+            let _ = resume.await;
+        }
         let answer = self
             .script
             .lock()
@@ -353,6 +367,7 @@ pub fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
                 script: Mutex::new(script.into()),
                 requests: Mutex::new(Vec::new()),
                 secrets: CachedSecrets::new(secrets, Duration::from_secs(300)),
+                pause: Mutex::new(None),
             },
             visibility: FakeVisibility::default(),
             limiter: Limiter::with_clock(config.limits.clone(), Arc::new(FrozenClock::default())),
