@@ -1043,6 +1043,29 @@ async fn a_send_time_past_the_last_moment_to_claim_is_given_back_and_used_by_the
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_send_admitted_within_the_claim_window_is_claimed_however_late_the_machine_woke_it() {
+    // Arrange: 26.05 s left (a send needs 26 s): the idle clock's first time, ~30 ms ahead, is
+    // within the window; the token's write then takes 40 ms, as on a busy machine.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    *sender.state.sender_store.pair_save_delay.lock().unwrap() = Duration::from_millis(40);
+
+    // Act
+    let response = sender
+        .receives_within(
+            vec![record(&text("c-woke-late"))],
+            Duration::from_millis(26_050),
+        )
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "sent on the time it holds");
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_eq!(limiter_takes(&sender), (1, 1));
+}
+
 #[tokio::test]
 async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_backoff() {
     // Arrange

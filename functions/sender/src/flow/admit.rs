@@ -78,16 +78,17 @@ pub async fn gate(
         .map(Some);
     }
     match limits(state, command, time).await? {
-        Limited::Go => {}
+        // The send time was checked against the claim window when the limiter handed it out
+        // (with its lateness allowance): checking again now would only find the time this
+        // machine took to wake the record, and defer a command that holds its token and time.
+        Limited::Admitted => time.commit(),
+        Limited::Unlimited if budget::start_send(state.config(), time) => {}
+        Limited::Unlimited | Limited::TooLate => return Ok(Some(too_late(command))),
         Limited::Wait(wait) => {
             return defer::wait(state, record, out, contact, wait, deadline, attempts)
                 .await
                 .map(Some)
         }
-        Limited::TooLate => return Ok(Some(too_late(command))),
-    }
-    if !budget::start_send(state.config(), time) {
-        return Ok(Some(too_late(command)));
     }
     Ok(None)
 }
@@ -100,8 +101,10 @@ fn too_late(command: &Command) -> Disposition {
 
 /// What the rate limits decided.
 enum Limited {
-    /// Send now: the pair token and the send time are taken.
-    Go,
+    /// Send now: the pair token and a send time within the claim window are taken.
+    Admitted,
+    /// No limit applies (`mark_read`): the send may start if the time left covers it.
+    Unlimited,
     /// Wait this long (in the queue or out of it); nothing was taken.
     Wait(Wait),
     /// No send time the invocation can still use; nothing was taken.
@@ -116,7 +119,7 @@ async fn limits(
     time: &RecordTime,
 ) -> Result<Limited, SenderError> {
     if matches!(command.payload, Payload::MarkRead { .. }) {
-        return Ok(Limited::Go);
+        return Ok(Limited::Unlimited);
     }
     let pn = &command.phone_number_id;
     let key = command.to.as_ref().map(|to| to.rate_key());
@@ -130,7 +133,7 @@ async fn limits(
             .admit(state.items(), pn, key.as_deref(), shared::now_ms(), within)
             .await?;
         match admission {
-            Admission::Go => return Ok(Limited::Go),
+            Admission::Go => return Ok(Limited::Admitted),
             Admission::TooLate => return Ok(Limited::TooLate),
             Admission::PairWait(wait) if wait <= max_wait && wait < within => {
                 tokio::time::sleep(wait).await;

@@ -189,6 +189,8 @@ pub struct SenderItems {
     pub save_fault: Mutex<SaveFault>,
     /// Pair-rate bucket writes (a token taken or a hold), refused ones included.
     pub pair_saves: AtomicUsize,
+    /// How long each pair-rate bucket write takes (a slow table, a busy machine).
+    pub pair_save_delay: Mutex<Duration>,
 }
 
 impl SenderItems {
@@ -223,6 +225,8 @@ impl ItemStore for SenderItems {
         };
         if pk.starts_with("PAIR#") {
             self.pair_saves.fetch_add(1, Ordering::SeqCst);
+            let delay = *self.pair_save_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
         }
         if sk == "ATTEMPT" && !take(&self.passing_saves) && take(&self.failing_saves) {
             return match *self.save_fault.lock().unwrap() {
