@@ -62,7 +62,44 @@ pub async fn apply_once<S, Q, F, Fut, E>(
     store: &S,
     sink: &Q,
     update_key: &str,
+    plan: F,
+) -> Result<Applied, E>
+where
+    S: OutboxStore,
+    Q: MessageSink,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Commit>, E>>,
+    E: From<OutboxError>,
+{
+    apply(store, sink, update_key, plan, true).await
+}
+
+/// [`apply_once`] for a caller that has just read the outbox of `update_key` and found none (the
+/// sender does, first thing, to answer a repeat): the first plan is committed without reading it
+/// again. The commit's condition still refuses a second outbox, and a refused commit reads it
+/// and publishes what it holds, as [`apply_once`] does.
+pub async fn apply_unseen<S, Q, F, Fut, E>(
+    store: &S,
+    sink: &Q,
+    update_key: &str,
+    plan: F,
+) -> Result<Applied, E>
+where
+    S: OutboxStore,
+    Q: MessageSink,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Commit>, E>>,
+    E: From<OutboxError>,
+{
+    apply(store, sink, update_key, plan, false).await
+}
+
+async fn apply<S, Q, F, Fut, E>(
+    store: &S,
+    sink: &Q,
+    update_key: &str,
     mut plan: F,
+    read_first: bool,
 ) -> Result<Applied, E>
 where
     S: OutboxStore,
@@ -73,11 +110,15 @@ where
 {
     for attempt in 0..ATTEMPTS {
         backoff(attempt).await;
-        if let Some(existing) = store
-            .load_outbox(update_key)
-            .await
-            .map_err(OutboxError::from)?
-        {
+        let existing = if attempt > 0 || read_first {
+            store
+                .load_outbox(update_key)
+                .await
+                .map_err(OutboxError::from)?
+        } else {
+            None
+        };
+        if let Some(existing) = existing {
             return Ok(Applied::Duplicate {
                 republished: publish(store, sink, &existing).await?,
             });
@@ -215,6 +256,25 @@ mod tests {
 
     async fn apply(store: &MemoryStore, sink: &RecordingSink) -> Result<Applied, OutboxError> {
         apply_once(store, sink, KEY, || async { Ok(Some(commit())) }).await
+    }
+
+    #[tokio::test]
+    async fn an_update_applied_unseen_over_an_existing_outbox_is_a_duplicate_that_changes_nothing()
+    {
+        let (store, sink) = (MemoryStore::new(), RecordingSink::failing(1));
+        let first = apply(&store, &sink).await;
+        assert!(first.is_err(), "committed, its publish failed");
+        let plans = std::sync::atomic::AtomicUsize::new(0);
+
+        let again = apply_unseen(&store, &sink, KEY, || {
+            plans.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<_, OutboxError>(Some(commit())) }
+        })
+        .await;
+
+        assert_eq!(again.unwrap(), Applied::Duplicate { republished: 1 });
+        assert_eq!(plans.into_inner(), 1, "planned once, refused by the commit");
+        assert_eq!(sink.messages().len(), 1, "the stored events, published now");
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ use shared::due::DuePolicy;
 use shared::events::EventType;
 use shared::inbound::{BufferedUpdate, UpdateKind};
 use shared::outbox::{Applied, OutboxError};
-use shared::queue::coalesce::Coalescing;
+use shared::queue::coalesce::{self, Coalescing};
 use shared::queue::{MessageSink, SqsSink};
 use shared::retention::Retention;
 use shared::sqs_consumer::{self, Classify, FailureClass};
@@ -84,7 +84,7 @@ impl Default for Config {
             retention: Retention::default(),
             consent_words: ConsentWords::default(),
             concurrency: 10,
-            publish_linger: DEFAULT_PUBLISH_LINGER,
+            publish_linger: coalesce::DEFAULT_LINGER,
             min_record_budget: Duration::from_secs(1),
             external_status_park: delivery::EXTERNAL_STATUS_PARK,
             rating_window: DEFAULT_RATING_WINDOW,
@@ -107,9 +107,7 @@ impl Config {
             retention: Retention::from_env(env)?,
             consent_words: ConsentWords::from_lists(&stop, &start),
             concurrency: env.parsed_or("PROCESSOR_CONCURRENCY", 10)?,
-            publish_linger: Duration::from_millis(
-                env.parsed_or("PUBLISH_LINGER_MS", millis(DEFAULT_PUBLISH_LINGER))?,
-            ),
+            publish_linger: coalesce::linger(env, coalesce::DEFAULT_LINGER)?,
             min_record_budget: budget::min_record_budget(env)?,
             external_status_park: env.seconds_or(
                 "EXTERNAL_STATUS_PARK_SECONDS",
@@ -119,14 +117,6 @@ impl Config {
             bucket: BucketConfig::from_env(env)?,
         })
     }
-}
-
-/// `PUBLISH_LINGER_MS`' default: short beside a record's commit, long enough for the records
-/// committing alongside it to join its request.
-const DEFAULT_PUBLISH_LINGER: Duration = Duration::from_millis(10);
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `RATING_WINDOW_MINUTES`' default: a day.

@@ -23,7 +23,8 @@ use shared::outbox::{self, OutboxError};
 use shared::queue::MessageSink;
 use shared::retention::Retention;
 use shared::store::{
-    Commit, Direction, Expect, MessageRecord, OutboxRecord, OutboxStore, ProcessorStore, Write,
+    Commit, ConversationRecord, Direction, Expect, MessageRecord, OutboxRecord, OutboxStore,
+    ProcessorStore, Versioned, Write,
 };
 
 use crate::flow::{Claimed, Outcome, Recipient, SenderError};
@@ -162,8 +163,20 @@ pub(crate) async fn finish(
         now_ms,
         retention.marker_ttl(now_ms / 1000),
     );
-    outbox::apply_once(state.store(), state.events(), &out.key, || {
-        plan(state, out, who, &record, acceptance, &retention)
+    // The conversation as the recipient's checks read it serves the first plan: the commit is
+    // conditional on its version, and a conflict plans again on a fresh read.
+    let mut read = who.conversation.clone();
+    // The flow read this outbox first thing and found none.
+    outbox::apply_unseen(state.store(), state.events(), &out.key, || {
+        plan(
+            state,
+            out,
+            who,
+            &record,
+            acceptance,
+            &retention,
+            read.take(),
+        )
     })
     .await?;
     if let Some(wamid) = &acceptance.wamid {
@@ -179,7 +192,8 @@ pub(crate) async fn finish(
 }
 
 /// The outcome commit: outbox, the outbound message, and the conversation an agent answered
-/// (with its first response, and a rating request's pending state).
+/// (with its first response, and a rating request's pending state). `read`: the conversation
+/// already read in this invocation, if any (else it is read now).
 async fn plan(
     state: &impl Ports,
     out: &Outcome,
@@ -187,6 +201,7 @@ async fn plan(
     record: &OutboxRecord,
     acceptance: &Acceptance,
     retention: &Retention,
+    read: Option<Versioned<ConversationRecord>>,
 ) -> Result<Option<Commit>, OutboxError> {
     let sent_at = acceptance.at_ms / 1000;
     let mut record = record.clone();
@@ -210,8 +225,15 @@ async fn plan(
             Expect::Absent,
         ));
         if let Some(id) = &who.contact_id {
-            let current = state.store().load_contact(&out.phone_number_id, id).await?;
-            if let Some(conv) = current.conversation {
+            let (conversation, contact) = match read {
+                Some(conv) => (Some(conv), who.contact.clone()),
+                None => {
+                    let current = state.store().load_contact(&out.phone_number_id, id).await?;
+                    let contact = current.contact.map(|v| v.record.to_ref());
+                    (current.conversation, contact.or(who.contact.clone()))
+                }
+            };
+            if let Some(conv) = conversation {
                 let mut c = conv.record;
                 let message = AgentMessage::Command {
                     command_id: out.command_id.clone(),
@@ -220,9 +242,7 @@ async fn plan(
                 if let Some(request) = &out.rating {
                     crate::rating::record_pending(&mut c, request, &out.command_id, sent_at);
                 }
-                let contact = current.contact.map(|v| v.record.to_ref());
-                if let Some((event, contact)) = first_response.zip(contact.or(who.contact.clone()))
-                {
+                if let Some((event, contact)) = first_response.zip(contact) {
                     record
                         .events
                         .push(event.event(&out.phone_number_id, contact)?);

@@ -56,6 +56,21 @@ pub fn start_send(config: &Config, time: &RecordTime) -> bool {
     ok
 }
 
+/// How much longer from now a send may still be claimed ([`may_claim`] holds until then), or
+/// `None` if it may not be now. The rate limiter hands a command a send time within it or takes
+/// nothing from the shared limits, so a command deferred for lack of time has spent neither its
+/// recipient's pair token nor a send time. The outcome estimate includes the time the record
+/// has run, which grows while it waits: the window leaves room for that growth too.
+pub fn claim_window(config: &Config, time: &RecordTime) -> Option<Duration> {
+    let room = time
+        .deadline()
+        .remaining()
+        .checked_sub(config.graph_timeout * 2 + FINISH_RESERVE)?;
+    let by_measured = room.checked_sub(time.measured_outcome())?;
+    let by_elapsed = room.checked_sub(time.elapsed())? / 2;
+    Some(by_measured.min(by_elapsed))
+}
+
 /// How long after its claim a `Sending` attempt may still be in flight: no claim outlives the
 /// invocation that made it, and that invocation lasted at most as long as this one may (same
 /// function, same timeout, read from the deadline rather than copied from the template).
@@ -146,6 +161,56 @@ mod tests {
         // Act / Assert: 6.6 s left would cover 1 + 1 + 1 + 1 s, not 1 + 1 + 8.4 + 1 s.
         assert_eq!(time.outcome_estimate(), Duration::from_millis(8400));
         assert!(!start_send(&config, &time));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_may_be_claimed_exactly_as_long_as_the_claim_window_says() {
+        // Arrange: Graph 10 s, commit floor 5 s: 26 s needed; 29 s left, 1 s run already.
+        let config = config(10, 5);
+        let deadline = Deadline::after(Duration::from_secs(31));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let time = RecordTime::new(deadline, Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        // Act
+        let window = claim_window(&config, &time);
+
+        // Assert: 29 − 21 = 8 s of room, of which the commit's 5 s leave 3 s.
+        assert_eq!(window, Some(Duration::from_secs(3)));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(may_claim(&config, time.deadline(), time.outcome_estimate()));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!may_claim(
+            &config,
+            time.deadline(),
+            time.outcome_estimate()
+        ));
+        assert_eq!(claim_window(&config, &time), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_that_ran_long_may_wait_only_half_the_room_left_for_its_claim() {
+        // Arrange: Graph 1 s, commit floor 1 s, 20 s; the checks took 6 s: 14 s left.
+        let config = config(1, 1);
+        let time = RecordTime::new(
+            Deadline::after(Duration::from_secs(20)),
+            Duration::from_secs(1),
+        );
+        tokio::time::sleep(Duration::from_secs(6)).await;
+
+        // Act: 14 − 3 = 11 s of room; each second waited adds a second to the estimate too.
+        let window = claim_window(&config, &time);
+
+        // Assert
+        assert_eq!(window, Some(Duration::from_millis(2500)));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(may_claim(&config, time.deadline(), time.outcome_estimate()));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!may_claim(
+            &config,
+            time.deadline(),
+            time.outcome_estimate()
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -63,7 +63,18 @@ impl RecordTime {
     /// as the checks before its claim, so their time is the freshest reading of the store's speed,
     /// even in an environment's first invocation (nothing measured yet).
     pub fn outcome_estimate(&self) -> Duration {
-        self.measured_outcome.max(self.began.elapsed())
+        self.measured_outcome.max(self.elapsed())
+    }
+
+    /// How long records lately needed once committed (the first half of
+    /// [`outcome_estimate`](Self::outcome_estimate)).
+    pub fn measured_outcome(&self) -> Duration {
+        self.measured_outcome
+    }
+
+    /// How long this record has run so far (the second half).
+    pub fn elapsed(&self) -> Duration {
+        self.began.elapsed()
     }
 
     /// From now on the consumer lets the record run to its end (it must end before the deadline

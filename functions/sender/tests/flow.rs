@@ -978,6 +978,94 @@ async fn no_send_is_claimed_when_the_time_left_cannot_cover_two_graph_calls_and_
     assert_eq!(sender.only_event()["type"], "command.accepted");
 }
 
+/// The limiter's writes so far: pair-rate bucket writes and send-clock moves.
+fn limiter_takes(sender: &Sender) -> (usize, u64) {
+    (
+        sender.state.sender_store.pair_saves.load(Ordering::SeqCst),
+        sender.state.limiter.throughput_writes(),
+    )
+}
+
+#[tokio::test]
+async fn a_command_deferred_for_lack_of_time_takes_its_pair_token_and_send_time_once() {
+    // Arrange: 25 s left cannot cover a send (26 s), 27 s can.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let late = sender
+        .receives_within(vec![record(&text("c-once"))], Duration::from_secs(25))
+        .await;
+    let after_late = limiter_takes(&sender);
+    let in_time = sender
+        .receives_within(vec![record(&text("c-once"))], Duration::from_secs(27))
+        .await;
+
+    // Assert
+    assert_eq!(failures(&late), vec!["msg-c-once".to_owned()]);
+    assert_eq!(after_late, (0, 0), "the deferred delivery took nothing");
+    assert!(failures(&in_time).is_empty());
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(
+        limiter_takes(&sender),
+        (1, 1),
+        "one pair token and one send time for one send"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_time_past_the_last_moment_to_claim_is_given_back_and_used_by_the_next_delivery() {
+    // Arrange: 26.02 s left: a send may still be claimed for 20 ms, and the number's idle clock
+    // restarts ~30 ms ahead (twice the store's first-guess round trip).
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+
+    // Act
+    let late = sender
+        .receives_within(vec![record(&text("c-back"))], Duration::from_millis(26_020))
+        .await;
+    let after_late = limiter_takes(&sender);
+    let in_time = sender.receives(vec![record(&text("c-back"))]).await;
+
+    // Assert
+    assert_eq!(failures(&late), vec!["msg-c-back".to_owned()]);
+    assert_eq!(
+        after_late,
+        (0, 1),
+        "no pair token taken; the clock moved once, for a time this instance keeps"
+    );
+    assert!(failures(&in_time).is_empty());
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_eq!(
+        limiter_takes(&sender),
+        (1, 1),
+        "the time given back is the one sent on"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_admitted_within_the_claim_window_is_claimed_however_late_the_machine_woke_it() {
+    // Arrange: 26.05 s left (a send needs 26 s): the idle clock's first time, ~30 ms ahead, is
+    // within the window; the token's write then takes 40 ms, as on a busy machine.
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    *sender.state.sender_store.pair_save_delay.lock().unwrap() = Duration::from_millis(40);
+
+    // Act
+    let response = sender
+        .receives_within(
+            vec![record(&text("c-woke-late"))],
+            Duration::from_millis(26_050),
+        )
+        .await;
+
+    // Assert
+    assert!(failures(&response).is_empty(), "sent on the time it holds");
+    assert_eq!(sender.requests().len(), 1);
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    assert_eq!(limiter_takes(&sender), (1, 1));
+}
+
 #[tokio::test]
 async fn a_503_without_metas_error_body_releases_the_claim_and_retries_with_backoff() {
     // Arrange
@@ -1031,6 +1119,56 @@ async fn a_502_past_the_maximum_age_fails_the_command_as_retries_exhausted_namin
         "{event}"
     );
     assert_contract(&sender);
+}
+
+#[tokio::test]
+async fn a_conversation_the_customer_moved_on_while_meta_answered_is_read_again_for_the_outcome() {
+    // Arrange: Meta answers only once the customer has written again (the processor's write).
+    let sender = sender(vec![]);
+    sender.knows_the_contact(true, false).await;
+    let (reached, meta_answering) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    *sender.state.graph.pause.lock().unwrap() = Some(Pause {
+        reached,
+        resume: resumed,
+    });
+    let written_again = shared::now_ms() / 1000 - 1;
+    let customer_writes = async {
+        meta_answering.await.expect("the send reached Meta");
+        let conv = sender
+            .state
+            .store
+            .load_contact(PN, CONTACT_ID)
+            .await
+            .expect("the store answers")
+            .conversation
+            .expect("the conversation");
+        let mut moved = conv.record;
+        moved.last_inbound_at = Some(written_again);
+        let commit = Commit {
+            outbox: None,
+            writes: vec![Write::Conversation(moved, Expect::Version(conv.version))],
+        };
+        sender.state.store.commit(commit).await.expect("stored");
+        resume.send(()).expect("the send waits");
+    };
+
+    // Act
+    let (response, ()) = tokio::join!(
+        sender.receives(vec![record(&text("c-moved"))]),
+        customer_writes
+    );
+
+    // Assert
+    assert!(failures(&response).is_empty());
+    assert_eq!(sender.only_event()["type"], "command.accepted");
+    let conversation = sender.conversation().await;
+    assert_eq!(
+        conversation.last_inbound_at,
+        Some(written_again),
+        "the customer's write is kept"
+    );
+    assert!(conversation.last_outbound_at.is_some(), "and the reply's");
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ use shared::conversation::{self, ClosedBy, Lifecycle};
 use shared::due::{DuePolicy, Step};
 use shared::events::{self, ContactRef, EventSource, EventType};
 use shared::outbox::{self, OutboxError};
+use shared::queue::coalesce::{self, Coalescing};
 use shared::queue::{MessageSink, SqsSink};
 use shared::retention::Retention;
 use shared::store::due::{DueEntry, DueStore};
@@ -65,6 +66,9 @@ pub struct Config {
     /// `RETENTION_DAYS`, `CONTACT_RETENTION_DAYS`, … (`shared::retention`): the TTL of the
     /// conversations, external messages and outbox items it writes.
     pub retention: Retention,
+    /// `PUBLISH_LINGER_MS` (default 10): how long a conversation's alert waits for the others
+    /// settled alongside it before one request carries them all (`shared::queue::coalesce`).
+    pub publish_linger: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +81,7 @@ impl Default for Config {
             concurrency: 8,
             page_size: 100,
             retention: Retention::default(),
+            publish_linger: coalesce::DEFAULT_LINGER,
         }
     }
 }
@@ -91,6 +96,7 @@ impl Config {
             concurrency: env.parsed_or("ALERT_CONCURRENCY", 8usize)?.max(1),
             page_size: env.parsed_or("ALERT_PAGE_SIZE", 100usize)?.clamp(1, 1000),
             retention: Retention::from_env(env)?,
+            publish_linger: coalesce::linger(env, coalesce::DEFAULT_LINGER)?,
         })
     }
 }
@@ -104,16 +110,25 @@ pub struct State<S, Q> {
     pub config: Config,
 }
 
-/// The state wired to AWS: the state table and the CRM events FIFO queue.
-pub type LiveState = State<DynamoStore, SqsSink>;
+/// The state wired to AWS: the state table and the CRM events FIFO queue (the alerts of
+/// conversations settled at once share requests).
+pub type LiveState = State<DynamoStore, Coalescing<SqsSink>>;
 
 impl LiveState {
     pub fn live(config: Config, aws: &aws_config::SdkConfig) -> Self {
         let sqs = aws_sdk_sqs::Client::new(aws);
         State {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name),
-            events: SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
-            commands: SqsSink::new(sqs, &config.commands_queue_url),
+            events: Coalescing::new(
+                SqsSink::new(sqs.clone(), &config.crm_events_queue_url),
+                config.publish_linger,
+            ),
+            // Due commands already go out a page at a time: nothing to wait for (the same sink
+            // type as the events; a page goes in requests of ten, one after the other).
+            commands: Coalescing::new(
+                SqsSink::new(sqs, &config.commands_queue_url),
+                Duration::ZERO,
+            ),
             config,
         }
     }

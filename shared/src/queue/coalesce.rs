@@ -15,6 +15,21 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::{MessageSink, OutboundMessage, QueueError, BATCH_ENTRIES};
+use crate::config::{ConfigError, Env};
+
+/// `PUBLISH_LINGER_MS`' usual default: short beside a record's commit, long enough for the
+/// records committing alongside it to join its request.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(10);
+
+/// `PUBLISH_LINGER_MS` (whole milliseconds; 0 = only what is already waiting joins): how long a
+/// record's events wait for other records' before they go out in one request, `default` when
+/// unset (each function knows how far apart its records finish). The one parser of this setting.
+pub fn linger(env: &Env, default: Duration) -> Result<Duration, ConfigError> {
+    let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+    Ok(Duration::from_millis(
+        env.parsed_or("PUBLISH_LINGER_MS", default)?,
+    ))
+}
 
 /// A sink whose concurrent calls share requests (see the module).
 pub struct Coalescing<Q> {
@@ -132,6 +147,23 @@ mod tests {
 
     fn bodies(sink: &RecordingSink) -> Vec<String> {
         sink.messages().into_iter().map(|m| m.body).collect()
+    }
+
+    #[test]
+    fn the_linger_is_the_default_given_or_whole_milliseconds() {
+        let linger = |v: &str| {
+            let map = [("PUBLISH_LINGER_MS".to_owned(), v.to_owned())]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            linger(&Env::from_map(map), DEFAULT_LINGER)
+        };
+        assert_eq!(linger("").ok(), Some(Duration::from_millis(10)));
+        assert_eq!(linger("0").ok(), Some(Duration::ZERO));
+        assert_eq!(linger("25").ok(), Some(Duration::from_millis(25)));
+        for bad in ["-1", "1.5", "soon"] {
+            assert!(linger(bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

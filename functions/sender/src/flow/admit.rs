@@ -2,6 +2,8 @@
 //! (Meta's marketing cap), the command's deadline, the pair rate and the number's throughput,
 //! and the invocation's time left each say wait, end, or go.
 
+use std::time::Duration;
+
 use aws_lambda_events::event::sqs::SqsMessage;
 use shared::store::Versioned;
 
@@ -12,6 +14,7 @@ use crate::budget;
 use crate::command::{Command, Payload};
 use crate::fifo::{Disposition, RecordTime};
 use crate::graph::MetaApiError;
+use crate::limiter::Admission;
 use crate::store::{Attempt, AttemptState};
 use crate::Ports;
 use shared::events::ContactRef;
@@ -74,54 +77,77 @@ pub async fn gate(
         .await
         .map(Some);
     }
-    if let Some(wait) = limits(state, command, now_ms).await? {
-        return defer::wait(state, record, out, contact, wait, deadline, attempts)
-            .await
-            .map(Some);
-    }
-    if !budget::start_send(state.config(), time) {
-        tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
-        return Ok(Some(Disposition::Defer(std::time::Duration::from_secs(1))));
+    match limits(state, command, time).await? {
+        // The send time was checked against the claim window when the limiter handed it out
+        // (with its lateness allowance): checking again now would only find the time this
+        // machine took to wake the record, and defer a command that holds its token and time.
+        Limited::Admitted => time.commit(),
+        Limited::Unlimited if budget::start_send(state.config(), time) => {}
+        Limited::Unlimited | Limited::TooLate => return Ok(Some(too_late(command))),
+        Limited::Wait(wait) => {
+            return defer::wait(state, record, out, contact, wait, deadline, attempts)
+                .await
+                .map(Some)
+        }
     }
     Ok(None)
 }
 
-/// Rate limits: `None` to go now, `Some(wait)` to defer the command.
+/// The invocation has no time left for a send: back in a moment, to an invocation with time.
+fn too_late(command: &Command) -> Disposition {
+    tracing::info!(command_id = %command.id, "too late in the invocation to start a send; deferred");
+    Disposition::Defer(Duration::from_secs(1))
+}
+
+/// What the rate limits decided.
+enum Limited {
+    /// Send now: the pair token and a send time within the claim window are taken.
+    Admitted,
+    /// No limit applies (`mark_read`): the send may start if the time left covers it.
+    Unlimited,
+    /// Wait this long (in the queue or out of it); nothing was taken.
+    Wait(Wait),
+    /// No send time the invocation can still use; nothing was taken.
+    TooLate,
+}
+
+/// Rate limits: the pair rate and the number's throughput, within the time the invocation can
+/// still start a send (`budget::claim_window`). Short pair-rate waits happen here.
 async fn limits(
     state: &impl Ports,
     command: &Command,
-    now_ms: i64,
-) -> Result<Option<Wait>, SenderError> {
+    time: &RecordTime,
+) -> Result<Limited, SenderError> {
     if matches!(command.payload, Payload::MarkRead { .. }) {
-        return Ok(None);
+        return Ok(Limited::Unlimited);
     }
     let pn = &command.phone_number_id;
+    let key = command.to.as_ref().map(|to| to.rate_key());
     let max_wait = state.config().max_in_process_wait;
-    if let Some(to) = &command.to {
-        let key = to.rate_key();
-        let mut now = now_ms;
-        loop {
-            match state
-                .limiter()
-                .take_pair(state.items(), pn, &key, now)
-                .await?
-            {
-                Ok(()) => break,
-                Err(wait) if wait <= max_wait => {
-                    tokio::time::sleep(wait).await;
-                    now = shared::now_ms();
-                }
-                Err(wait) => {
-                    tracing::info!(to = %to.masked(), wait_ms = wait.as_millis() as u64, "pair rate: recipient deferred");
-                    return Ok(Some(Wait::new(wait, WaitReason::PairRate)));
-                }
+    loop {
+        let Some(within) = budget::claim_window(state.config(), time) else {
+            return Ok(Limited::TooLate);
+        };
+        let admission = state
+            .limiter()
+            .admit(state.items(), pn, key.as_deref(), shared::now_ms(), within)
+            .await?;
+        match admission {
+            Admission::Go => return Ok(Limited::Admitted),
+            Admission::TooLate => return Ok(Limited::TooLate),
+            Admission::PairWait(wait) if wait <= max_wait && wait < within => {
+                tokio::time::sleep(wait).await;
+            }
+            Admission::PairWait(wait) => {
+                let to = command.to.as_ref().map(|t| t.masked()).unwrap_or_default();
+                tracing::info!(to = %to, wait_ms = wait.as_millis() as u64, "pair rate: recipient deferred");
+                return Ok(Limited::Wait(Wait::new(wait, WaitReason::PairRate)));
+            }
+            Admission::Booked => {
+                let turn = state.limiter().line_up(state.items(), pn).await?;
+                tracing::info!(phone_number_id = %pn, wait_ms = turn.as_millis() as u64, "throughput: the number is booked beyond the horizon; waits for its turn");
+                return Ok(Limited::Wait(Wait::new(turn, WaitReason::Throughput)));
             }
         }
     }
-    if state.limiter().admit_now(state.items(), pn).await? {
-        return Ok(None);
-    }
-    let turn = state.limiter().line_up(state.items(), pn).await?;
-    tracing::info!(phone_number_id = %pn, wait_ms = turn.as_millis() as u64, "throughput: the number is booked beyond the horizon; waits for its turn");
-    Ok(Some(Wait::new(turn, WaitReason::Throughput)))
 }

@@ -54,7 +54,8 @@ pub async fn finish(
         now_ms,
         state.config().retention.marker_ttl(now_ms / 1000),
     );
-    outbox::apply_once(state.store(), state.events(), &out.key, || {
+    // Every caller runs after the flow read this outbox and found none.
+    outbox::apply_unseen(state.store(), state.events(), &out.key, || {
         let commit = Commit {
             outbox: Some(record.clone()),
             writes: audit.clone().into_iter().collect(),

@@ -24,7 +24,7 @@ use crate::store::{ClockTake, SenderStore};
 pub const JITTER_ALLOWANCE_US: i64 = 25_000;
 /// A send time is handed out at most this late; the rest of the allowance is for the sender's
 /// own work between admission and the request (the claim write).
-const LATE_HANDOUT_US: i64 = 10_000;
+pub(crate) const LATE_HANDOUT_US: i64 = 10_000;
 /// Writes one reservation may take when other instances move the clock in between.
 const TAKE_ATTEMPTS: usize = 4;
 /// The window over which an instance measures its demand on a number.
@@ -149,6 +149,19 @@ impl SendClock {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         on_time
+    }
+
+    /// Takes back a send time handed out by [`reserve`](Self::reserve) that its record will not
+    /// use (it may not start a send that late, or its recipient has no pair token): the next
+    /// record of this instance waiting on the number gets it, if still on time, instead of moving
+    /// the shared clock again.
+    pub async fn give_back(&self, phone_number_id: &str, at_us: i64) {
+        let lane = self.lane(phone_number_id);
+        let mut state = lane.state.lock().await;
+        let at = state.times.partition_point(|t| *t < at_us);
+        state.times.insert(at, at_us);
+        // It was not a hand-out after all: it does not count as demand.
+        state.handed_out.pop_back();
     }
 
     fn lane(&self, phone_number_id: &str) -> Arc<Lane> {
@@ -531,6 +544,27 @@ mod tests {
 
         assert!(limiter.dropped() > 0, "the first answers came back late");
         assert!(got >= 19, "it learns the round trip: {got} of 20");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_time_given_back_is_handed_out_next_without_moving_the_clock() {
+        let store = MemoryStore::new();
+        let clock = virtual_clock();
+        let limiter = SendClock::new(80, 5_000_000, Arc::clone(&clock));
+        let first = limiter.reserve(&store, "pn").await.unwrap().unwrap();
+        let second = limiter.reserve(&store, "pn").await.unwrap().unwrap();
+        let writes = limiter.writes();
+
+        limiter.give_back("pn", second).await;
+        limiter.give_back("pn", first).await;
+
+        assert_eq!(limiter.reserve(&store, "pn").await.unwrap(), Some(first));
+        assert_eq!(limiter.reserve(&store, "pn").await.unwrap(), Some(second));
+        assert_eq!(
+            limiter.writes(),
+            writes,
+            "both came from this instance's hand"
+        );
     }
 
     #[tokio::test(start_paused = true)]

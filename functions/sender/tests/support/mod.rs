@@ -79,6 +79,15 @@ pub struct FakeGraph {
     pub script: Mutex<VecDeque<Answer>>,
     pub requests: Mutex<Vec<(String, Value)>>,
     pub secrets: CachedSecrets<CountingSecrets>,
+    /// Holds the next answer until the test says so (see [`Pause`]).
+    pub pause: Mutex<Option<Pause>>,
+}
+
+/// The next send tells `reached` once its request is in, then answers only after `resume`: a
+/// test changes the world while Meta answers.
+pub struct Pause {
+    pub reached: tokio::sync::oneshot::Sender<()>,
+    pub resume: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl GraphApi for FakeGraph {
@@ -96,6 +105,11 @@ impl GraphApi for FakeGraph {
             requests.push((phone_number_id.to_owned(), body.clone()));
             requests.len()
         };
+        let pause = self.pause.lock().unwrap().take();
+        if let Some(Pause { reached, resume }) = pause {
+            let _ = reached.send(());
+            let _ = resume.await;
+        }
         let answer = self
             .script
             .lock()
@@ -173,6 +187,10 @@ pub struct SenderItems {
     pub passing_saves: AtomicUsize,
     pub failing_saves: AtomicUsize,
     pub save_fault: Mutex<SaveFault>,
+    /// Pair-rate bucket writes (a token taken or a hold), refused ones included.
+    pub pair_saves: AtomicUsize,
+    /// How long each pair-rate bucket write takes (a slow table, a busy machine).
+    pub pair_save_delay: Mutex<Duration>,
 }
 
 impl SenderItems {
@@ -205,6 +223,11 @@ impl ItemStore for SenderItems {
             n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
                 .is_ok()
         };
+        if pk.starts_with("PAIR#") {
+            self.pair_saves.fetch_add(1, Ordering::SeqCst);
+            let delay = *self.pair_save_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+        }
         if sk == "ATTEMPT" && !take(&self.passing_saves) && take(&self.failing_saves) {
             return match *self.save_fault.lock().unwrap() {
                 SaveFault::Conflict => Ok(false),
@@ -310,6 +333,7 @@ pub fn config() -> Config {
         outcome_commit: Duration::from_secs(5),
         min_record_budget: Duration::from_secs(1),
         concurrency: 10,
+        publish_linger: Duration::from_millis(150),
         bucket: shared::blob::s3::BucketConfig {
             data_bucket: "data".into(),
         },
@@ -347,6 +371,7 @@ pub fn sender_with_secret(secret: &str, script: Vec<Answer>) -> Sender {
                 script: Mutex::new(script.into()),
                 requests: Mutex::new(Vec::new()),
                 secrets: CachedSecrets::new(secrets, Duration::from_secs(300)),
+                pause: Mutex::new(None),
             },
             visibility: FakeVisibility::default(),
             limiter: Limiter::with_clock(config.limits.clone(), Arc::new(FrozenClock::default())),
