@@ -351,6 +351,9 @@ async fn apply_one<S: ProcessorStore, Q: MessageSink>(
                 )
                 .await;
             }
+            // The earlier status is usually being published right now: read again shortly
+            // (about a second in all); a crashed one is published by its own redelivery.
+            direct::Route::Wait if attempt + 1 < outbox::ATTEMPTS => continue,
             direct::Route::Wait => return Err(OutboxError::Waiting),
             direct::Route::Transaction => {
                 let mut read = Some(state);

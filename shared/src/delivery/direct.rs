@@ -4,9 +4,11 @@
 //! (one small update). Its dedup is the status rank itself: a repeat does not advance the
 //! message. A redelivery that finds its status still unpublished publishes the event again, built
 //! from the update and the message as before (the replaced status is in the mark), with the same
-//! `event_id`. A later status of the message waits (the record is retried) while an earlier one is
-//! unpublished, so the CRM gets them in rank order: only the earlier one's update can rebuild its
-//! event (the mark keeps no copy of Meta's status, which names the recipient).
+//! `event_id`. A later status of the message waits while an earlier one is unpublished, so the CRM
+//! gets them in rank order: a moment when the earlier one is being published (the usual case:
+//! Meta's statuses come close together), else until its redelivery has (the later record is
+//! retried), since only the earlier update can rebuild its event (the mark keeps no copy of
+//! Meta's status, which names the recipient).
 //! Everything else (parking, messages sent elsewhere, `failed` with a closed window or an
 //! opt-out, which write the conversation or the contact too) keeps the outbox transaction.
 
@@ -27,8 +29,8 @@ pub(super) enum Route {
     /// Recorded directly before and still unpublished: published again. Holds the status it
     /// replaced.
     Republish(Versioned<MessageRecord>, Option<DeliveryStatus>),
-    /// It would advance the message past a status still unpublished: retried after that one's
-    /// redelivery publishes it.
+    /// It would advance the message past a status still unpublished: read again shortly (the
+    /// earlier one is usually being published), at last retried after that one's redelivery.
     Wait,
     /// Through the outbox transaction (and its dedup marker).
     Transaction,

@@ -236,7 +236,7 @@ async fn a_crash_between_publish_and_clear_republishes_the_same_event() {
     assert!(message_state(&store).await.unpublished.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_later_status_waits_for_an_unpublished_one_so_both_reach_the_crm_in_rank_order() {
     let store = sent_message(Some(DeliveryStatus::Sent)).await;
     let sink = RecordingSink::failing(1);
@@ -278,7 +278,46 @@ async fn a_later_status_waits_for_an_unpublished_one_so_both_reach_the_crm_in_ra
     assert!(state.unpublished.is_empty());
 }
 
-#[tokio::test]
+/// A sink that takes a while to accept, as SQS does under load.
+struct SlowSink(RecordingSink);
+
+impl crate::queue::MessageSink for SlowSink {
+    async fn send_all(
+        &self,
+        messages: Vec<crate::queue::OutboundMessage>,
+    ) -> Result<(), crate::queue::QueueError> {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.0.send_all(messages).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_later_status_arriving_during_an_earlier_ones_publish_follows_it_at_once() {
+    let store = sent_message(Some(DeliveryStatus::Sent)).await;
+    let sink = SlowSink(RecordingSink::default());
+    let delivered = plain("delivered", T0);
+    let read = plain("read", T0 + 1);
+    let ctx = ctx();
+
+    let (first, second) = tokio::join!(apply_status(&store, &sink, &ctx, &delivered), async {
+        // Arrives once `delivered` is recorded and while its event is on its way.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(!message_state(&store).await.unpublished.is_empty());
+        apply_status(&store, &sink, &ctx, &read).await
+    });
+
+    assert_eq!(first.unwrap(), Applied::Committed { events: 1 });
+    assert_eq!(second.unwrap(), Applied::Committed { events: 1 });
+    assert_eq!(
+        published(&sink.0),
+        [
+            ("delivered".into(), json!("sent"), event_id("delivered")),
+            ("read".into(), json!("delivered"), event_id("read")),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_side_writing_status_also_waits_for_an_unpublished_one() {
     let store = sent_message(Some(DeliveryStatus::Sent)).await;
     let sink = RecordingSink::failing(1);

@@ -42,7 +42,10 @@ fn message_item(
             to_attr(&serde_json::to_value(unpublished).map_err(corrupt)?),
         );
     }
-    item.insert(VERSION.into(), AttributeValue::N((version + 1).to_string()));
+    item.insert(
+        VERSION.into(),
+        AttributeValue::N(version.saturating_add(1).to_string()),
+    );
     Ok(item)
 }
 

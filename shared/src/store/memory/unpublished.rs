@@ -49,7 +49,7 @@ impl StatusStore for MemoryStore {
             key,
             Stored {
                 value,
-                version: Some(version + 1),
+                version: Some(version.saturating_add(1)),
             },
         );
         Ok(true)
@@ -72,7 +72,7 @@ impl StatusStore for MemoryStore {
             .and_then(Value::as_object_mut)
             .and_then(|map| map.remove(status.as_str()));
         if removed.is_some() {
-            stored.version = stored.version.map(|v| v + 1);
+            stored.version = stored.version.map(|v| v.saturating_add(1));
         }
         Ok(())
     }
