@@ -212,16 +212,7 @@ impl DynamoStore {
                     (!condition.values.is_empty()).then_some(condition.values),
                 );
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws("PutItem", e)),
-        }
+        applied("PutItem", request.send().await)
     }
 }
 
@@ -280,6 +271,29 @@ where
     StoreError::Aws {
         operation,
         source: Box::new(e.into()),
+    }
+}
+
+/// A conditional write's answer: `true` applied, `false` refused by its condition (which each
+/// caller reads as "someone else got there first", or "nothing left to do"); any other error is
+/// the store's.
+fn applied<O, E, R>(
+    operation: &'static str,
+    result: Result<O, SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    aws_sdk_dynamodb::Error: From<SdkError<E, R>>,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws(operation, e)),
     }
 }
 
@@ -458,17 +472,8 @@ impl OutboxStore for DynamoStore {
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Expired by TTL in the meantime: nothing left to mark.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws("UpdateItem", e)),
-        }
+        // Refused: expired by TTL in the meantime, nothing left to mark.
+        applied("UpdateItem", result).map(drop)
     }
 }
 

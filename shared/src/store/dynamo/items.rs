@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{aws, from_item, key, to_item, DynamoStore, Item, VERSION};
+use super::{applied, aws, from_item, key, to_item, DynamoStore, Item, VERSION};
 use crate::store::items::{ClockTake, ItemStore, CLOCK_TTL_SECS};
 use crate::store::{Expect, StoreError, Versioned};
 
@@ -81,16 +81,7 @@ impl ItemStore for DynamoStore {
                 .expression_attribute_names("#ver", VERSION)
                 .expression_attribute_values(":ver", AttributeValue::N(v.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws("PutItem", e)),
-        }
+        applied("PutItem", request.send().await)
     }
 
     async fn take_clock_span(

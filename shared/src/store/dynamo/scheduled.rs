@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{aws, from_item, key, DynamoStore};
+use super::{applied, from_item, key, DynamoStore};
 use crate::store::due::DueCursor;
 use crate::store::scheduled::{self, ScheduleStore, ScheduledPage};
 use crate::store::StoreError;
@@ -49,15 +49,6 @@ impl ScheduleStore for DynamoStore {
             .expression_attribute_values(":deferral", AttributeValue::N(deferral.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws("DeleteItem", e)),
-        }
+        applied("DeleteItem", result)
     }
 }

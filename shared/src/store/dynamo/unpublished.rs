@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{attr_str, aws, from_attr, key, to_attr, to_item, DynamoStore, Item, VERSION};
+use super::{applied, attr_str, aws, from_attr, key, to_attr, to_item, DynamoStore, Item, VERSION};
 use crate::delivery::DeliveryStatus;
 use crate::store::unpublished::{StatusStore, Unpublished, UNPUBLISHED};
 use crate::store::{keys, MessageRecord, StoreError};
@@ -99,17 +99,8 @@ impl StatusStore for DynamoStore {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Cleared by another run (or the message is gone): nothing left to do.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws("UpdateItem", e)),
-        }
+        // Refused: cleared by another run (or the message is gone), nothing left to do.
+        applied("UpdateItem", result).map(drop)
     }
 }
 
